@@ -1,0 +1,74 @@
+"""fallback_core: walk an ordered chain of models until one finishes the answer.
+
+Framework-neutral: it speaks `Delta` values and never imports LangChain or
+LlamaIndex; the adapters in ``langchain_fallback`` and ``llamaindex_fallback``
+wrap their models as `Target` objects.
+"""
+
+from __future__ import annotations
+
+from ._chain import DEFAULT_CONTINUE_INSTRUCTION, Chain, Hop
+from ._classify import Category, ErrorInfo, classify_error
+from ._drive import AsyncCallStream, CallStream
+from ._errors import (
+    ChainExhaustedError,
+    ConfigurationError,
+    DeadlineExceededError,
+    FallbackError,
+    HopFailure,
+    MalformedChunkError,
+    StreamTimeoutError,
+    StreamTruncatedError,
+)
+from ._events import (
+    ChainExhausted,
+    Event,
+    FallbackTriggered,
+    Hook,
+    HopEnded,
+    HopStarted,
+    RetryScheduled,
+)
+from ._logging import LoggingHook
+from ._policy import Action, Backoff, Policy, Rule
+from ._trace import AttemptRecord, ChainTrace
+from ._types import Continuation, Delta, Strategy, Target, ToolCallChunk, Usage
+
+__all__ = [
+    "DEFAULT_CONTINUE_INSTRUCTION",
+    "Action",
+    "AsyncCallStream",
+    "AttemptRecord",
+    "Backoff",
+    "CallStream",
+    "Category",
+    "Chain",
+    "ChainExhausted",
+    "ChainExhaustedError",
+    "ChainTrace",
+    "ConfigurationError",
+    "Continuation",
+    "DeadlineExceededError",
+    "Delta",
+    "ErrorInfo",
+    "Event",
+    "FallbackError",
+    "FallbackTriggered",
+    "Hook",
+    "Hop",
+    "HopEnded",
+    "HopFailure",
+    "HopStarted",
+    "LoggingHook",
+    "MalformedChunkError",
+    "Policy",
+    "RetryScheduled",
+    "Rule",
+    "Strategy",
+    "StreamTimeoutError",
+    "StreamTruncatedError",
+    "Target",
+    "ToolCallChunk",
+    "Usage",
+    "classify_error",
+]

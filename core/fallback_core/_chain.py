@@ -1,0 +1,186 @@
+"""Hops and chains: what is tried, in which order, under which limits.
+
+Everything is validated when it is built; a bad value raises
+`ConfigurationError` naming the field and what would be accepted. A chain is
+immutable and holds no per-call state, so one chain serves any number of
+threads and tasks at once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Generic, TypeVar
+
+from ._drive import AsyncCallStream, CallStream
+from ._errors import ConfigurationError
+from ._events import Hook, HookFailures
+from ._policy import Policy
+from ._types import Strategy, Target
+
+__all__ = ["DEFAULT_CONTINUE_INSTRUCTION", "Chain", "Hop"]
+
+RequestT = TypeVar("RequestT")
+
+DEFAULT_CONTINUE_INSTRUCTION = (
+    "Your previous message was cut off. Continue it exactly where it stops: do not repeat "
+    "any of it, do not add a preface or acknowledge this request, output only the rest."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Hop(Generic[RequestT]):
+    """One model in a chain, with its own limits.
+
+    ``max_attempts`` caps attempts on this hop per call (1: never retried).
+    ``timeout`` bounds one attempt from start to finish; ``first_token_timeout``
+    the wait for the first text; ``idle_timeout`` the gap between chunks after
+    it. ``context_window`` (tokens) lets a context-length failure skip hops no
+    larger. ``continuation`` says how this hop continues a broken answer.
+    ``require_finish``: a stream that ends without a finish reason is truncated.
+    """
+
+    target: Target[RequestT]
+    name: str | None = None
+    model: str | None = None
+    max_attempts: int | None = None
+    timeout: float | None = None
+    first_token_timeout: float | None = None
+    idle_timeout: float | None = None
+    context_window: int | None = None
+    continuation: Strategy = "instruct"
+    require_finish: bool = True
+
+    @property
+    def time_limited(self) -> bool:
+        """Whether a read on this hop can time out."""
+        return any(
+            t is not None for t in (self.timeout, self.first_token_timeout, self.idle_timeout)
+        )
+
+
+class Chain(Generic[RequestT]):
+    """An ordered, validated list of hops plus the policy and hooks that walk it.
+
+    `stream` / `astream` walk it for one request.
+    """
+
+    __slots__ = ("clock", "continue_instruction", "hook_failures", "hooks", "hops", "policy")
+
+    def __init__(
+        self,
+        hops: Sequence[Hop[RequestT] | Target[RequestT]],
+        *,
+        policy: Policy | None = None,
+        hooks: Sequence[Hook] = (),
+        continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if isinstance(hops, (str, bytes)) or not isinstance(hops, Sequence):
+            raise ConfigurationError("hops", f"got {type(hops).__name__}", "a list of hops")
+        if not hops:
+            raise ConfigurationError("hops", "the chain is empty", "at least one hop")
+        self.hops: tuple[Hop[RequestT], ...] = _named(
+            [_check_hop(f"hops[{i}]", h) for i, h in enumerate(hops)]
+        )
+        if policy is not None and not isinstance(policy, Policy):
+            raise ConfigurationError("policy", f"got {type(policy).__name__}", "a Policy")
+        self.policy = policy or Policy()
+        for i, hook in enumerate(hooks):
+            if not callable(hook):
+                raise ConfigurationError(
+                    f"hooks[{i}]", "not callable", "a callable taking an event"
+                )
+        self.hooks = tuple(hooks)
+        if not isinstance(continue_instruction, str) or not continue_instruction.strip():
+            raise ConfigurationError("continue_instruction", "empty", "a non-empty string")
+        self.continue_instruction = continue_instruction
+        self.clock = clock
+        self.hook_failures = HookFailures()
+        check_acyclic(self)
+
+    def stream(self, request: RequestT) -> CallStream[RequestT]:
+        """Walk the chain for ``request``, synchronously; iterate the result for deltas."""
+        return CallStream(self, request)
+
+    def astream(self, request: RequestT) -> AsyncCallStream[RequestT]:
+        """Walk the chain for ``request`` on the running event loop; ``async for`` the result."""
+        return AsyncCallStream(self, request)
+
+    def __repr__(self) -> str:
+        return f"Chain({[h.name for h in self.hops]!r})"
+
+
+def check_acyclic(chain: Chain[Any]) -> None:
+    """Raise `ConfigurationError` if ``chain`` reaches itself through nested chains."""
+    path: list[int] = []
+
+    def visit(node: Chain[Any], where: str) -> None:
+        if id(node) in path:
+            raise ConfigurationError(
+                where, "the chain contains itself", "a chain whose hops do not lead back to it"
+            )
+        path.append(id(node))
+        for hop in node.hops:
+            inner = getattr(hop.target, "fallback_chain", None)
+            if isinstance(inner, Chain):
+                visit(inner, f"{where}.{hop.name}")
+        path.pop()
+
+    visit(chain, "hops")
+
+
+def _check_hop(where: str, hop: object) -> Hop[Any]:
+    if not isinstance(hop, Hop):
+        hop = Hop(target=hop)  # type: ignore[arg-type]
+    if not isinstance(hop.target, Target):
+        raise ConfigurationError(
+            f"{where}.target",
+            f"{type(hop.target).__name__} is not a supported target",
+            "an object with stream(request, continuation) and astream(request, continuation) "
+            "(the adapters wrap chat models into one)",
+        )
+    for field in ("timeout", "first_token_timeout", "idle_timeout"):
+        value = getattr(hop, field)
+        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
+            raise ConfigurationError(f"{where}.{field}", f"got {value!r}", "seconds > 0, or None")
+    for field in ("max_attempts", "context_window"):
+        value = getattr(hop, field)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ConfigurationError(f"{where}.{field}", f"got {value!r}", "an int >= 1, or None")
+    if hop.continuation not in ("prefill", "instruct"):
+        raise ConfigurationError(
+            f"{where}.continuation", f"got {hop.continuation!r}", "'prefill' or 'instruct'"
+        )
+    if hop.name is not None and (not isinstance(hop.name, str) or not hop.name):
+        raise ConfigurationError(f"{where}.name", f"got {hop.name!r}", "a non-empty string")
+    return hop
+
+
+def _named(hops: list[Hop[Any]]) -> tuple[Hop[Any], ...]:
+    """Give every hop a unique name: explicit names must be unique, derived ones are numbered."""
+    explicit: dict[str, int] = {}
+    for i, hop in enumerate(hops):
+        if hop.name is None:
+            continue
+        if hop.name in explicit:
+            raise ConfigurationError(
+                f"hops[{i}].name",
+                f"{hop.name!r} is already the name of hops[{explicit[hop.name]}]",
+                "a unique name per hop",
+            )
+        explicit[hop.name] = i
+    taken = set(explicit)
+    named = []
+    for i, hop in enumerate(hops):
+        if hop.name is None:
+            base = hop.model or getattr(hop.target, "name", None) or f"hop{i}"
+            name, n = str(base), 1
+            while name in taken:
+                n += 1
+                name = f"{base}#{n}"
+            taken.add(name)
+            hop = replace(hop, name=name)
+        named.append(hop)
+    return tuple(named)

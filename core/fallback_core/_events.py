@@ -1,0 +1,173 @@
+"""Telemetry: frozen event records and the hook protocol.
+
+A hook is any callable taking an `Event`. For `HopStarted` it may return a
+context manager; it is entered at once and exited when that attempt ends (with
+the attempt's exception, if any), so a hook can open a span around the hop. A
+hook that raises never breaks the call: its first failure is logged with a
+traceback, later ones at debug level.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeAlias, TypeGuard
+
+from ._classify import Category
+from ._trace import AttemptRecord
+from ._types import Strategy, Usage
+
+__all__ = [
+    "CallTelemetry",
+    "ChainExhausted",
+    "Event",
+    "FallbackTriggered",
+    "Hook",
+    "HookFailures",
+    "HopEnded",
+    "HopStarted",
+    "RetryScheduled",
+]
+
+logger = logging.getLogger("fallback_core")
+
+
+@dataclass(frozen=True, slots=True)
+class HopStarted:
+    """An attempt on a hop begins; ``continuation`` names the strategy if it continues text."""
+
+    call_id: str
+    hop: str
+    model: str | None
+    attempt: int
+    continuation: Strategy | None
+    chars_carried: int
+
+
+@dataclass(frozen=True, slots=True)
+class HopEnded:
+    """An attempt ended: ``outcome`` is ``"ok"``, ``"failed"`` or ``"cancelled"``."""
+
+    call_id: str
+    hop: str
+    model: str | None
+    attempt: int
+    outcome: str
+    category: Category | None
+    error: BaseException | None
+    latency: float
+    time_to_first_token: float | None
+    chunks: int
+    chars: int
+    usage: Usage | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryScheduled:
+    """The same hop will be tried again after ``delay`` seconds."""
+
+    call_id: str
+    hop: str
+    model: str | None
+    attempt: int
+    delay: float
+    category: Category
+    retry_after: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackTriggered:
+    """The walk moves from one hop to another because of ``category``."""
+
+    call_id: str
+    from_hop: str
+    to_hop: str
+    category: Category
+    error: BaseException
+
+
+@dataclass(frozen=True, slots=True)
+class ChainExhausted:
+    """No hop finished the answer; the call raises."""
+
+    call_id: str
+    reason: str
+    attempts: tuple[AttemptRecord, ...]
+    partial_chars: int
+
+
+Event: TypeAlias = HopStarted | HopEnded | RetryScheduled | FallbackTriggered | ChainExhausted
+
+
+class Hook(Protocol):
+    """Receives every event; may return a context manager for `HopStarted`."""
+
+    def __call__(self, event: Event, /) -> AbstractContextManager[Any] | None: ...
+
+
+class HookFailures:
+    """Remembers which hooks have failed, so each is logged with a traceback once."""
+
+    def __init__(self) -> None:
+        self._seen: set[int] = set()
+        self._lock = threading.Lock()
+
+    def report(self, hook: object, what: str) -> None:
+        with self._lock:
+            first = id(hook) not in self._seen
+            self._seen.add(id(hook))
+        if first:
+            logger.exception("fallback_core: telemetry hook %r failed in %s", hook, what)
+        else:
+            logger.debug("fallback_core: telemetry hook %r failed again in %s", hook, what)
+
+
+class CallTelemetry:
+    """Dispatches one call's events to the hooks and keeps the open hop scopes."""
+
+    __slots__ = ("_failures", "_hooks", "_scopes")
+
+    def __init__(self, hooks: Sequence[Hook], failures: HookFailures) -> None:
+        self._hooks = hooks
+        self._failures = failures
+        self._scopes: list[tuple[Hook, AbstractContextManager[Any]]] = []
+
+    def emit(self, events: Sequence[Event]) -> None:
+        if not self._hooks:
+            return
+        for event in events:
+            for hook in self._hooks:
+                try:
+                    result = hook(event)
+                except Exception:
+                    self._failures.report(hook, type(event).__name__)
+                    continue
+                if isinstance(event, HopStarted) and _is_context_manager(result):
+                    self._enter(hook, result)
+            if isinstance(event, HopEnded):
+                self.close(event.error)
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Exit every open hop scope, innermost first."""
+        while self._scopes:
+            hook, scope = self._scopes.pop()
+            exc_info = (type(error), error, error.__traceback__) if error else (None, None, None)
+            try:
+                scope.__exit__(*exc_info)
+            except Exception:
+                self._failures.report(hook, "scope exit")
+
+    def _enter(self, hook: Hook, scope: AbstractContextManager[Any]) -> None:
+        try:
+            scope.__enter__()
+        except Exception:
+            self._failures.report(hook, "scope enter")
+        else:
+            self._scopes.append((hook, scope))
+
+
+def _is_context_manager(value: object) -> TypeGuard[AbstractContextManager[Any]]:
+    return hasattr(value, "__enter__") and hasattr(value, "__exit__")

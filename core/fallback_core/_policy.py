@@ -1,0 +1,169 @@
+"""What to do about a failure: retry the same hop, fall back, or raise.
+
+A `Policy` is a few small values: a `Rule` per `Category`, a backoff, a cap on
+how long a provider's Retry-After is honoured, and budgets. Anywhere a strategy
+is expected a plain function works too: ``classify`` may be a function from an
+exception to a `Category` (or None for "use the default"), or a mapping from
+exception types to categories; ``backoff`` may be a function from the retry
+number to seconds.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal, TypeAlias
+
+import tenacity as _tenacity
+
+from ._classify import Category
+from ._errors import ConfigurationError
+
+__all__ = ["Action", "Backoff", "Classifier", "Policy", "Rule"]
+
+
+class Action(enum.Enum):
+    """Where the walk goes once a hop's retries for a failure are used up."""
+
+    FALLBACK = "fallback"
+    RAISE = "raise"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """Retry the same hop up to ``retries`` times, then ``then``."""
+
+    retries: int = 0
+    then: Action = Action.FALLBACK
+
+    def __post_init__(self) -> None:
+        if self.retries < 0:
+            raise ConfigurationError("Rule.retries", f"{self.retries} is negative", "an int >= 0")
+
+
+RuleLike: TypeAlias = "Rule | Action | Literal['fallback', 'raise']"
+
+DEFAULT_RULES: Mapping[Category, Rule] = MappingProxyType(
+    {
+        Category.RATE_LIMIT: Rule(retries=2),
+        Category.SERVER: Rule(retries=1),
+        Category.TIMEOUT: Rule(),
+        Category.CONNECTION: Rule(),
+        Category.TRUNCATED: Rule(),
+        Category.MALFORMED: Rule(),
+        Category.CONTEXT_LENGTH: Rule(),
+        Category.CONTENT_POLICY: Rule(then=Action.RAISE),
+        Category.AUTH: Rule(),
+        Category.BAD_REQUEST: Rule(then=Action.RAISE),
+        Category.UNKNOWN: Rule(),
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """Exponential backoff with full jitter.
+
+    Retry n waits uniform(0, min(maximum, initial * 2**(n-1))) seconds.
+    """
+
+    initial: float = 0.5
+    maximum: float = 8.0
+
+    def __post_init__(self) -> None:
+        if self.initial < 0 or self.maximum < 0:
+            raise ConfigurationError("Backoff", "negative delay", "initial >= 0 and maximum >= 0")
+
+    def __call__(self, retry_number: int) -> float:
+        wait = _tenacity.wait_random_exponential(multiplier=self.initial, max=self.maximum)
+        return float(wait(_retry_state(retry_number)))
+
+
+def _retry_state(retry_number: int) -> _tenacity.RetryCallState:
+    state = _tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state.attempt_number = retry_number
+    return state
+
+
+Classifier: TypeAlias = (
+    "Callable[[BaseException], Category | None] | Mapping[type[BaseException], Category]"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How a chain treats failures, and how much time and how many attempts a call may use.
+
+    ``rules`` overrides the default `Rule` per category (a bare ``"fallback"`` /
+    ``"raise"`` keeps the default retries). ``max_retry_after`` caps how long a
+    provider's Retry-After is honoured: a longer request moves on to the next hop
+    instead of waiting. ``deadline`` bounds the whole call in seconds;
+    ``max_attempts`` bounds attempts across all hops.
+    """
+
+    rules: Mapping[Category, Rule] = field(default_factory=lambda: DEFAULT_RULES)
+    classify: Classifier | None = None
+    backoff: Callable[[int], float] = field(default_factory=Backoff)
+    max_retry_after: float = 30.0
+    deadline: float | None = None
+    max_attempts: int | None = None
+
+    def __post_init__(self) -> None:
+        merged = dict(DEFAULT_RULES)
+        for category, rule in self.rules.items():
+            if not isinstance(category, Category):
+                raise ConfigurationError(
+                    f"rules[{category!r}]", "unknown category", "a fallback_core.Category"
+                )
+            merged[category] = _coerce_rule(f"rules[{category.name}]", rule, merged[category])
+        object.__setattr__(self, "rules", MappingProxyType(merged))
+        if self.classify is not None and not (
+            callable(self.classify) or isinstance(self.classify, Mapping)
+        ):
+            raise ConfigurationError(
+                "classify",
+                f"got {type(self.classify).__name__}",
+                "a function exc -> Category | None, or a mapping of exception types to Category",
+            )
+        if not callable(self.backoff):
+            raise ConfigurationError(
+                "backoff", "not callable", "a Backoff or a function n -> seconds"
+            )
+        _check_positive("max_retry_after", self.max_retry_after, allow_zero=True)
+        _check_positive("deadline", self.deadline)
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise ConfigurationError("max_attempts", f"{self.max_attempts}", "an int >= 1 or None")
+
+    def category_of(self, exc: BaseException, default: Category) -> Category:
+        """The category the user's classifier gives ``exc``, else ``default``."""
+        if self.classify is None:
+            return default
+        if isinstance(self.classify, Mapping):
+            for exc_type, category in self.classify.items():
+                if isinstance(exc, exc_type):
+                    return category
+            return default
+        chosen = self.classify(exc)
+        return default if chosen is None else chosen
+
+
+def _coerce_rule(name: str, value: object, default: Rule) -> Rule:
+    if isinstance(value, Rule):
+        return value
+    if isinstance(value, str) and value in ("fallback", "raise"):
+        value = Action(value)
+    if isinstance(value, Action):
+        return Rule(retries=default.retries, then=value)
+    raise ConfigurationError(
+        name, f"got {value!r}", "a Rule, an Action, or one of 'fallback' / 'raise'"
+    )
+
+
+def _check_positive(name: str, value: float | None, *, allow_zero: bool = False) -> None:
+    if value is None:
+        return
+    if not isinstance(value, (int, float)) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigurationError(name, f"got {value!r}", f"a number of seconds {bound}, or None")

@@ -1,0 +1,105 @@
+"""What happened during one call: a record per attempt and a summary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._classify import Category
+from ._types import Strategy, Usage
+
+__all__ = ["AttemptRecord", "ChainTrace"]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One attempt on one hop.
+
+    ``outcome`` is ``"ok"``, ``"failed"`` or ``"cancelled"``; times are seconds,
+    ``started`` measured from the start of the call.
+    """
+
+    hop: str
+    model: str | None
+    attempt: int
+    outcome: str
+    category: Category | None
+    error: BaseException | None
+    started: float
+    elapsed: float
+    time_to_first_token: float | None
+    chunks: int
+    chars: int
+    usage: Usage | None
+    continuation: Strategy | None
+
+    def describe(self) -> str:
+        """One line for an error message or a log."""
+        model = f" ({self.model})" if self.model else ""
+        what = self.outcome
+        if self.error is not None:
+            kind = self.category.value if self.category else "error"
+            what = f"{kind}: {type(self.error).__name__}: {self.error}"
+        return f"{self.hop}{model} attempt {self.attempt}: {what} after {self.elapsed:.3f}s"
+
+
+@dataclass(frozen=True, slots=True)
+class ChainTrace:
+    """Summary of one call through a chain.
+
+    ``served_by`` / ``served_model`` name the hop whose stream finished the
+    answer (None if none did). ``usage`` merges every hop that reported usage;
+    ``usage_by_hop`` keeps each hop's own counts.
+    """
+
+    attempts: tuple[AttemptRecord, ...]
+    served_by: str | None
+    served_model: str | None
+    latency: float
+    usage: Usage | None
+    usage_by_hop: tuple[tuple[str, Usage], ...]
+    finish_reason: str | None
+
+    @property
+    def fell_back(self) -> bool:
+        """Whether any hop other than the first was used."""
+        return len({a.hop for a in self.attempts}) > 1
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-friendly form, for response metadata and logs."""
+        return {
+            "served_by": self.served_by,
+            "served_model": self.served_model,
+            "latency": round(self.latency, 6),
+            "finish_reason": self.finish_reason,
+            "usage": _usage_dict(self.usage),
+            "usage_by_hop": {hop: _usage_dict(u) for hop, u in self.usage_by_hop},
+            "attempts": [
+                {
+                    "hop": a.hop,
+                    "model": a.model,
+                    "attempt": a.attempt,
+                    "outcome": a.outcome,
+                    "category": a.category.value if a.category else None,
+                    "error": f"{type(a.error).__name__}: {a.error}" if a.error else None,
+                    "started": round(a.started, 6),
+                    "elapsed": round(a.elapsed, 6),
+                    "time_to_first_token": None
+                    if a.time_to_first_token is None
+                    else round(a.time_to_first_token, 6),
+                    "chunks": a.chunks,
+                    "chars": a.chars,
+                    "continuation": a.continuation,
+                }
+                for a in self.attempts
+            ],
+        }
+
+
+def _usage_dict(usage: Usage | None) -> dict[str, int | None] | None:
+    if usage is None:
+        return None
+    return {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }

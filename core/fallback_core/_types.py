@@ -1,0 +1,109 @@
+"""The values the core speaks: deltas in, deltas out, and what a hop target is.
+
+Adapters convert their framework's chunks to `Delta` and back; the core reads
+only text, tool-call fragments, finish reason, usage and model name, and
+carries the adapter's own chunk along untouched in ``native``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
+
+__all__ = [
+    "Continuation",
+    "Delta",
+    "Strategy",
+    "Target",
+    "ToolCallChunk",
+    "Usage",
+]
+
+RequestT_contra = TypeVar("RequestT_contra", contravariant=True)
+
+Strategy = Literal["prefill", "instruct"]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts; adding two merges them (None stays None only if both are)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            _add(self.input_tokens, other.input_tokens),
+            _add(self.output_tokens, other.output_tokens),
+            _add(self.total_tokens, other.total_tokens),
+        )
+
+
+def _add(a: int | None, b: int | None) -> int | None:
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallChunk:
+    """A fragment of one tool call, OpenAI-style: fragments with the same index join."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """One increment of an answer.
+
+    ``finish_reason`` is set on the chunk that ends the answer (``"stop"``,
+    ``"length"``, ``"tool_calls"``, ...); a stream that ends without one is
+    truncated. ``usage`` is additive across a hop's deltas. ``native`` is the
+    adapter's own chunk, opaque to the core.
+    """
+
+    text: str = ""
+    tool_calls: tuple[ToolCallChunk, ...] = ()
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    model: str | None = None
+    native: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Continuation:
+    """How a hop should continue an answer another hop left unfinished.
+
+    ``text`` is what the caller already received. With ``"prefill"`` the
+    request ends with an assistant message holding ``text``; with
+    ``"instruct"`` that assistant message is followed by a user message holding
+    ``instruction``. The caller's own messages, system prompt included, are
+    sent unchanged before them.
+    """
+
+    text: str
+    strategy: Strategy
+    instruction: str
+
+
+@runtime_checkable
+class Target(Protocol[RequestT_contra]):
+    """Something a hop can call: the adapter's wrapper around one model.
+
+    Both methods stream `Delta` values for ``request``; ``continuation`` is set
+    when the answer is to be continued rather than started. Errors are raised
+    as the provider raised them; the core classifies them.
+    """
+
+    def stream(
+        self, request: RequestT_contra, continuation: Continuation | None
+    ) -> Iterator[Delta]: ...
+
+    def astream(
+        self, request: RequestT_contra, continuation: Continuation | None
+    ) -> AsyncIterator[Delta]: ...

@@ -1,0 +1,421 @@
+"""The decision engine: one call's walk along a chain, as pure state.
+
+`Walk` never performs I/O, never sleeps and never awaits. A driver asks it for
+the next `Step` (call a hop, sleep, finish, raise), feeds it what the hop
+produced (`accept`, `end`, `fail`), and performs nothing it was not asked to.
+The sync and async drivers in ``_drive`` are its only callers, so every rule
+below holds identically for both.
+
+The story of a call: try the current hop; while it streams, pass its deltas
+through; when it ends with a finish reason the call is done. When it fails,
+classify the failure and look up its `Rule`: retry the same hop after a backoff
+(or the provider's Retry-After, within the cap), move to the next hop, or raise.
+Any attempt made after text reached the caller continues that text.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from ._classify import Category, classify_error
+from ._errors import (
+    ChainExhaustedError,
+    DeadlineExceededError,
+    StreamTimeoutError,
+    StreamTruncatedError,
+)
+from ._events import (
+    ChainExhausted,
+    Event,
+    FallbackTriggered,
+    HopEnded,
+    HopStarted,
+    RetryScheduled,
+)
+from ._policy import Action
+from ._trace import AttemptRecord, ChainTrace
+from ._types import Continuation, Delta, Usage
+
+if TYPE_CHECKING:
+    from ._chain import Chain, Hop
+
+__all__ = ["Attempt", "Fail", "Finish", "Sleep", "Step", "Walk"]
+
+_call_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """Call ``hop`` (its ``number``-th attempt in this call), continuing text if set."""
+
+    hop: Hop[Any]
+    number: int
+    continuation: Continuation | None
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Wait ``seconds`` before the next step."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The answer is complete."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    """Raise ``error`` (its ``__cause__`` already set)."""
+
+    error: BaseException
+
+
+Step = Attempt | Sleep | Finish | Fail
+
+
+class _Live:
+    """The attempt in flight."""
+
+    __slots__ = (
+        "chars",
+        "chunks",
+        "continuation",
+        "finish_reason",
+        "first_token_at",
+        "hop",
+        "last_chunk_at",
+        "number",
+        "started",
+        "usage",
+    )
+
+    def __init__(self, hop: Hop[Any], number: int, started: float, cont: Continuation | None):
+        self.hop = hop
+        self.number = number
+        self.started = started
+        self.continuation = cont
+        self.first_token_at: float | None = None
+        self.last_chunk_at = started
+        self.chunks = 0
+        self.chars = 0
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+
+
+class Walk:
+    """One call's walk: which hop runs, what failed, what the caller has received."""
+
+    def __init__(self, chain: Chain[Any]) -> None:
+        self.chain = chain
+        self.call_id = f"call-{next(_call_ids)}"
+        self._clock = chain.clock
+        self._started = self._clock()
+        self._index = 0
+        self._tries = 0  # attempts on the current hop
+        self._total = 0
+        self._larger_than: int | None = None  # context window the next hop must exceed
+        self._live: _Live | None = None
+        self._next: Step | None = None
+        self._records: list[AttemptRecord] = []
+        self._text: list[str] = []
+        self._served: Hop[Any] | None = None
+        self._finish_reason: str | None = None
+        self._events: list[Event] = []
+
+    # -- what the driver asks -------------------------------------------------
+
+    def next_step(self) -> Step:
+        """The next thing to do; terminal steps are returned again if asked twice."""
+        step = self._next
+        if isinstance(step, (Finish, Fail)):
+            return step
+        self._next = None
+        if step is not None:
+            return step
+        policy = self.chain.policy
+        if policy.deadline is not None and self._elapsed() >= policy.deadline:
+            return self._exhaust("the call's deadline passed", DeadlineExceededError)
+        if policy.max_attempts is not None and self._total >= policy.max_attempts:
+            return self._exhaust(f"max_attempts={policy.max_attempts} reached")
+        hop = self.chain.hops[self._index]
+        self._tries += 1
+        self._total += 1
+        text = self.text
+        cont = None
+        if text:
+            cont = Continuation(text, hop.continuation, self.chain.continue_instruction)
+        self._live = _Live(hop, self._tries, self._clock(), cont)
+        self._events.append(
+            HopStarted(
+                self.call_id,
+                _name(hop),
+                hop.model,
+                self._tries,
+                cont.strategy if cont else None,
+                len(text),
+            )
+        )
+        return Attempt(hop, self._tries, cont)
+
+    def may_time_out(self) -> bool:
+        """Whether any read of the live attempt can time out."""
+        return self._require_live().hop.time_limited or self.chain.policy.deadline is not None
+
+    def read_timeout(self) -> StreamTimeoutError | None:
+        """The error to raise if the next chunk takes too long, its ``limit`` the seconds left.
+
+        None when the read may wait forever. The returned error's ``limit`` is
+        the remaining time, not the configured value.
+        """
+        live = self._require_live()
+        hop, now = live.hop, self._clock()
+        best: StreamTimeoutError | None = None
+        limits: list[tuple[str, float | None, float]] = [
+            ("attempt", hop.timeout, live.started),
+            ("deadline", self.chain.policy.deadline, self._started),
+        ]
+        if live.first_token_at is None:
+            limits.append(("first_token", hop.first_token_timeout, live.started))
+        else:
+            limits.append(("idle", hop.idle_timeout, live.last_chunk_at))
+        for phase, limit, since in limits:
+            if limit is not None:
+                left = max(0.0, limit - (now - since))
+                if best is None or left < best.limit:
+                    best = StreamTimeoutError(phase, left)
+        return best
+
+    def timed_out(self, pending: StreamTimeoutError) -> StreamTimeoutError:
+        """The error for a read that exceeded ``pending``, naming the configured limit."""
+        live = self._require_live()
+        configured = {
+            "attempt": live.hop.timeout,
+            "deadline": self.chain.policy.deadline,
+            "first_token": live.hop.first_token_timeout,
+            "idle": live.hop.idle_timeout,
+        }[pending.phase]
+        return StreamTimeoutError(pending.phase, configured or pending.limit)
+
+    # -- what the hop produced ------------------------------------------------
+
+    def accept(self, delta: Delta) -> Delta | None:
+        """Take one delta from the live hop; return what the caller should receive."""
+        live = self._require_live()
+        live.chunks += 1
+        if delta.usage is not None:
+            live.usage = delta.usage if live.usage is None else live.usage + delta.usage
+        if delta.finish_reason is not None:
+            live.finish_reason = delta.finish_reason
+        has_content = bool(delta.text or delta.tool_calls)
+        if has_content or live.first_token_at is not None:
+            live.last_chunk_at = self._clock()
+            if live.first_token_at is None:
+                live.first_token_at = live.last_chunk_at
+        if not has_content:
+            return None
+        if delta.text:
+            live.chars += len(delta.text)
+            self._text.append(delta.text)
+        if delta.usage is not None or delta.finish_reason is not None:
+            return replace(delta, usage=None, finish_reason=None)
+        return delta
+
+    def end(self) -> None:
+        """The live hop's stream ended without an error."""
+        live = self._require_live()
+        if live.finish_reason is None and live.hop.require_finish:
+            self.fail(
+                StreamTruncatedError(f"stream from {_name(live.hop)} ended without a finish reason")
+            )
+            return
+        self._close_live("ok", None, None)
+        self._served = live.hop
+        self._finish_reason = live.finish_reason
+        self._next = Finish()
+
+    def fail(self, exc: BaseException) -> None:
+        """The live hop raised ``exc`` (or was judged failed); decide what comes next."""
+        live = self._require_live()
+        info = classify_error(exc)
+        category = self.chain.policy.category_of(exc, info.category)
+        self._close_live("failed", exc, category)
+        rule = self.chain.policy.rules[category]
+        hop = live.hop
+        if self._may_retry(hop, rule.retries):
+            delay = self._retry_delay(info.retry_after)
+            if delay is not None:
+                self._events.append(
+                    RetryScheduled(
+                        self.call_id,
+                        _name(hop),
+                        hop.model,
+                        self._tries,
+                        delay,
+                        category,
+                        info.retry_after,
+                    )
+                )
+                self._next = Sleep(delay)
+                return
+        if rule.then is Action.RAISE:
+            self._next = Fail(exc)
+            return
+        if category is Category.CONTEXT_LENGTH:
+            self._larger_than = hop.context_window
+        following = self._following_hop()
+        if following is None:
+            self._next = self._exhaust("every hop failed", cause=exc)
+            return
+        self._events.append(
+            FallbackTriggered(
+                self.call_id, _name(hop), _name(self.chain.hops[following]), category, exc
+            )
+        )
+        self._index, self._tries = following, 0
+
+    def abandon(self) -> None:
+        """The caller stopped listening (closed the stream or was cancelled)."""
+        if self._live is not None:
+            self._close_live("cancelled", None, None)
+
+    # -- what the caller can read ---------------------------------------------
+
+    @property
+    def text(self) -> str:
+        """Everything the caller has received so far."""
+        if len(self._text) > 1:
+            self._text[:] = ["".join(self._text)]
+        return self._text[0] if self._text else ""
+
+    def drain(self) -> list[Event]:
+        """Events produced since the last drain, oldest first."""
+        events, self._events = self._events, []
+        return events
+
+    def trace(self) -> ChainTrace:
+        """A summary of the call so far."""
+        by_hop: dict[str, Usage] = {}
+        for record in self._records:
+            if record.usage is not None:
+                seen = by_hop.get(record.hop)
+                by_hop[record.hop] = record.usage if seen is None else seen + record.usage
+        merged = None
+        for usage in by_hop.values():
+            merged = usage if merged is None else merged + usage
+        served = self._served
+        return ChainTrace(
+            attempts=tuple(self._records),
+            served_by=None if served is None else served.name,
+            served_model=None if served is None else served.model,
+            latency=self._elapsed(),
+            usage=merged,
+            usage_by_hop=tuple(by_hop.items()),
+            finish_reason=self._finish_reason,
+        )
+
+    # -- inside ---------------------------------------------------------------
+
+    def _require_live(self) -> _Live:
+        if self._live is None:
+            raise RuntimeError("no attempt is in flight")
+        return self._live
+
+    def _elapsed(self) -> float:
+        return self._clock() - self._started
+
+    def _may_retry(self, hop: Hop[Any], retries: int) -> bool:
+        if self._tries > retries:
+            return False
+        if hop.max_attempts is not None and self._tries >= hop.max_attempts:
+            return False
+        limit = self.chain.policy.max_attempts
+        return limit is None or self._total < limit
+
+    def _retry_delay(self, retry_after: float | None) -> float | None:
+        """Seconds to wait before retrying, or None if waiting is not worth it."""
+        policy = self.chain.policy
+        if retry_after is not None:
+            if retry_after > policy.max_retry_after:
+                return None
+            delay = retry_after
+        else:
+            delay = max(0.0, float(policy.backoff(self._tries)))
+        if policy.deadline is not None and self._elapsed() + delay >= policy.deadline:
+            return None
+        return delay
+
+    def _following_hop(self) -> int | None:
+        for index in range(self._index + 1, len(self.chain.hops)):
+            window = self.chain.hops[index].context_window
+            if self._larger_than is None or window is None or window > self._larger_than:
+                return index
+        return None
+
+    def _close_live(
+        self, outcome: str, error: BaseException | None, category: Category | None
+    ) -> None:
+        live = self._require_live()
+        self._live = None
+        now = self._clock()
+        ttft = None if live.first_token_at is None else live.first_token_at - live.started
+        hop = live.hop
+        record = AttemptRecord(
+            hop=_name(hop),
+            model=hop.model,
+            attempt=live.number,
+            outcome=outcome,
+            category=category,
+            error=error,
+            started=live.started - self._started,
+            elapsed=now - live.started,
+            time_to_first_token=ttft,
+            chunks=live.chunks,
+            chars=live.chars,
+            usage=live.usage,
+            continuation=live.continuation.strategy if live.continuation else None,
+        )
+        self._records.append(record)
+        self._events.append(
+            HopEnded(
+                self.call_id,
+                record.hop,
+                hop.model,
+                live.number,
+                outcome,
+                category,
+                error,
+                record.elapsed,
+                ttft,
+                live.chunks,
+                live.chars,
+                live.usage,
+            )
+        )
+
+    def _exhaust(
+        self,
+        reason: str,
+        kind: type[ChainExhaustedError] = ChainExhaustedError,
+        cause: BaseException | None = None,
+    ) -> Fail:
+        text = self.text
+        error = kind(self._records, partial_text=text, reason=reason)
+        error.__cause__ = cause if cause is not None else _last_error(self._records)
+        self._events.append(ChainExhausted(self.call_id, reason, tuple(self._records), len(text)))
+        self._next = Fail(error)
+        return self._next
+
+
+def _name(hop: Hop[Any]) -> str:
+    return hop.name or "?"
+
+
+def _last_error(records: list[AttemptRecord]) -> BaseException | None:
+    for record in reversed(records):
+        if record.error is not None:
+            return record.error
+    return None

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from fallback_core import Chain, ChainTrace, Delta
+
+
+@dataclass
+class Run:
+    """What one call through a chain delivered."""
+
+    deltas: list[Delta]
+    trace: ChainTrace
+    error: BaseException | None = None
+    texts: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return "".join(d.text for d in self.deltas)
+
+
+Drive = Callable[..., Run]
+
+
+def _drive_sync(
+    chain: Chain[object], request: object = "request", *, stop_after: int | None = None
+) -> Run:
+    stream = chain.stream(request)
+    deltas: list[Delta] = []
+    error = None
+    try:
+        for delta in stream:
+            deltas.append(delta)
+            if stop_after is not None and len(deltas) >= stop_after:
+                stream.close()
+                break
+    except Exception as exc:
+        error = exc
+    return Run(deltas, stream.trace, error)
+
+
+def _drive_async(
+    chain: Chain[object], request: object = "request", *, stop_after: int | None = None
+) -> Run:
+    async def main() -> Run:
+        stream = chain.astream(request)
+        deltas: list[Delta] = []
+        error = None
+        try:
+            async for delta in stream:
+                deltas.append(delta)
+                if stop_after is not None and len(deltas) >= stop_after:
+                    await stream.aclose()
+                    break
+        except Exception as exc:
+            error = exc
+        return Run(deltas, stream.trace, error)
+
+    return asyncio.run(main())
+
+
+@pytest.fixture(params=["sync", "async"])
+def drive(request: pytest.FixtureRequest) -> Drive:
+    """Runs one call through the sync or the async driver and collects what it delivered."""
+    return _drive_sync if request.param == "sync" else _drive_async
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_threads() -> Iterator[None]:
+    """Every test leaves no reader thread behind once its scripted stalls are released."""
+    before = set(threading.enumerate())
+    yield
+    from tests.core import scripted
+
+    for thread in set(threading.enumerate()) - before:
+        if thread.name == "fallback-chain-reader":
+            scripted.release_all()
+            thread.join(timeout=5)
+            assert not thread.is_alive(), "a reader thread outlived its test"
