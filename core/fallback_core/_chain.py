@@ -100,13 +100,21 @@ class Chain(Generic[RequestT]):
         self.hook_failures = HookFailures()
         check_acyclic(self)
 
-    def stream(self, request: RequestT) -> CallStream[RequestT]:
-        """Walk the chain for ``request``, synchronously; iterate the result for deltas."""
-        return CallStream(self, request)
+    def stream(self, request: RequestT, *, hooks: Sequence[Hook] = ()) -> CallStream[RequestT]:
+        """Walk the chain for ``request``, synchronously; iterate the result for deltas.
 
-    def astream(self, request: RequestT) -> AsyncCallStream[RequestT]:
-        """Walk the chain for ``request`` on the running event loop; ``async for`` the result."""
-        return AsyncCallStream(self, request)
+        ``hooks`` are added to the chain's own for this call only.
+        """
+        return CallStream(self, request, hooks)
+
+    def astream(
+        self, request: RequestT, *, hooks: Sequence[Hook] = ()
+    ) -> AsyncCallStream[RequestT]:
+        """Walk the chain for ``request`` on the running event loop; ``async for`` the result.
+
+        ``hooks`` are added to the chain's own for this call only.
+        """
+        return AsyncCallStream(self, request, hooks)
 
     def __repr__(self) -> str:
         return f"Chain({[h.name for h in self.hops]!r})"

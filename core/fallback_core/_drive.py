@@ -19,10 +19,10 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from ._events import CallTelemetry
+from ._events import CallTelemetry, Hook
 from ._trace import ChainTrace
 from ._types import Delta
 from ._walk import Fail, Finish, Sleep, Walk
@@ -42,9 +42,10 @@ class CallStream(Generic[RequestT]):
     stream at once and tries no further hop.
     """
 
-    def __init__(self, chain: Chain[RequestT], request: RequestT) -> None:
+    def __init__(self, chain: Chain[RequestT], request: RequestT, hooks: Sequence[Hook] = ()):
         self._walk = Walk(chain)
-        self._deltas: Generator[Delta, None, None] = _drive(self._walk, request, _telemetry(chain))
+        telemetry = _telemetry(chain, hooks)
+        self._deltas: Generator[Delta, None, None] = _drive(self._walk, request, telemetry)
 
     def __iter__(self) -> Iterator[Delta]:
         return self._deltas
@@ -75,9 +76,10 @@ class CallStream(Generic[RequestT]):
 class AsyncCallStream(Generic[RequestT]):
     """The caller's view of one async call: ``async for`` it, read ``trace`` any time."""
 
-    def __init__(self, chain: Chain[RequestT], request: RequestT) -> None:
+    def __init__(self, chain: Chain[RequestT], request: RequestT, hooks: Sequence[Hook] = ()):
         self._walk = Walk(chain)
-        self._deltas: AsyncGenerator[Delta, None] = _adrive(self._walk, request, _telemetry(chain))
+        telemetry = _telemetry(chain, hooks)
+        self._deltas: AsyncGenerator[Delta, None] = _adrive(self._walk, request, telemetry)
 
     def __aiter__(self) -> AsyncIterator[Delta]:
         return self._deltas
@@ -105,8 +107,8 @@ class AsyncCallStream(Generic[RequestT]):
         return self._walk.trace()
 
 
-def _telemetry(chain: Chain[Any]) -> CallTelemetry:
-    return CallTelemetry(chain.hooks, chain.hook_failures)
+def _telemetry(chain: Chain[Any], hooks: Sequence[Hook]) -> CallTelemetry:
+    return CallTelemetry((*chain.hooks, *hooks), chain.hook_failures)
 
 
 def _drive(walk: Walk, request: Any, telemetry: CallTelemetry) -> Generator[Delta, None, None]:

@@ -174,3 +174,21 @@ def test_trace_is_json_friendly(drive: Drive) -> None:
     data = run.trace.to_dict()
     assert json.loads(json.dumps(data))["served_by"] == "b"
     assert [a["outcome"] for a in data["attempts"]] == ["failed", "ok"]  # type: ignore[index]
+
+
+def test_per_call_hooks_see_only_their_call(drive: Drive) -> None:
+    """Hooks passed to one call receive that call's events in addition to the chain's hooks."""
+    chain_events: list[object] = []
+    built = two_hops(Scripted(openai_error(401)), Scripted(ok("fine")), chain_events.append)
+    mine: list[object] = []
+    stream = built.stream("r", hooks=[mine.append])
+    assert "".join(d.text for d in stream) == "fine"
+    drive(built)  # a second call, without the extra hook
+    assert [type(e).__name__ for e in mine] == [
+        "HopStarted",
+        "HopEnded",
+        "FallbackTriggered",
+        "HopStarted",
+        "HopEnded",
+    ]
+    assert len(chain_events) == 2 * len(mine)
