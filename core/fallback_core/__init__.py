@@ -22,6 +22,7 @@ from ._errors import (
 )
 from ._events import (
     ChainExhausted,
+    ContinuationJoined,
     Event,
     FallbackTriggered,
     Hook,
@@ -48,6 +49,7 @@ __all__ = [
     "ChainTrace",
     "ConfigurationError",
     "Continuation",
+    "ContinuationJoined",
     "DeadlineExceededError",
     "Delta",
     "ErrorInfo",

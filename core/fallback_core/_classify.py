@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import email.utils
 import enum
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ def classify_error(exc: BaseException) -> ErrorInfo:
     """Classify ``exc`` into a `Category`, reading status, code and Retry-After."""
     if isinstance(exc, StreamTruncatedError):
         return ErrorInfo(Category.TRUNCATED)
-    if isinstance(exc, MalformedChunkError):
+    if isinstance(exc, (MalformedChunkError, json.JSONDecodeError)):
         return ErrorInfo(Category.MALFORMED)
     if isinstance(exc, StreamTimeoutError):
         return ErrorInfo(Category.TIMEOUT)

@@ -133,7 +133,9 @@ def _drive(walk: Walk, request: Any, telemetry: CallTelemetry) -> Generator[Delt
             except Exception as exc:
                 walk.fail(exc)
             else:
-                walk.end()
+                tail = walk.end()
+                if tail is not None:
+                    yield tail
     finally:
         walk.abandon()
         telemetry.emit(walk.drain())
@@ -164,7 +166,9 @@ async def _adrive(
             except Exception as exc:
                 walk.fail(exc)
             else:
-                walk.end()
+                tail = walk.end()
+                if tail is not None:
+                    yield tail
     finally:
         walk.abandon()
         telemetry.emit(walk.drain())

@@ -23,6 +23,7 @@ from ._types import Strategy, Usage
 __all__ = [
     "CallTelemetry",
     "ChainExhausted",
+    "ContinuationJoined",
     "Event",
     "FallbackTriggered",
     "Hook",
@@ -45,6 +46,22 @@ class HopStarted:
     attempt: int
     continuation: Strategy | None
     chars_carried: int
+
+
+@dataclass(frozen=True, slots=True)
+class ContinuationJoined:
+    """A continuation was joined onto the delivered text.
+
+    ``overlap_trimmed`` characters the hop repeated were dropped; ``seam_fix``
+    is the whitespace fix made at the join (None if none was needed).
+    """
+
+    call_id: str
+    hop: str
+    strategy: Strategy
+    chars_carried: int
+    overlap_trimmed: int
+    seam_fix: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +116,9 @@ class ChainExhausted:
     partial_chars: int
 
 
-Event: TypeAlias = HopStarted | HopEnded | RetryScheduled | FallbackTriggered | ChainExhausted
+Event: TypeAlias = (
+    HopStarted | ContinuationJoined | HopEnded | RetryScheduled | FallbackTriggered | ChainExhausted
+)
 
 
 class Hook(Protocol):

@@ -15,7 +15,10 @@ class AttemptRecord:
     """One attempt on one hop.
 
     ``outcome`` is ``"ok"``, ``"failed"`` or ``"cancelled"``; times are seconds,
-    ``started`` measured from the start of the call.
+    ``started`` measured from the start of the call. ``chars`` counts what this
+    attempt delivered to the caller. For a continuation, ``continuation`` names
+    the strategy, ``overlap_trimmed`` the repeated characters dropped at the
+    seam and ``seam_fix`` the whitespace fix made there.
     """
 
     hop: str
@@ -31,6 +34,8 @@ class AttemptRecord:
     chars: int
     usage: Usage | None
     continuation: Strategy | None
+    overlap_trimmed: int = 0
+    seam_fix: str | None = None
 
     def describe(self) -> str:
         """One line for an error message or a log."""
@@ -89,6 +94,8 @@ class ChainTrace:
                     "chunks": a.chunks,
                     "chars": a.chars,
                     "continuation": a.continuation,
+                    "overlap_trimmed": a.overlap_trimmed,
+                    "seam_fix": a.seam_fix,
                 }
                 for a in self.attempts
             ],

@@ -23,11 +23,13 @@ from ._classify import Category, classify_error
 from ._errors import (
     ChainExhaustedError,
     DeadlineExceededError,
+    MalformedChunkError,
     StreamTimeoutError,
     StreamTruncatedError,
 )
 from ._events import (
     ChainExhausted,
+    ContinuationJoined,
     Event,
     FallbackTriggered,
     HopEnded,
@@ -35,8 +37,9 @@ from ._events import (
     RetryScheduled,
 )
 from ._policy import Action
+from ._seam import Seam, SeamResult
 from ._trace import AttemptRecord, ChainTrace
-from ._types import Continuation, Delta, Usage
+from ._types import Continuation, Delta, ToolCallChunk, Usage
 
 if TYPE_CHECKING:
     from ._chain import Chain, Hop
@@ -89,7 +92,10 @@ class _Live:
         "hop",
         "last_chunk_at",
         "number",
+        "seam",
+        "seam_result",
         "started",
+        "tool_parts",
         "usage",
     )
 
@@ -104,6 +110,11 @@ class _Live:
         self.chars = 0
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
+        self.seam = None
+        if cont is not None:
+            self.seam = Seam(cont.text, insert_space=cont.strategy == "instruct")
+        self.seam_result: SeamResult | None = None
+        self.tool_parts: dict[int, list[ToolCallChunk]] = {}
 
 
 class Walk:
@@ -118,6 +129,7 @@ class Walk:
         self._tries = 0  # attempts on the current hop
         self._total = 0
         self._larger_than: int | None = None  # context window the next hop must exceed
+        self._no_prefill: set[str] = set()  # hops that rejected a prefill in this call
         self._live: _Live | None = None
         self._next: Step | None = None
         self._records: list[AttemptRecord] = []
@@ -147,7 +159,8 @@ class Walk:
         text = self.text
         cont = None
         if text:
-            cont = Continuation(text, hop.continuation, self.chain.continue_instruction)
+            strategy = "instruct" if hop.name in self._no_prefill else hop.continuation
+            cont = Continuation(text, strategy, self.chain.continue_instruction)
         self._live = _Live(hop, self._tries, self._clock(), cont)
         self._events.append(
             HopStarted(
@@ -203,39 +216,95 @@ class Walk:
     # -- what the hop produced ------------------------------------------------
 
     def accept(self, delta: Delta) -> Delta | None:
-        """Take one delta from the live hop; return what the caller should receive."""
+        """Take one delta from the live hop; return what the caller should receive.
+
+        Text passes through (past the seam's short look-ahead on a
+        continuation); tool-call fragments are held until the hop finishes, so
+        a caller never sees half a tool call.
+        """
         live = self._require_live()
+        if not isinstance(delta, Delta) or not isinstance(delta.text, str):
+            raise MalformedChunkError(f"{_name(live.hop)} produced {type(delta).__name__}")
         live.chunks += 1
         if delta.usage is not None:
             live.usage = delta.usage if live.usage is None else live.usage + delta.usage
-        if delta.finish_reason is not None:
-            live.finish_reason = delta.finish_reason
         has_content = bool(delta.text or delta.tool_calls)
         if has_content or live.first_token_at is not None:
             live.last_chunk_at = self._clock()
             if live.first_token_at is None:
                 live.first_token_at = live.last_chunk_at
-        if not has_content:
+        for part in delta.tool_calls:
+            live.tool_parts.setdefault(part.index, []).append(part)
+        text = delta.text
+        if live.seam is not None and live.seam.open and text:
+            text = live.seam.feed(text)
+            if not live.seam.open:
+                self._joined(live, live.seam)
+        if delta.finish_reason is not None:
+            live.finish_reason = delta.finish_reason
+            return self._release(live, text, delta)
+        if not text:
             return None
-        if delta.text:
-            live.chars += len(delta.text)
-            self._text.append(delta.text)
-        if delta.usage is not None or delta.finish_reason is not None:
-            return replace(delta, usage=None, finish_reason=None)
-        return delta
+        return self._deliver(live, text, (), delta)
 
-    def end(self) -> None:
-        """The live hop's stream ended without an error."""
+    def _release(self, live: _Live, text: str, delta: Delta) -> Delta | None:
+        """At the hop's finish: release what the seam holds and the assembled tool calls."""
+        if live.seam is not None and live.seam.open:
+            text += live.seam.flush()
+            self._joined(live, live.seam)
+        calls = tuple(_assemble(parts) for _, parts in sorted(live.tool_parts.items()))
+        live.tool_parts.clear()
+        if not text and not calls:
+            return None
+        return self._deliver(live, text, calls, delta)
+
+    def _deliver(
+        self, live: _Live, text: str, calls: tuple[ToolCallChunk, ...], delta: Delta
+    ) -> Delta:
+        if text:
+            live.chars += len(text)
+            self._text.append(text)
+        if (text, calls, None, None) == (
+            delta.text,
+            delta.tool_calls,
+            delta.usage,
+            delta.finish_reason,
+        ):
+            return delta
+        return replace(delta, text=text, tool_calls=calls, usage=None, finish_reason=None)
+
+    def _joined(self, live: _Live, seam: Seam) -> None:
+        assert live.continuation is not None
+        assert seam.result is not None
+        live.seam_result = seam.result
+        cont = live.continuation
+        self._events.append(
+            ContinuationJoined(
+                self.call_id,
+                _name(live.hop),
+                cont.strategy,
+                len(cont.text),
+                seam.result.overlap,
+                seam.result.fix,
+            )
+        )
+
+    def end(self) -> Delta | None:
+        """The live hop's stream ended without an error; return any last text to deliver."""
         live = self._require_live()
         if live.finish_reason is None and live.hop.require_finish:
             self.fail(
                 StreamTruncatedError(f"stream from {_name(live.hop)} ended without a finish reason")
             )
-            return
+            return None
+        tail = None
+        if live.finish_reason is None:  # a hop that never reports one: release what it held
+            tail = self._release(live, "", Delta())
         self._close_live("ok", None, None)
         self._served = live.hop
         self._finish_reason = live.finish_reason
         self._next = Finish()
+        return tail
 
     def fail(self, exc: BaseException) -> None:
         """The live hop raised ``exc`` (or was judged failed); decide what comes next."""
@@ -245,6 +314,21 @@ class Walk:
         self._close_live("failed", exc, category)
         rule = self.chain.policy.rules[category]
         hop = live.hop
+        if (
+            category is Category.BAD_REQUEST
+            and live.continuation is not None
+            and live.continuation.strategy == "prefill"
+        ):
+            # The hop refused to continue a final assistant message: ask it again
+            # with the instruct strategy. The refusal is never the caller's error.
+            self._no_prefill.add(_name(hop))
+            self._tries -= 1
+            self._events.append(
+                RetryScheduled(
+                    self.call_id, _name(hop), hop.model, live.number, 0.0, category, None
+                )
+            )
+            return
         if self._may_retry(hop, rule.retries):
             delay = self._retry_delay(info.retry_after)
             if delay is not None:
@@ -377,6 +461,8 @@ class Walk:
             chars=live.chars,
             usage=live.usage,
             continuation=live.continuation.strategy if live.continuation else None,
+            overlap_trimmed=live.seam_result.overlap if live.seam_result else 0,
+            seam_fix=live.seam_result.fix if live.seam_result else None,
         )
         self._records.append(record)
         self._events.append(
@@ -408,6 +494,19 @@ class Walk:
         self._events.append(ChainExhausted(self.call_id, reason, tuple(self._records), len(text)))
         self._next = Fail(error)
         return self._next
+
+
+def _assemble(parts: list[ToolCallChunk]) -> ToolCallChunk:
+    """One complete tool call from its streamed fragments."""
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    return ToolCallChunk(
+        index=first.index,
+        id=next((p.id for p in parts if p.id), None),
+        name=next((p.name for p in parts if p.name), None),
+        arguments="".join(p.arguments for p in parts),
+    )
 
 
 def _name(hop: Hop[Any]) -> str:

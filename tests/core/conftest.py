@@ -59,6 +59,8 @@ def _drive_async(
                     break
         except Exception as exc:
             error = exc
+        leftover = asyncio.all_tasks() - {asyncio.current_task()}
+        assert not leftover, f"tasks left behind: {leftover}"
         return Run(deltas, stream.trace, error)
 
     return asyncio.run(main())

@@ -18,10 +18,10 @@ class Echo:
         if continuation is not None:
             yield Delta(text=request[len(continuation.text) :], finish_reason="stop")
             return
-        yield Delta(text=request[:3])
+        yield Delta(text=request[:7])  # "request", cut on a word boundary
         if self.fail:
             raise ConnectionResetError()
-        yield Delta(text=request[3:], finish_reason="stop")
+        yield Delta(text=request[7:], finish_reason="stop")
 
     async def astream(self, request: str, continuation: Continuation | None):  # type: ignore[no-untyped-def]
         for delta in self.stream(request, continuation):

@@ -12,6 +12,7 @@ from fallback_core import (
     Category,
     Chain,
     ChainExhausted,
+    ContinuationJoined,
     FallbackTriggered,
     Hop,
     HopEnded,
@@ -51,14 +52,22 @@ def test_events_tell_the_story_of_a_call(drive: Drive) -> None:
         ("HopEnded", "p"),
         ("FallbackTriggered", "b"),
         ("HopStarted", "b"),
+        ("ContinuationJoined", "b"),
         ("HopEnded", "b"),
     ]
     ended = [e for e in events if isinstance(e, HopEnded)]
     assert [(e.outcome, e.category, e.chars) for e in ended] == [
         ("failed", Category.SERVER, 0),
         ("failed", Category.TRUNCATED, 3),
-        ("ok", None, 3),
+        ("ok", None, 4),  # " def": the seam inserted the space the backup left out
     ]
+    joined = next(e for e in events if isinstance(e, ContinuationJoined))
+    assert (joined.strategy, joined.chars_carried, joined.overlap_trimmed, joined.seam_fix) == (
+        "instruct",
+        3,
+        0,
+        "inserted-space",
+    )
     started = [e for e in events if isinstance(e, HopStarted)]
     assert [(s.continuation, s.chars_carried) for s in started] == [
         (None, 0),
