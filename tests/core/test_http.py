@@ -1,0 +1,156 @@
+"""The streaming promises over real HTTP: real openai clients against the local fault server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fallback_core import Category, Chain, Hop, Policy
+from fallback_core.testing import Fault, FaultServer, ModelScript
+
+from .conftest import Drive
+from .openai_target import OpenAITarget
+
+ANSWER = (
+    "Fallback chains keep answers whole. When the primary model stops halfway, "
+    "the backup continues from the exact word where the text broke off, and the "
+    "reader never sees a gap or a repeated phrase in the final answer."
+)
+REQUEST: dict[str, Any] = {"messages": [{"role": "user", "content": "Why fallback chains?"}]}
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    models = {
+        "primary": ModelScript(answer=ANSWER),
+        "backup": ModelScript(answer=ANSWER, repeat_words=2),
+        "sloppy": ModelScript(answer=ANSWER, drop_seam_space=True),
+    }
+    with FaultServer(models) as running:
+        yield running
+
+
+def chain(server: FaultServer, backup: str = "backup", **hop: Any) -> Chain[Any]:
+    return Chain(
+        [
+            Hop(OpenAITarget(server.base_url, "primary"), name="primary", model="primary", **hop),
+            Hop(OpenAITarget(server.base_url, backup), name=backup, model=backup),
+        ],
+        policy=Policy(backoff=lambda n: 0.0),
+    )
+
+
+def test_healthy_stream_is_served_by_the_primary(drive: Drive, server: FaultServer) -> None:
+    """With no fault the primary's whole answer arrives, with usage, from one attempt."""
+    run = drive(chain(server), REQUEST)
+    assert run.text == ANSWER
+    assert run.trace.served_by == "primary"
+    assert run.trace.usage is not None
+    assert run.trace.usage.output_tokens == len(ANSWER.split())
+    assert server.attempt_count("backup") == 0
+
+
+@pytest.mark.parametrize("backup", ["backup", "sloppy"])
+def test_stream_cut_after_n_tokens_is_continued_exactly(
+    drive: Drive, server: FaultServer, backup: str
+) -> None:
+    """A stream cut mid-answer is continued by the backup with nothing lost or repeated."""
+    server.set_fault("primary", Fault.cut_after(7))
+    run = drive(chain(server, backup), REQUEST)
+    assert run.error is None
+    assert run.text == ANSWER
+    assert run.trace.attempts[0].category in (Category.TRUNCATED, Category.CONNECTION)
+    assert server.attempts(backup)[0].continuation
+
+
+def test_stall_mid_answer_is_abandoned_and_continued(drive: Drive, server: FaultServer) -> None:
+    """A primary that stalls after a few tokens is abandoned at idle_timeout and continued."""
+    server.set_fault("primary", Fault.stall_after(5))
+    run = drive(chain(server, idle_timeout=0.3), REQUEST)
+    assert run.text == ANSWER
+    assert run.trace.attempts[0].category is Category.TIMEOUT
+
+
+def test_async_stall_releases_the_connection(server: FaultServer) -> None:
+    """The async driver closes an abandoned hop's connection at once; the server sees it go."""
+    import asyncio
+
+    server.set_fault("primary", Fault.stall_after(5))
+
+    async def main() -> str:
+        stream = chain(server, idle_timeout=0.3).astream(REQUEST)
+        return "".join([d.text async for d in stream])
+
+    assert asyncio.run(main()) == ANSWER
+    deadline = time.monotonic() + 5
+    while server.attempts("primary")[0].outcome == "in_progress" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.attempts("primary")[0].outcome == "client_gone"
+
+
+def test_slow_first_token_moves_to_backup(drive: Drive, server: FaultServer) -> None:
+    """A primary that sends headers but no token within first_token_timeout is skipped."""
+    server.set_fault("primary", Fault.slow_first_token(3.0))
+    run = drive(chain(server, first_token_timeout=0.3), REQUEST)
+    assert run.text == ANSWER
+    assert run.trace.served_by == "backup"
+    assert not server.attempts("backup")[0].continuation
+
+
+def test_prefill_refused_by_the_backup_is_retried_with_instruct(
+    drive: Drive, server: FaultServer
+) -> None:
+    """A backup that rejects prefill gets the instruct continuation; the caller sees no error."""
+    server.set_fault("primary", Fault.cut_after(6))
+    server.set_fault("backup", Fault.reject_prefill())
+    built = Chain(
+        [
+            Hop(OpenAITarget(server.base_url, "primary"), name="primary"),
+            Hop(OpenAITarget(server.base_url, "backup"), name="backup", continuation="prefill"),
+        ]
+    )
+    run = drive(built, REQUEST)
+    assert run.error is None
+    assert run.text == ANSWER
+    assert [a.status for a in server.attempts("backup")] == [400, 200]
+    assert [a.continuation for a in run.trace.attempts] == [None, "prefill", "instruct"]
+
+
+def test_malformed_chunk_fails_over_without_garbage(drive: Drive, server: FaultServer) -> None:
+    """A chunk openai cannot parse ends the primary's attempt; the backup finishes the answer."""
+    server.set_fault("primary", Fault.malformed_chunk(after=4))
+    run = drive(chain(server), REQUEST)
+    assert run.text == ANSWER
+    assert run.trace.attempts[0].category is Category.MALFORMED
+
+
+def test_missing_done_with_finish_reason_is_complete(drive: Drive, server: FaultServer) -> None:
+    """A stream with its finish reason but no [DONE] line is a complete answer."""
+    server.set_fault("primary", Fault.missing_done())
+    run = drive(chain(server), REQUEST)
+    assert run.text == ANSWER
+    assert run.trace.served_by == "primary"
+
+
+def test_rate_limit_retry_after_is_honoured_on_the_same_hop(
+    drive: Drive, server: FaultServer
+) -> None:
+    """A 429 with Retry-After is waited out on the same hop, then it serves."""
+    server.set_fault("primary", Fault.rate_limit(retry_after=0.05, times=1))
+    run = drive(chain(server), REQUEST)
+    assert run.text == ANSWER
+    assert [a.status for a in server.attempts("primary")] == [429, 200]
+    started = [a.started_at for a in server.attempts("primary")]
+    assert started[1] - started[0] >= 0.05
+
+
+def test_reset_before_headers_moves_on(drive: Drive, server: FaultServer) -> None:
+    """A connection reset before any response byte goes straight to the backup."""
+    server.set_fault("primary", Fault.reset_before_headers())
+    run = drive(chain(server), REQUEST)
+    assert run.text == ANSWER
+    assert server.attempt_count("primary") == 1
+    assert run.trace.attempts[0].category is Category.CONNECTION
