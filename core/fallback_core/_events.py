@@ -26,6 +26,7 @@ __all__ = [
     "ContinuationJoined",
     "Event",
     "FallbackTriggered",
+    "HedgeStarted",
     "Hook",
     "HookFailures",
     "HopEnded",
@@ -66,7 +67,7 @@ class ContinuationJoined:
 
 @dataclass(frozen=True, slots=True)
 class HopEnded:
-    """An attempt ended: ``outcome`` is ``"ok"``, ``"failed"`` or ``"cancelled"``."""
+    """Attempt over: ``outcome`` is ``"ok"``, ``"failed"``, ``"cancelled"`` or ``"hedge_lost"``."""
 
     call_id: str
     hop: str
@@ -107,6 +108,19 @@ class FallbackTriggered:
 
 
 @dataclass(frozen=True, slots=True)
+class HedgeStarted:
+    """``hop`` produced no text within ``after`` seconds, so ``rival`` was started beside it.
+
+    The first to produce text wins; the other ends with outcome ``"hedge_lost"``.
+    """
+
+    call_id: str
+    hop: str
+    rival: str
+    after: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class ChainExhausted:
     """No hop finished the answer; the call raises."""
 
@@ -117,7 +131,13 @@ class ChainExhausted:
 
 
 Event: TypeAlias = (
-    HopStarted | ContinuationJoined | HopEnded | RetryScheduled | FallbackTriggered | ChainExhausted
+    HopStarted
+    | ContinuationJoined
+    | HopEnded
+    | RetryScheduled
+    | FallbackTriggered
+    | HedgeStarted
+    | ChainExhausted
 )
 
 

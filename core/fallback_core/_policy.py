@@ -109,6 +109,7 @@ class Policy:
     max_retry_after: float = 30.0
     deadline: float | None = None
     max_attempts: int | None = None
+    hedge_after: float | None = None
 
     def __post_init__(self) -> None:
         merged = dict(DEFAULT_RULES)
@@ -133,6 +134,7 @@ class Policy:
             )
         _check_positive("max_retry_after", self.max_retry_after, allow_zero=True)
         _check_positive("deadline", self.deadline)
+        _check_positive("hedge_after", self.hedge_after)
         if self.max_attempts is not None and self.max_attempts < 1:
             raise ConfigurationError("max_attempts", f"{self.max_attempts}", "an int >= 1 or None")
 

@@ -15,9 +15,10 @@ Rules, in order:
    mid-word (the delivered text was cut inside a word the backup repeated).
    What follows the overlap is kept exactly as the backup wrote it.
 2. Without an overlap, whitespace at the join: spaces doubled across the seam
-   collapse to one (after a newline they are indentation and stay). For an *instruct* continuation - a new message, whose first
-   token rarely starts with a space - a word or sentence end followed directly
-   by a word also gets one space. A *prefill* continuation resumes the model's
+   collapse to one (after a newline they are indentation and stay). For an
+   *instruct* continuation - a new message, whose first token rarely starts
+   with a space - a word or sentence end followed directly by a word also gets
+   one space. A *prefill* continuation resumes the model's
    own message, so its first token already carries the right spacing.
 
 Known limits: a continuation that legitimately starts by repeating the

@@ -14,7 +14,7 @@ __all__ = ["AttemptRecord", "ChainTrace"]
 class AttemptRecord:
     """One attempt on one hop.
 
-    ``outcome`` is ``"ok"``, ``"failed"`` or ``"cancelled"``; times are seconds,
+    ``outcome`` is ``"ok"``, ``"failed"``, ``"cancelled"`` or ``"hedge_lost"``; times are seconds,
     ``started`` measured from the start of the call. ``chars`` counts what this
     attempt delivered to the caller. For a continuation, ``continuation`` names
     the strategy, ``overlap_trimmed`` the repeated characters dropped at the

@@ -16,7 +16,7 @@ Any attempt made after text reached the caller continues that text.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ._classify import Category, classify_error
@@ -32,89 +32,23 @@ from ._events import (
     ContinuationJoined,
     Event,
     FallbackTriggered,
+    HedgeStarted,
     HopEnded,
     HopStarted,
     RetryScheduled,
 )
 from ._policy import Action
-from ._seam import Seam, SeamResult
+from ._seam import Seam
+from ._steps import Attempt, Fail, Finish, Live, Sleep, Step, assemble
 from ._trace import AttemptRecord, ChainTrace
 from ._types import Continuation, Delta, ToolCallChunk, Usage
 
 if TYPE_CHECKING:
     from ._chain import Chain, Hop
 
-__all__ = ["Attempt", "Fail", "Finish", "Sleep", "Step", "Walk"]
+__all__ = ["Walk"]
 
 _call_ids = itertools.count(1)
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """Call ``hop`` (its ``number``-th attempt in this call), continuing text if set."""
-
-    hop: Hop[Any]
-    number: int
-    continuation: Continuation | None
-
-
-@dataclass(frozen=True, slots=True)
-class Sleep:
-    """Wait ``seconds`` before the next step."""
-
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Finish:
-    """The answer is complete."""
-
-
-@dataclass(frozen=True, slots=True)
-class Fail:
-    """Raise ``error`` (its ``__cause__`` already set)."""
-
-    error: BaseException
-
-
-Step = Attempt | Sleep | Finish | Fail
-
-
-class _Live:
-    """The attempt in flight."""
-
-    __slots__ = (
-        "chars",
-        "chunks",
-        "continuation",
-        "finish_reason",
-        "first_token_at",
-        "hop",
-        "last_chunk_at",
-        "number",
-        "seam",
-        "seam_result",
-        "started",
-        "tool_parts",
-        "usage",
-    )
-
-    def __init__(self, hop: Hop[Any], number: int, started: float, cont: Continuation | None):
-        self.hop = hop
-        self.number = number
-        self.started = started
-        self.continuation = cont
-        self.first_token_at: float | None = None
-        self.last_chunk_at = started
-        self.chunks = 0
-        self.chars = 0
-        self.usage: Usage | None = None
-        self.finish_reason: str | None = None
-        self.seam = None
-        if cont is not None:
-            self.seam = Seam(cont.text, insert_space=cont.strategy == "instruct")
-        self.seam_result: SeamResult | None = None
-        self.tool_parts: dict[int, list[ToolCallChunk]] = {}
 
 
 class Walk:
@@ -130,7 +64,9 @@ class Walk:
         self._total = 0
         self._larger_than: int | None = None  # context window the next hop must exceed
         self._no_prefill: set[str] = set()  # hops that rejected a prefill in this call
-        self._live: _Live | None = None
+        self._rival: tuple[int, Live] | None = None  # a hedging attempt and its hop index
+        self._failed_rivals: set[int] = set()  # hops that already failed as a rival
+        self._live: Live | None = None
         self._next: Step | None = None
         self._records: list[AttemptRecord] = []
         self._text: list[str] = []
@@ -161,7 +97,7 @@ class Walk:
         if text:
             strategy = "instruct" if hop.name in self._no_prefill else hop.continuation
             cont = Continuation(text, strategy, self.chain.continue_instruction)
-        self._live = _Live(hop, self._tries, self._clock(), cont)
+        self._live = Live(hop, self._tries, self._clock(), cont)
         self._events.append(
             HopStarted(
                 self.call_id,
@@ -172,19 +108,66 @@ class Walk:
                 len(text),
             )
         )
-        return Attempt(hop, self._tries, cont)
+        hedge_after = policy.hedge_after
+        if text or self._following_hop() is None:
+            hedge_after = None
+        return Attempt(hop, self._tries, cont, hedge_after)
+
+    def hedge(self) -> Attempt:
+        """Start the next hop alongside the live one, which has produced no text yet.
+
+        Until `settle` picks a winner, `accept`, `end` and `fail` are not called.
+        """
+        live = self._require_live()
+        following = self._following_hop()
+        if following is None or self.text or self._rival is not None:
+            raise RuntimeError("nothing to hedge with")
+        hop = self.chain.hops[following]
+        self._total += 1
+        self._rival = (following, Live(hop, 1, self._clock(), None))
+        self._events.append(
+            HedgeStarted(self.call_id, _name(live.hop), _name(hop), self.chain.policy.hedge_after)
+        )
+        self._events.append(HopStarted(self.call_id, _name(hop), hop.model, 1, None, 0))
+        return Attempt(hop, 1, None)
+
+    def settle(self, rival_won: bool, loser_error: BaseException | None = None) -> None:
+        """End a hedge: the winner becomes the live attempt, the loser is closed.
+
+        ``loser_error`` is set when the loser failed (rather than being outrun).
+        """
+        if self._rival is None:
+            raise RuntimeError("no hedge to settle")
+        index, rival = self._rival
+        live = self._require_live()
+        self._rival = None
+        winner, loser = (rival, live) if rival_won else (live, rival)
+        self._live = loser
+        if loser_error is None:
+            self._close_live("hedge_lost", None, None)
+        else:
+            if not rival_won:
+                self._failed_rivals.add(index)
+            info = classify_error(loser_error)
+            self._close_live(
+                "failed", loser_error, self.chain.policy.category_of(loser_error, info.category)
+            )
+        self._live = winner
+        if rival_won:
+            self._index, self._tries = index, 1
 
     def may_time_out(self) -> bool:
         """Whether any read of the live attempt can time out."""
         return self._require_live().hop.time_limited or self.chain.policy.deadline is not None
 
-    def read_timeout(self) -> StreamTimeoutError | None:
+    def read_timeout(self, *, rival: bool = False) -> StreamTimeoutError | None:
         """The error to raise if the next chunk takes too long, its ``limit`` the seconds left.
 
         None when the read may wait forever. The returned error's ``limit`` is
-        the remaining time, not the configured value.
+        the remaining time, not the configured value. ``rival`` asks about the
+        hedging attempt instead of the live one.
         """
-        live = self._require_live()
+        live = self._rival[1] if rival and self._rival else self._require_live()
         hop, now = live.hop, self._clock()
         best: StreamTimeoutError | None = None
         limits: list[tuple[str, float | None, float]] = [
@@ -202,9 +185,9 @@ class Walk:
                     best = StreamTimeoutError(phase, left)
         return best
 
-    def timed_out(self, pending: StreamTimeoutError) -> StreamTimeoutError:
+    def timed_out(self, pending: StreamTimeoutError, *, rival: bool = False) -> StreamTimeoutError:
         """The error for a read that exceeded ``pending``, naming the configured limit."""
-        live = self._require_live()
+        live = self._rival[1] if rival and self._rival else self._require_live()
         configured = {
             "attempt": live.hop.timeout,
             "deadline": self.chain.policy.deadline,
@@ -247,19 +230,19 @@ class Walk:
             return None
         return self._deliver(live, text, (), delta)
 
-    def _release(self, live: _Live, text: str, delta: Delta) -> Delta | None:
+    def _release(self, live: Live, text: str, delta: Delta) -> Delta | None:
         """At the hop's finish: release what the seam holds and the assembled tool calls."""
         if live.seam is not None and live.seam.open:
             text += live.seam.flush()
             self._joined(live, live.seam)
-        calls = tuple(_assemble(parts) for _, parts in sorted(live.tool_parts.items()))
+        calls = tuple(assemble(parts) for _, parts in sorted(live.tool_parts.items()))
         live.tool_parts.clear()
         if not text and not calls:
             return None
         return self._deliver(live, text, calls, delta)
 
     def _deliver(
-        self, live: _Live, text: str, calls: tuple[ToolCallChunk, ...], delta: Delta
+        self, live: Live, text: str, calls: tuple[ToolCallChunk, ...], delta: Delta
     ) -> Delta:
         if text:
             live.chars += len(text)
@@ -273,7 +256,7 @@ class Walk:
             return delta
         return replace(delta, text=text, tool_calls=calls, usage=None, finish_reason=None)
 
-    def _joined(self, live: _Live, seam: Seam) -> None:
+    def _joined(self, live: Live, seam: Seam) -> None:
         assert live.continuation is not None
         assert seam.result is not None
         live.seam_result = seam.result
@@ -363,6 +346,8 @@ class Walk:
 
     def abandon(self) -> None:
         """The caller stopped listening (closed the stream or was cancelled)."""
+        if self._rival is not None:
+            self.settle(rival_won=False)
         if self._live is not None:
             self._close_live("cancelled", None, None)
 
@@ -403,7 +388,7 @@ class Walk:
 
     # -- inside ---------------------------------------------------------------
 
-    def _require_live(self) -> _Live:
+    def _require_live(self) -> Live:
         if self._live is None:
             raise RuntimeError("no attempt is in flight")
         return self._live
@@ -434,6 +419,8 @@ class Walk:
 
     def _following_hop(self) -> int | None:
         for index in range(self._index + 1, len(self.chain.hops)):
+            if index in self._failed_rivals:
+                continue
             window = self.chain.hops[index].context_window
             if self._larger_than is None or window is None or window > self._larger_than:
                 return index
@@ -494,19 +481,6 @@ class Walk:
         self._events.append(ChainExhausted(self.call_id, reason, tuple(self._records), len(text)))
         self._next = Fail(error)
         return self._next
-
-
-def _assemble(parts: list[ToolCallChunk]) -> ToolCallChunk:
-    """One complete tool call from its streamed fragments."""
-    first = parts[0]
-    if len(parts) == 1:
-        return first
-    return ToolCallChunk(
-        index=first.index,
-        id=next((p.id for p in parts if p.id), None),
-        name=next((p.name for p in parts if p.name), None),
-        arguments="".join(p.arguments for p in parts),
-    )
 
 
 def _name(hop: Hop[Any]) -> str:

@@ -1,0 +1,311 @@
+"""Reading one hop's stream within its time limits, alone or racing a hedge.
+
+A sync stream that blocks cannot be interrupted from the thread reading it, so
+when a hop has time limits it is read on a helper thread and the driver waits
+on a queue with a timeout; an abandoned thread closes its stream as soon as the
+blocked read returns (the client's own read timeout bounds that). Async reads
+are timed with ``asyncio.timeout`` and start no thread. A hedged start
+(``Policy.hedge_after``) reads both racers through pumps - a thread or a task
+each - into one queue, and `Race` decides the winner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import queue
+import sys
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Generator, Iterator
+from typing import Any
+
+from ._race import PRIMARY, RIVAL, Lost, Race, Start, Verdict, Won
+from ._steps import Attempt
+from ._types import Delta
+from ._walk import Walk
+
+__all__ = ["aread", "read"]
+
+
+def read(step: Attempt, request: Any, walk: Walk) -> Generator[Delta, None, None]:
+    if step.hedge_after is not None:
+        yield from _read_hedged(step.hedge_after, step, request, walk)
+        return
+    stream = step.hop.target.stream(request, step.continuation)
+    if not walk.may_time_out():
+        try:
+            yield from stream
+        finally:
+            _close(stream)
+        return
+    reader = _ThreadedReader(stream, queue.SimpleQueue(), PRIMARY)
+    try:
+        yield from _read_within_limits(reader, walk)
+    finally:
+        reader.stop()
+
+
+def _read_within_limits(reader: _ThreadedReader, walk: Walk) -> Generator[Delta, None, None]:
+    while True:
+        pending = walk.read_timeout()
+        item = reader.get(None if pending is None else pending.limit)
+        if item is _TIMED_OUT:
+            assert pending is not None
+            raise walk.timed_out(pending)
+        if item is _END:
+            return
+        yield item
+
+
+def _read_hedged(
+    hedge_after: float, step: Attempt, request: Any, walk: Walk
+) -> Generator[Delta, None, None]:
+    sink: queue.SimpleQueue[tuple[int, Any, BaseException | None]] = queue.SimpleQueue()
+    race = Race(walk, hedge_after, walk.chain.clock)
+    readers = {PRIMARY: _ThreadedReader(step.hop.target.stream(request, None), sink, PRIMARY)}
+    try:
+        verdict: Verdict = None
+        while not isinstance(verdict, Won):
+            try:
+                tag, item, error = sink.get(timeout=race.wait())
+            except queue.Empty:
+                verdict = race.on_timer()
+            else:
+                verdict = race.on_item(tag, item, error, _END)
+            if isinstance(verdict, Start):
+                try:
+                    rival = verdict.attempt.hop.target.stream(request, None)
+                except Exception as exc:
+                    verdict = race.on_item(RIVAL, None, exc, _END)
+                else:
+                    readers[RIVAL] = _ThreadedReader(rival, sink, RIVAL)
+            if isinstance(verdict, Lost):
+                readers.pop(verdict.tag).stop()
+                if not readers:
+                    raise verdict.error
+        for tag in [t for t in readers if t != verdict.tag]:
+            readers.pop(tag).stop()
+        yield from verdict.deltas
+        if not verdict.ended:
+            yield from _read_within_limits(readers[verdict.tag], walk)
+    finally:
+        for reader in readers.values():
+            reader.stop()
+
+
+async def aread(step: Attempt, request: Any, walk: Walk) -> AsyncGenerator[Delta, None]:
+    if step.hedge_after is not None:
+        async with contextlib.aclosing(_aread_hedged(step.hedge_after, step, request, walk)) as d:
+            async for delta in d:
+                yield delta
+        return
+    stream = step.hop.target.astream(request, step.continuation)
+    try:
+        if not walk.may_time_out():
+            async for delta in stream:
+                yield delta
+            return
+        while True:
+            pending = walk.read_timeout()
+            item = await _next_within(anext(stream), None if pending is None else pending.limit)
+            if item is _TIMED_OUT:
+                assert pending is not None
+                raise walk.timed_out(pending)
+            if item is _END:
+                return
+            yield item
+    finally:
+        await _aclose(stream)
+
+
+async def _aread_hedged(
+    hedge_after: float, step: Attempt, request: Any, walk: Walk
+) -> AsyncGenerator[Delta, None]:
+    sink: asyncio.Queue[tuple[int, Any, BaseException | None]] = asyncio.Queue()
+    race = Race(walk, hedge_after, walk.chain.clock)
+    pumps = {PRIMARY: _AsyncPump(step.hop.target.astream(request, None), sink, PRIMARY)}
+    try:
+        verdict: Verdict = None
+        while not isinstance(verdict, Won):
+            got = await _next_within(sink.get(), race.wait())
+            if got is _TIMED_OUT:
+                verdict = race.on_timer()
+            else:
+                tag, item, error = got
+                verdict = race.on_item(tag, item, error, _END)
+            if isinstance(verdict, Start):
+                try:
+                    rival = verdict.attempt.hop.target.astream(request, None)
+                except Exception as exc:
+                    verdict = race.on_item(RIVAL, None, exc, _END)
+                else:
+                    pumps[RIVAL] = _AsyncPump(rival, sink, RIVAL)
+            if isinstance(verdict, Lost):
+                await pumps.pop(verdict.tag).stop()
+                if not pumps:
+                    raise verdict.error
+        for tag in [t for t in pumps if t != verdict.tag]:
+            await pumps.pop(tag).stop()
+        for delta in verdict.deltas:
+            yield delta
+        while not verdict.ended:
+            pending = walk.read_timeout()
+            got = await _next_within(sink.get(), None if pending is None else pending.limit)
+            if got is _TIMED_OUT:
+                assert pending is not None
+                raise walk.timed_out(pending)
+            tag, item, error = got
+            if tag != verdict.tag:
+                continue  # left over from the loser
+            if error is not None:
+                raise error
+            if item is _END:
+                return
+            yield item
+    finally:
+        for pump in pumps.values():
+            await pump.stop()
+
+
+class _Marker:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_END: Any = _Marker("END")
+_TIMED_OUT: Any = _Marker("TIMED_OUT")
+
+
+if sys.version_info >= (3, 11):
+
+    async def _next_within(awaitable: Awaitable[Any], seconds: float | None) -> Any:
+        """What ``awaitable`` gives; `_END` when a stream ends, `_TIMED_OUT` after ``seconds``."""
+        try:
+            async with asyncio.timeout(seconds) as scope:
+                return await awaitable
+        except StopAsyncIteration:
+            return _END
+        except TimeoutError:
+            if scope.expired():
+                return _TIMED_OUT
+            raise
+
+else:  # pragma: no cover - exercised on Python 3.10 only
+
+    async def _next_within(awaitable: Awaitable[Any], seconds: float | None) -> Any:
+        """What ``awaitable`` gives; `_END` when a stream ends, `_TIMED_OUT` after ``seconds``."""
+        try:
+            return await asyncio.wait_for(awaitable, seconds)
+        except StopAsyncIteration:
+            return _END
+        except asyncio.TimeoutError:
+            return _TIMED_OUT
+
+
+class _ThreadedReader:
+    """Reads a blocking iterator on its own thread so the reader can stop waiting.
+
+    Items go to ``sink`` tagged with ``tag`` (several readers may share one
+    sink). The thread runs in a copy of the caller's context, so context
+    variables such as tracing configuration stay visible. After `stop` it
+    closes the stream as soon as its current read returns; a read blocked
+    forever holds only this daemon thread, never the caller.
+    """
+
+    __slots__ = ("_sink", "_stopped", "_tag", "_thread")
+
+    def __init__(
+        self,
+        stream: Iterator[Delta],
+        sink: queue.SimpleQueue[tuple[int, Any, BaseException | None]],
+        tag: int,
+    ) -> None:
+        self._sink = sink
+        self._tag = tag
+        self._stopped = threading.Event()
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(
+            target=context.run, args=(self._run, stream), name="fallback-chain-reader", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, stream: Iterator[Delta]) -> None:
+        tag, sink = self._tag, self._sink
+        try:
+            for item in stream:
+                if self._stopped.is_set():
+                    return
+                sink.put((tag, item, None))
+            sink.put((tag, _END, None))
+        except BaseException as exc:  # handed to the consuming thread
+            sink.put((tag, None, exc))
+        finally:
+            _close(stream)
+
+    def get(self, timeout: float | None) -> Any:
+        """This reader's next item, `_END`, or `_TIMED_OUT`; re-raises the stream's error."""
+        while True:
+            try:
+                tag, item, error = self._sink.get(timeout=timeout)
+            except queue.Empty:
+                return _TIMED_OUT
+            if tag != self._tag:
+                continue  # left over from a racer that lost
+            if error is not None:
+                raise error
+            return item
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+
+class _AsyncPump:
+    """Reads an async stream in its own task into ``sink``, tagged; `stop` cancels and closes it."""
+
+    __slots__ = ("_task",)
+
+    def __init__(
+        self,
+        stream: AsyncIterator[Delta],
+        sink: asyncio.Queue[tuple[int, Any, BaseException | None]],
+        tag: int,
+    ) -> None:
+        self._task = asyncio.ensure_future(self._run(stream, sink, tag))
+
+    @staticmethod
+    async def _run(
+        stream: AsyncIterator[Delta],
+        sink: asyncio.Queue[tuple[int, Any, BaseException | None]],
+        tag: int,
+    ) -> None:
+        try:
+            async for item in stream:
+                sink.put_nowait((tag, item, None))
+            sink.put_nowait((tag, _END, None))
+        except Exception as exc:  # handed to the consuming task
+            sink.put_nowait((tag, None, exc))
+        finally:
+            await _aclose(stream)
+
+    async def stop(self) -> None:
+        if not self._task.done():
+            self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+def _close(stream: object) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
+
+
+async def _aclose(stream: object) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
