@@ -1,0 +1,51 @@
+"""A local OpenAI-compatible server whose models fail on cue, for testing fallback chains.
+
+    from fallback_core.testing import Fault, FaultServer, ModelScript
+
+    with FaultServer({"primary": ModelScript("The quick brown fox ...")}) as server:
+        server.set_fault("primary", Fault.cut_after(5))
+        ...  # point any OpenAI client at server.base_url
+        assert server.attempt_count("primary") == 1
+
+Every model answers with a known canonical text (`FaultServer.answer_for`; names
+not configured get `canonical_answer(name)`), and a request that continues a
+prefix of that text gets exactly the rest, so a test can check that a broken
+answer was finished without loss or repetition.
+
+Faults can also be chosen for a single request with an `X-Fault` header, in
+the text form that `parse_fault` reads: `name` or `name=arg,arg,...` (`:` works
+in place of `=`), an argument being a positional value or `key=value`.
+
+    X-Fault: rate_limit                  429 (args: retry_after, retry_after_ms)
+    X-Fault: rate_limit=retry_after=2    429 with Retry-After: 2
+    X-Fault: server_error=503            5xx (arg: status)
+    X-Fault: reset_before_headers        TCP reset before any response byte
+    X-Fault: no_response                 never answers
+    X-Fault: slow_first_token=0.5        (arg: delay)
+    X-Fault: cut_after=5                 (arg: n)
+    X-Fault: stall_after=3,0.5           (args: n, seconds; no seconds: for good)
+    X-Fault: malformed_chunk=2           (arg: after)
+    X-Fault: missing_done
+    X-Fault: context_length_exceeded | content_policy | reject_prefill
+
+A header fault replaces the model's fault for that request only and leaves the
+model's fault counters alone; `flapping` and `+`-joined sequences span several
+attempts, so they are refused in a header (400) and belong in `set_fault` or
+on the command line (`python -m fallback_core.testing serve --help`).
+"""
+
+from __future__ import annotations
+
+from fallback_core.testing._answers import ModelScript, canonical_answer
+from fallback_core.testing._faults import Fault, parse_fault
+from fallback_core.testing._log import AttemptRecord
+from fallback_core.testing._server import FaultServer
+
+__all__ = [
+    "AttemptRecord",
+    "Fault",
+    "FaultServer",
+    "ModelScript",
+    "canonical_answer",
+    "parse_fault",
+]

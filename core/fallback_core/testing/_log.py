@@ -1,0 +1,106 @@
+"""The attempts log: one record per chat-completions request a fault server received.
+
+The server thread fills in an `Attempt` as the request goes; readers on any
+thread get frozen `AttemptRecord` snapshots.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+Outcome = Literal[
+    "in_progress",  # still being answered
+    "completed",  # the whole response was sent (faults that only delay or garble included)
+    "error_response",  # an HTTP error status was sent
+    "reset",  # the connection was reset before any response byte
+    "cut",  # the server closed the connection mid-response on purpose
+    "client_gone",  # the client disconnected before the response was complete
+    "server_stopped",  # the server stopped while the attempt was in flight
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """What happened to one request: which fault struck, what was sent, and when.
+
+        `started_at` / `ended_at` are `time.monotonic()` readings (`ended_at` is None
+        while the attempt is in progress); `started_wall` is the `time.time()` of the
+        start. `tokens_sent` counts the content chunks streamed before the finish
+    chunk, or the reply's tokens once a whole JSON body was sent.
+    """
+
+    model: str
+    fault: str | None
+    status: int | None
+    outcome: Outcome
+    started_at: float
+    ended_at: float | None
+    started_wall: float
+    streamed: bool
+    tokens_sent: int
+    continuation: bool
+
+
+class Attempt:
+    """The live, server-side state of one attempt; `snapshot()` freezes it."""
+
+    def __init__(self, model: str, fault: str | None, *, streamed: bool) -> None:
+        self.model = model
+        self.fault = fault
+        self.streamed = streamed
+        self.status: int | None = None
+        self.outcome: Outcome = "in_progress"
+        self.tokens_sent = 0
+        self.continuation = False
+        self.started_at = time.monotonic()
+        self.started_wall = time.time()
+        self.ended_at: float | None = None
+
+    def finish(self, outcome: Outcome) -> None:
+        """Close the attempt with `outcome`; a later call corrects it (a last write failed)."""
+        self.outcome = outcome
+        self.ended_at = time.monotonic()
+
+    def snapshot(self) -> AttemptRecord:
+        """A frozen copy of the attempt as it stands."""
+        return AttemptRecord(
+            model=self.model,
+            fault=self.fault,
+            status=self.status,
+            outcome=self.outcome,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            started_wall=self.started_wall,
+            streamed=self.streamed,
+            tokens_sent=self.tokens_sent,
+            continuation=self.continuation,
+        )
+
+
+class AttemptLog:
+    """Every attempt in arrival order, safe to read from any thread."""
+
+    def __init__(self) -> None:
+        self._attempts: list[Attempt] = []
+        self._lock = threading.Lock()
+
+    def begin(self, model: str, fault: str | None, *, streamed: bool) -> Attempt:
+        """Record the start of an attempt and return it for the server to fill in."""
+        attempt = Attempt(model, fault, streamed=streamed)
+        with self._lock:
+            self._attempts.append(attempt)
+        return attempt
+
+    def records(self, model: str | None = None) -> list[AttemptRecord]:
+        """Snapshots of the attempts at `model` (all models when None), oldest first."""
+        with self._lock:
+            attempts = list(self._attempts)
+        return [a.snapshot() for a in attempts if model is None or a.model == model]
+
+    def clear(self) -> None:
+        """Forget every attempt (attempts still in flight are no longer reported)."""
+        with self._lock:
+            self._attempts.clear()

@@ -1,0 +1,221 @@
+"""`FaultServer`: a local OpenAI-compatible server that misbehaves on cue.
+
+The server runs an asyncio loop on its own thread, so sync and async tests use
+it alike; `stop()` closes every connection and joins that thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import Mapping
+from types import TracebackType
+
+import h11
+
+from fallback_core.testing._answers import ModelScript, canonical_answer
+from fallback_core.testing._chat import ChatBackend, answer_chat
+from fallback_core.testing._faults import Fault, FaultBook
+from fallback_core.testing._http import HttpConnection, Request
+from fallback_core.testing._log import AttemptLog, AttemptRecord
+from fallback_core.testing._openai import error_body
+
+_THREAD_TIMEOUT = 10.0
+_CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+_MODELS_PATHS = frozenset({"/v1/models", "/models"})
+
+
+class FaultServer:
+    """An OpenAI chat-completions server on 127.0.0.1 whose models fail as scripted.
+
+    `models` maps model names to their scripts; any other model name is served
+    too, with `canonical_answer(name)`. `faults` sets initial faults per model
+    (see `set_fault`). `token_delay` is the pause after each streamed token.
+    Use it as a context manager, or call `start()` and `stop()`.
+    """
+
+    def __init__(
+        self,
+        models: Mapping[str, ModelScript] | None = None,
+        *,
+        faults: Mapping[str, Fault] | None = None,
+        token_delay: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self._scripts = dict(models or {})
+        self._faults = FaultBook()
+        for model, fault in (faults or {}).items():
+            self._faults.set(model, fault)
+        self._log = AttemptLog()
+        self._backend = ChatBackend(self.script_for, self._faults, self._log, token_delay)
+        self._host = host
+        self._requested_port = port
+        self._port: int | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: asyncio.Server | None = None
+        self._connections: dict[asyncio.Task[None], HttpConnection] = {}
+
+    # Lifecycle
+
+    def start(self) -> FaultServer:
+        """Bind the port and start serving on a background thread; return self."""
+        if self._thread is not None:
+            raise RuntimeError("the fault server is already running")
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(
+            target=_run_loop, args=(loop,), name="fallback-fault-server", daemon=True
+        )
+        self._loop, self._thread = loop, thread
+        thread.start()
+        try:
+            opening = asyncio.run_coroutine_threadsafe(self._open(), loop)
+            self._port = opening.result(_THREAD_TIMEOUT)
+        except BaseException:
+            self._halt_loop()
+            raise
+        self._faults.restart_clocks()
+        return self
+
+    def stop(self) -> None:
+        """Close every connection, stop the loop and join its thread; safe to call twice."""
+        loop = self._loop
+        if loop is None:
+            return
+        closing = asyncio.run_coroutine_threadsafe(self._close(), loop)
+        try:
+            closing.result(_THREAD_TIMEOUT)
+        finally:
+            self._halt_loop()
+
+    def __enter__(self) -> FaultServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # What tests read and steer
+
+    @property
+    def port(self) -> int:
+        """The TCP port the server listens on (only while running)."""
+        if self._port is None:
+            raise RuntimeError("the fault server is not running; call start() first")
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI base URL to hand to a client, e.g. `http://127.0.0.1:8123/v1`."""
+        return f"http://{self._host}:{self.port}/v1"
+
+    def set_fault(self, model: str, fault: Fault | None) -> None:
+        """Make `model` misbehave with `fault` from its next attempt on; None heals it.
+
+        A new fault replaces the model's previous one and starts its counters
+        (and a flapping fault's clock) afresh.
+        """
+        self._faults.set(model, fault)
+
+    def attempts(self, model: str | None = None) -> list[AttemptRecord]:
+        """The chat-completions attempts at `model` (every model when None), oldest first."""
+        return self._log.records(model)
+
+    def attempt_count(self, model: str | None = None) -> int:
+        """How many chat-completions attempts `model` (every model when None) received."""
+        return len(self._log.records(model))
+
+    def reset(self) -> None:
+        """Forget the attempts log and every fault with its counters."""
+        self._log.clear()
+        self._faults.clear()
+
+    def script_for(self, model: str) -> ModelScript:
+        """The script `model` answers with (a derived one for models not configured)."""
+        script = self._scripts.get(model)
+        return script if script is not None else ModelScript(answer=canonical_answer(model))
+
+    def answer_for(self, model: str) -> str:
+        """The canonical answer text of `model`."""
+        return self.script_for(model).answer
+
+    # The server thread
+
+    async def _open(self) -> int:
+        self._server = await asyncio.start_server(
+            self._serve, self._host, self._requested_port, backlog=2048
+        )
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    async def _close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task, conn in list(self._connections.items()):
+            conn.reset()
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    def _halt_loop(self) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+        self._loop = self._thread = self._server = self._port = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = HttpConnection(reader, writer)
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections[task] = conn
+        try:
+            while (request := await conn.next_request()) is not None:
+                await self._route(conn, request)
+                if not conn.can_continue():
+                    break
+        except (h11.ProtocolError, OSError):
+            pass  # a broken or garbled connection ends just this connection
+        except asyncio.CancelledError:
+            # Only stop() cancels a connection. Ending quietly keeps Python 3.11's
+            # start_server from logging every cancelled handler as an error.
+            pass
+        finally:
+            del self._connections[task]
+            if not conn.closed:
+                await _quietly_close(conn)
+
+    async def _route(self, conn: HttpConnection, request: Request) -> None:
+        if request.path in _CHAT_PATHS and request.method == "POST":
+            await answer_chat(conn, request, self._backend)
+        elif request.path in _MODELS_PATHS and request.method == "GET":
+            models = [
+                {"id": name, "object": "model", "created": 0, "owned_by": "fault-server"}
+                for name in self._scripts
+            ]
+            await conn.respond(200, json.dumps({"object": "list", "data": models}).encode())
+        else:
+            message = f"Unknown request URL: {request.method} {request.path}."
+            await conn.respond(404, error_body(message, type="invalid_request_error", code=None))
+
+
+async def _quietly_close(conn: HttpConnection) -> None:
+    with contextlib.suppress(OSError):
+        await conn.close()
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
