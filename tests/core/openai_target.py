@@ -49,7 +49,11 @@ class OpenAITarget:
                 yield to_delta(chunk)
 
     def close(self) -> None:
+        """Close both clients' connection pools."""
+        import asyncio
+
         self.client.close()
+        asyncio.run(self.aclient.close())
 
 
 def to_delta(chunk: Any) -> Delta:

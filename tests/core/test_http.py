@@ -22,8 +22,18 @@ ANSWER = (
 REQUEST: dict[str, Any] = {"messages": [{"role": "user", "content": "Why fallback chains?"}]}
 
 
+_targets: list[OpenAITarget] = []
+
+
+def target(server: FaultServer, model: str, timeout: float = 10.0) -> OpenAITarget:
+    """A target whose clients the `server` fixture closes after the test."""
+    _targets.append(OpenAITarget(server.base_url, model, timeout=timeout))
+    return _targets[-1]
+
+
 @pytest.fixture
 def server() -> Iterator[FaultServer]:
+    """The fault server; after the test every client is closed and no connection may stay open."""
     models = {
         "primary": ModelScript(answer=ANSWER),
         "backup": ModelScript(answer=ANSWER, repeat_words=2),
@@ -31,13 +41,20 @@ def server() -> Iterator[FaultServer]:
     }
     with FaultServer(models) as running:
         yield running
+        for made in _targets:
+            made.close()
+        _targets.clear()
+        deadline = time.monotonic() + 5
+        while running.open_connections and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert running.open_connections == 0, "a test left a connection open"
 
 
 def chain(server: FaultServer, backup: str = "backup", **hop: Any) -> Chain[Any]:
     return Chain(
         [
-            Hop(OpenAITarget(server.base_url, "primary"), name="primary", model="primary", **hop),
-            Hop(OpenAITarget(server.base_url, backup), name=backup, model=backup),
+            Hop(target(server, "primary"), name="primary", model="primary", **hop),
+            Hop(target(server, backup), name=backup, model=backup),
         ],
         policy=Policy(backoff=lambda n: 0.0),
     )
@@ -67,9 +84,19 @@ def test_stream_cut_after_n_tokens_is_continued_exactly(
 
 
 def test_stall_mid_answer_is_abandoned_and_continued(drive: Drive, server: FaultServer) -> None:
-    """A primary that stalls after a few tokens is abandoned at idle_timeout and continued."""
+    """A primary that stalls after a few tokens is abandoned at idle_timeout and continued.
+
+    The sync driver cannot interrupt the blocked read; the client's own read
+    timeout (1 s here) releases the connection, which the fixture then checks.
+    """
     server.set_fault("primary", Fault.stall_after(5))
-    run = drive(chain(server, idle_timeout=0.3), REQUEST)
+    built = Chain(
+        [
+            Hop(target(server, "primary", timeout=1.0), name="primary", idle_timeout=0.3),
+            Hop(target(server, "backup"), name="backup"),
+        ]
+    )
+    run = drive(built, REQUEST)
     assert run.text == ANSWER
     assert run.trace.attempts[0].category is Category.TIMEOUT
 
@@ -108,8 +135,8 @@ def test_prefill_refused_by_the_backup_is_retried_with_instruct(
     server.set_fault("backup", Fault.reject_prefill())
     built = Chain(
         [
-            Hop(OpenAITarget(server.base_url, "primary"), name="primary"),
-            Hop(OpenAITarget(server.base_url, "backup"), name="backup", continuation="prefill"),
+            Hop(target(server, "primary"), name="primary"),
+            Hop(target(server, "backup"), name="backup", continuation="prefill"),
         ]
     )
     run = drive(built, REQUEST)

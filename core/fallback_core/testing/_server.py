@@ -116,6 +116,11 @@ class FaultServer:
         """The OpenAI base URL to hand to a client, e.g. `http://127.0.0.1:8123/v1`."""
         return f"http://{self._host}:{self.port}/v1"
 
+    @property
+    def open_connections(self) -> int:
+        """How many client connections are open right now (kept-alive ones included)."""
+        return len(self._connections)
+
     def set_fault(self, model: str, fault: Fault | None) -> None:
         """Make `model` misbehave with `fault` from its next attempt on; None heals it.
 
