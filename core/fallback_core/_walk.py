@@ -109,7 +109,8 @@ class Walk:
             )
         )
         hedge_after = policy.hedge_after
-        if text or self._following_hop() is None:
+        out_of_attempts = policy.max_attempts is not None and self._total >= policy.max_attempts
+        if text or out_of_attempts or self._following_hop() is None:
             hedge_after = None
         return Attempt(hop, self._tries, cont, hedge_after)
 

@@ -124,3 +124,15 @@ def test_hedge_after_must_be_positive() -> None:
 
     with pytest.raises(ConfigurationError, match="hedge_after"):
         Policy(hedge_after=0)
+
+
+def test_hedge_respects_the_attempt_budget(drive: Drive) -> None:
+    """A hedge is an attempt: with the budget spent, the slow hop is waited for alone."""
+    primary = Scripted([Stall(0.1), *ok("waited")], name="p")
+    backup = Scripted(ok("b"), name="b")
+    chain = Chain(
+        [Hop(primary, name="p"), Hop(backup, name="b")],
+        policy=Policy(hedge_after=0.02, max_attempts=1),
+    )
+    assert drive(chain).text == "waited"
+    assert backup.calls == []
