@@ -1,0 +1,244 @@
+"""From the LLMs a `FallbackLLM` is given to a validated core `Chain`.
+
+Each LLM becomes a `fallback_core.Hop` around an `LLMTarget`. Two things a hop
+assumes about its LLM are decided per LLM class here, and can be overridden
+per LLM with `LLMHop`:
+
+- ``require_finish``: whether the LLM's stream reliably reports a finish
+  reason. Only then can a stream that ends quietly be told apart from a
+  complete answer. OpenAI and every OpenAI-compatible client (``OpenAILike``)
+  do: their ``raw`` chunk carries ``choices[0].finish_reason``. Other classes
+  are not relied on (``CustomLLM`` and ``MockLLM`` never report one; the
+  Anthropic integration does not yield the event carrying its stop reason in
+  every version); their broken streams are still caught when they raise or stall.
+- ``continuation``: ``"prefill"`` for LLMs that continue a final assistant
+  message (Anthropic's Claude) and for completion models (they continue text
+  natively); ``"instruct"`` otherwise.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from llama_index.core.base.llms.types import LLMMetadata, MessageRole
+from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW
+from llama_index.core.llms import LLM
+
+from fallback_core import (
+    DEFAULT_CONTINUE_INSTRUCTION,
+    Chain,
+    ConfigurationError,
+    Hook,
+    Hop,
+    Policy,
+    Strategy,
+)
+
+from ._target import LLMRequest, LLMTarget, model_name
+
+if TYPE_CHECKING:
+    from ._llm import FallbackLLM
+
+__all__ = [
+    "BuiltChain",
+    "ChainSettings",
+    "InnerRetriesWarning",
+    "LLMHop",
+    "build_chain",
+    "check_no_cycle",
+    "warn_about_inner_retries",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class LLMHop:
+    """One LLM in a `FallbackLLM` with settings of its own.
+
+    Fields left None take the `FallbackLLM`'s defaults (the time limits) or
+    what is known about the LLM's class (``continuation``, ``require_finish``;
+    ``context_window`` from its metadata). Time limits are in seconds;
+    ``max_attempts`` caps attempts on this LLM per call.
+    """
+
+    llm: LLM
+    name: str | None = None
+    max_attempts: int | None = None
+    timeout: float | None = None
+    first_token_timeout: float | None = None
+    idle_timeout: float | None = None
+    context_window: int | None = None
+    continuation: Strategy | None = None
+    require_finish: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChainSettings:
+    """What a `FallbackLLM` gives its chain besides the LLMs.
+
+    The time limits apply to every hop that sets none of its own.
+    """
+
+    policy: Policy | None = None
+    hooks: tuple[Hook, ...] = ()
+    continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION
+    timeout: float | None = None
+    first_token_timeout: float | None = None
+    idle_timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltChain:
+    """A validated chain, its LLMs in order, and the metadata a `FallbackLLM` reports."""
+
+    chain: Chain[LLMRequest]
+    llms: tuple[LLM, ...]
+    metadata: LLMMetadata
+
+
+class InnerRetriesWarning(UserWarning):
+    """An LLM in a chain retries inside its own client, so the chain learns of failures late."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ClassTraits:
+    require_finish: bool
+    continuation: Strategy
+
+
+# Matched against the qualified names in an LLM's MRO; the first match wins.
+_KNOWN_CLASSES: tuple[tuple[str, _ClassTraits], ...] = (
+    ("llama_index.llms.openai.base.OpenAI", _ClassTraits(True, "instruct")),
+    ("llama_index.llms.anthropic.base.Anthropic", _ClassTraits(False, "prefill")),
+)
+
+
+def class_traits(llm: LLM, metadata: LLMMetadata) -> _ClassTraits:
+    """What the chain may assume about ``llm``'s class (see the module docstring)."""
+    names = {f"{c.__module__}.{c.__qualname__}" for c in type(llm).__mro__}
+    for name, traits in _KNOWN_CLASSES:
+        if name in names:
+            return traits
+    return _ClassTraits(False, "instruct" if metadata.is_chat_model else "prefill")
+
+
+def build_chain(llms: object, settings: ChainSettings) -> BuiltChain:
+    """Validate ``llms`` and build their chain; raise `ConfigurationError` naming the field."""
+    if isinstance(llms, (str, bytes)) or not isinstance(llms, Sequence):
+        raise ConfigurationError("llms", f"got {type(llms).__name__}", "a list of LLMs")
+    if not llms:
+        raise ConfigurationError("llms", "the chain is empty", "at least one LLM")
+    hops: list[Hop[LLMRequest]] = []
+    metadata: list[LLMMetadata] = []
+    for i, item in enumerate(llms):
+        hop, meta = _hop(i, item, settings)
+        hops.append(hop)
+        metadata.append(meta)
+    try:
+        chain = Chain(
+            hops,
+            policy=settings.policy,
+            hooks=settings.hooks,
+            continue_instruction=settings.continue_instruction,
+        )
+    except ConfigurationError as exc:  # the core names hops; the caller wrote llms
+        field = "llms" + exc.field[4:] if exc.field.startswith("hops") else exc.field
+        raise ConfigurationError(field, exc.problem, exc.expected) from None
+    targets = [h.target for h in chain.hops]
+    return BuiltChain(
+        chain,
+        tuple(t.llm for t in targets if isinstance(t, LLMTarget)),
+        _chain_metadata(chain, metadata),
+    )
+
+
+def _hop(i: int, item: object, settings: ChainSettings) -> tuple[Hop[LLMRequest], LLMMetadata]:
+    spec = item if isinstance(item, LLMHop) else LLMHop(llm=item)  # type: ignore[arg-type]
+    if not isinstance(spec.llm, LLM):
+        raise ConfigurationError(
+            f"llms[{i}]",
+            f"{type(spec.llm).__name__} is not a LlamaIndex LLM",
+            "an instance of llama_index.core.llms.LLM, or an LLMHop holding one",
+        )
+    try:
+        meta = spec.llm.metadata
+    except Exception as exc:
+        raise ConfigurationError(
+            f"llms[{i}].metadata", f"{type(exc).__name__}: {exc}", "an LLM whose metadata loads"
+        ) from exc
+    traits = class_traits(spec.llm, meta)
+    hop = Hop(
+        LLMTarget(spec.llm, meta),
+        name=spec.name,
+        model=model_name(meta),
+        max_attempts=spec.max_attempts,
+        timeout=_first(spec.timeout, settings.timeout),
+        first_token_timeout=_first(spec.first_token_timeout, settings.first_token_timeout),
+        idle_timeout=_first(spec.idle_timeout, settings.idle_timeout),
+        context_window=_first(spec.context_window, meta.context_window),
+        continuation=_first(spec.continuation, traits.continuation),
+        require_finish=_first(spec.require_finish, traits.require_finish),
+    )
+    return hop, meta
+
+
+def _chain_metadata(chain: Chain[LLMRequest], metadata: Sequence[LLMMetadata]) -> LLMMetadata:
+    """Metadata every hop can honour: the smallest context window, the largest output."""
+    windows = [h.context_window for h in chain.hops if h.context_window]
+    outputs = [m.num_output for m in metadata if m.num_output > 0]
+    roles = {m.system_role for m in metadata}
+    return LLMMetadata(
+        context_window=min(windows) if windows else DEFAULT_CONTEXT_WINDOW,
+        num_output=max(outputs) if outputs else -1,
+        is_chat_model=all(m.is_chat_model for m in metadata),
+        is_function_calling_model=all(m.is_function_calling_model for m in metadata),
+        model_name=f"fallback({', '.join(str(h.name) for h in chain.hops)})",
+        system_role=roles.pop() if len(roles) == 1 else MessageRole.SYSTEM,
+    )
+
+
+def warn_about_inner_retries(built: BuiltChain) -> None:
+    """Warn once if any hop's client retries on its own (``max_retries`` > 0)."""
+    retrying = []
+    for hop, llm in zip(built.chain.hops, built.llms, strict=True):
+        retries = getattr(llm, "max_retries", None)
+        if isinstance(retries, int) and not isinstance(retries, bool) and retries > 0:
+            retrying.append(f"{hop.name} (max_retries={retries})")
+    if retrying:
+        warnings.warn(
+            f"{', '.join(retrying)}: retried inside the LLM's own client before the chain "
+            "sees the failure, which delays the fallback; the chain's Policy already retries. "
+            "Build these LLMs with max_retries=0.",
+            InnerRetriesWarning,
+            stacklevel=3,
+        )
+
+
+def check_no_cycle(owner: FallbackLLM, llms: Sequence[object]) -> None:
+    """Raise `ConfigurationError` if ``llms`` lead back to ``owner`` through nested chains."""
+    from ._llm import FallbackLLM
+
+    def leads_back(item: object, seen: set[int]) -> bool:
+        llm = item.llm if isinstance(item, LLMHop) else item
+        if llm is owner:
+            return True
+        if not isinstance(llm, FallbackLLM) or id(llm) in seen:
+            return False
+        seen.add(id(llm))
+        return any(leads_back(inner, seen) for inner in llm.llms)
+
+    for i, item in enumerate(llms):
+        if leads_back(item, set()):
+            raise ConfigurationError(
+                f"llms[{i}]",
+                "the chain contains itself",
+                "LLMs that do not lead back to this FallbackLLM",
+            )
+
+
+def _first(value: T | None, default: T) -> T:
+    return default if value is None else value

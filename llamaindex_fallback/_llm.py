@@ -1,0 +1,255 @@
+"""`FallbackLLM`: a LlamaIndex LLM that is an ordered chain of LLMs.
+
+Every call - chat, complete, their streaming and async forms, and the tool and
+structured-output methods built on them - walks the chain: when an LLM fails
+before or during its answer, the next one takes over, and a broken stream is
+continued rather than restarted. Non-streaming calls are the folded stream.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    ChatResponseAsyncGen,
+    ChatResponseGen,
+    CompletionResponse,
+    CompletionResponseAsyncGen,
+    CompletionResponseGen,
+    LLMMetadata,
+)
+from llama_index.core.bridge.pydantic import Field, PrivateAttr
+from llama_index.core.llms import LLM
+from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import ToolSelection
+from pydantic import SkipValidation
+
+from fallback_core import (
+    DEFAULT_CONTINUE_INSTRUCTION,
+    Chain,
+    ConfigurationError,
+    Hook,
+    Policy,
+)
+
+from ._calls import Call, chat_request, completion_request
+from ._hops import (
+    BuiltChain,
+    ChainSettings,
+    LLMHop,
+    build_chain,
+    check_no_cycle,
+    warn_about_inner_retries,
+)
+from ._responses import Answer
+from ._target import LLMRequest
+from ._tools import TOOLS_KEY, keep_first_tool_call, pack_tools, tool_selections
+
+if TYPE_CHECKING:
+    from llama_index.core.tools.types import BaseTool
+
+__all__ = ["FallbackLLM"]
+
+
+_POLICY_FIELDS = frozenset(f.name for f in dataclasses.fields(Policy))
+
+
+class FallbackLLM(FunctionCallingLLM):
+    """An LLM that tries ``llms`` in order until one finishes the answer.
+
+    ``llms`` holds LlamaIndex LLMs, or `LLMHop`s for per-LLM settings. Failure
+    handling is a `fallback_core.Policy`, given as ``policy=`` or as its
+    fields (``deadline=``, ``max_attempts=``, ``rules=``, ...). ``timeout``,
+    ``first_token_timeout`` and ``idle_timeout`` (seconds) apply to every LLM
+    that sets none of its own; ``hooks`` receive the chain's telemetry events.
+    Other keywords are the usual ``LLM`` fields (``system_prompt``,
+    ``callback_manager``, ...). Bad input raises
+    `fallback_core.ConfigurationError` naming the field.
+
+    Streaming follows LlamaIndex: each response holds the whole answer so far
+    and the new ``delta``, text from earlier LLMs included; a closing response
+    (``delta=""``) carries the trace in ``additional_kwargs["fallback"]``
+    (serving hop and model, every attempt, usage) and the merged token counts.
+
+    Retries: the chain's policy decides them. An LLM's own client retries too
+    (``max_retries``; OpenAI's and Anthropic's SDKs wait out 429s and 5xx
+    before any byte arrives), inside one chain attempt and before the chain
+    sees the failure, so they only delay the fallback: build the LLMs with
+    ``max_retries=0`` (an `InnerRetriesWarning` says which do not). A stream
+    that breaks mid-answer is never retried by a client. LlamaIndex's own
+    retry decorators wrap non-streaming calls only, and the chain calls every
+    LLM through its streaming method, so they never run.
+
+    Instrumentation: every call emits the standard LLM events once, for this
+    LLM, and a `FallbackHopEvent` per step of the walk, in the call's span.
+    Each LLM it tries emits its own standard events for its attempt, in a
+    span of its own whose parent is the call's span.
+    """
+
+    llms: SkipValidation[tuple[LLM | LLMHop, ...]] = Field(
+        description="The LLMs tried in order.", exclude=True
+    )
+
+    _built: BuiltChain = PrivateAttr()
+    _settings: ChainSettings = PrivateAttr()
+
+    def __init__(
+        self,
+        llms: Sequence[LLM | LLMHop],
+        *,
+        policy: Policy | None = None,
+        hooks: Sequence[Hook] = (),
+        continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION,
+        timeout: float | None = None,
+        first_token_timeout: float | None = None,
+        idle_timeout: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        policy = _policy(policy, {k: kwargs.pop(k) for k in list(kwargs) if k in _POLICY_FIELDS})
+        for key in kwargs:
+            if key not in type(self).model_fields or key == "llms":
+                raise ConfigurationError(
+                    key, "not an option of FallbackLLM", "a Policy field or an LLM field"
+                )
+        settings = ChainSettings(
+            policy, tuple(hooks), continue_instruction, timeout, first_token_timeout, idle_timeout
+        )
+        built = build_chain(llms, settings)
+        super().__init__(llms=tuple(llms), **kwargs)
+        self._settings = settings
+        self._built = built
+        warn_about_inner_retries(built)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "llms":
+            super().__setattr__(name, value)
+            return
+        built = build_chain(value, self._settings)
+        check_no_cycle(self, value)
+        super().__setattr__(name, tuple(value))
+        self._built = built
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "FallbackLLM"
+
+    @property
+    def metadata(self) -> LLMMetadata:
+        """What every hop can serve: the smallest context window, the largest output."""
+        return self._built.metadata
+
+    @property
+    def fallback_chain(self) -> Chain[LLMRequest]:
+        """The core chain this LLM walks."""
+        return self._built.chain
+
+    # -- chat and completion --------------------------------------------------
+
+    @llm_chat_callback()
+    def chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        answer, trace = self._chat(messages, kwargs).fold()
+        return answer.chat(None, trace)
+
+    @llm_chat_callback()
+    def stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
+        return self._chat(messages, kwargs).stream(Answer.chat)
+
+    @llm_completion_callback()
+    def complete(self, prompt: str, formatted: bool = False, **kwargs: Any) -> CompletionResponse:
+        answer, trace = self._completion(prompt, formatted, kwargs).fold()
+        return answer.completion(None, trace)
+
+    @llm_completion_callback()
+    def stream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseGen:
+        return self._completion(prompt, formatted, kwargs).stream(Answer.completion)
+
+    @llm_chat_callback()
+    async def achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        answer, trace = await self._chat(messages, kwargs).afold()
+        return answer.chat(None, trace)
+
+    @llm_chat_callback()
+    async def astream_chat(
+        self, messages: Sequence[ChatMessage], **kwargs: Any
+    ) -> ChatResponseAsyncGen:
+        return self._chat(messages, kwargs).astream(Answer.chat)
+
+    @llm_completion_callback()
+    async def acomplete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponse:
+        answer, trace = await self._completion(prompt, formatted, kwargs).afold()
+        return answer.completion(None, trace)
+
+    @llm_completion_callback()
+    async def astream_complete(
+        self, prompt: str, formatted: bool = False, **kwargs: Any
+    ) -> CompletionResponseAsyncGen:
+        return self._completion(prompt, formatted, kwargs).astream(Answer.completion)
+
+    # -- tools (chat_with_tools and its twins come from FunctionCallingLLM) ----
+
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        return pack_tools(
+            tools,
+            user_msg,
+            chat_history,
+            verbose=verbose,
+            allow_parallel_tool_calls=allow_parallel_tool_calls,
+            tool_required=tool_required,
+            **kwargs,
+        )
+
+    def _validate_chat_with_tools_response(
+        self,
+        response: ChatResponse,
+        tools: Sequence[BaseTool],
+        allow_parallel_tool_calls: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        return response if allow_parallel_tool_calls else keep_first_tool_call(response)
+
+    def get_tool_calls_from_response(
+        self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
+    ) -> list[ToolSelection]:
+        """The tool calls in ``response``, whichever hop produced it."""
+        return tool_selections(
+            response, self._built.llms, error_on_no_tool_call=error_on_no_tool_call
+        )
+
+    def _call(self, request: LLMRequest) -> Call:
+        return Call(self._built.chain, self.metadata.model_name, request)
+
+    def _chat(self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]) -> Call:
+        return self._call(chat_request(messages, kwargs.pop(TOOLS_KEY, None), kwargs))
+
+    def _completion(self, prompt: str, formatted: bool, kwargs: dict[str, Any]) -> Call:
+        return self._call(completion_request(prompt, formatted, kwargs))
+
+
+def _policy(policy: Policy | None, fields: dict[str, Any]) -> Policy | None:
+    if not fields:
+        return policy
+    if policy is not None:
+        raise ConfigurationError(
+            "policy",
+            f"given together with {', '.join(sorted(fields))}",
+            "either policy=Policy(...) or the Policy fields as keywords",
+        )
+    return Policy(**fields)

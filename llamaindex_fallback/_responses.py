@@ -1,0 +1,100 @@
+"""Rebuilding LlamaIndex's cumulative responses from the deltas a chain delivers.
+
+Every streamed response holds the whole answer so far - text delivered by
+earlier hops included - and the new ``delta``. Once the stream has ended, one
+closing response (``delta=""``) carries the complete message, the token counts
+and the call's trace: ``additional_kwargs["fallback"]`` is
+`ChainTrace.to_dict()`, naming the hop and model that served the answer.
+``raw`` is the provider's own chunk from the hop that produced the delta.
+
+Tool calls are carried as LlamaIndex's provider-neutral ``ToolCallBlock``s, so
+the message can be sent back to any hop in the next turn.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_index.core.base.llms.types import (
+    ChatMessage,
+    ChatResponse,
+    CompletionResponse,
+    ContentBlock,
+    MessageRole,
+    TextBlock,
+    ToolCallBlock,
+)
+
+from fallback_core import ChainTrace, Delta, ToolCallChunk
+
+__all__ = ["TRACE_KEY", "Answer"]
+
+TRACE_KEY = "fallback"
+
+
+class Answer:
+    """The answer so far: text, tool calls, and the last provider chunk seen."""
+
+    __slots__ = ("_calls", "_parts", "_raw")
+
+    def __init__(self) -> None:
+        self._parts: list[str] = []
+        self._calls: dict[int, ToolCallChunk] = {}
+        self._raw: Any = None
+
+    def add(self, delta: Delta) -> None:
+        """Take one delivered delta."""
+        if delta.text:
+            self._parts.append(delta.text)
+        for call in delta.tool_calls:
+            seen = self._calls.get(call.index)
+            if seen is not None:
+                call = ToolCallChunk(
+                    call.index,
+                    seen.id or call.id,
+                    seen.name or call.name,
+                    seen.arguments + call.arguments,
+                )
+            self._calls[call.index] = call
+        native = delta.native
+        if native is not None:
+            self._raw = getattr(native, "raw", native)
+
+    @property
+    def text(self) -> str:
+        if len(self._parts) > 1:
+            self._parts[:] = ["".join(self._parts)]
+        return self._parts[0] if self._parts else ""
+
+    def chat(self, delta: str | None, trace: ChainTrace | None = None) -> ChatResponse:
+        """A cumulative chat response whose new text is ``delta``."""
+        blocks: list[ContentBlock] = [TextBlock(text=self.text)]
+        blocks += [
+            ToolCallBlock(tool_call_id=c.id, tool_name=c.name or "", tool_kwargs=c.arguments)
+            for _, c in sorted(self._calls.items())
+        ]
+        return ChatResponse(
+            message=ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks),
+            delta=delta,
+            raw=self._raw,
+            additional_kwargs=_closing_kwargs(trace),
+        )
+
+    def completion(self, delta: str | None, trace: ChainTrace | None = None) -> CompletionResponse:
+        """A cumulative completion response whose new text is ``delta``."""
+        return CompletionResponse(
+            text=self.text, delta=delta, raw=self._raw, additional_kwargs=_closing_kwargs(trace)
+        )
+
+
+def _closing_kwargs(trace: ChainTrace | None) -> dict[str, Any]:
+    if trace is None:
+        return {}
+    kwargs: dict[str, Any] = {}
+    usage = trace.usage
+    if usage is not None:
+        kwargs["prompt_tokens"] = usage.input_tokens
+        kwargs["completion_tokens"] = usage.output_tokens
+        kwargs["total_tokens"] = usage.total_tokens
+    kwargs[TRACE_KEY] = trace.to_dict()
+    return kwargs

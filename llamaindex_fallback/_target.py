@@ -1,0 +1,223 @@
+"""One LlamaIndex LLM as a hop target: the request every hop receives, and how a hop is called.
+
+A hop is always called through its streaming method - ``stream_chat``,
+``stream_complete`` or ``stream_chat_with_tools`` and their async twins - so
+the chain sees every chunk and can continue a broken answer. The hop formats
+tools its own way: the request carries LlamaIndex tool objects, never a
+provider's format.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
+
+from llama_index.core.base.llms.types import ChatMessage, LLMMetadata, MessageRole
+from llama_index.core.instrumentation.span import active_span_id
+from llama_index.core.llms import LLM
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+
+from fallback_core import Continuation, Delta
+
+from ._deltas import DeltaReader
+
+if TYPE_CHECKING:
+    from llama_index.core.tools.types import BaseTool
+
+    from fallback_core import Chain
+
+__all__ = ["LLMRequest", "LLMTarget", "ToolSpec", "continuation_messages", "model_name"]
+
+_UNKNOWN_MODEL = LLMMetadata.model_fields["model_name"].default
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """The tools offered with a chat, and how the hop may use them."""
+
+    tools: tuple[BaseTool, ...]
+    verbose: bool = False
+    allow_parallel_tool_calls: bool = False
+    tool_required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LLMRequest:
+    """One call of a `FallbackLLM`, as every hop receives it.
+
+    ``operation`` is ``"chat"`` (``messages``, and ``tools`` when set) or
+    ``"complete"`` (``prompt``, ``formatted``). ``span_id`` is the LlamaIndex
+    span active when the call was made: hops are called inside it.
+    """
+
+    operation: Literal["chat", "complete"]
+    messages: tuple[ChatMessage, ...] = ()
+    prompt: str = ""
+    formatted: bool = False
+    tools: ToolSpec | None = None
+    kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    span_id: str | None = None
+
+
+class LLMTarget:
+    """Calls one LLM for a `LLMRequest` and streams its answer as `Delta` values.
+
+    Holds no per-call state, so one target serves concurrent calls. Each call
+    gets its own copy of the messages: a hop that edits them (some integrations
+    do) cannot change what the next hop is sent.
+    """
+
+    __slots__ = ("is_chat_model", "llm", "name")
+
+    def __init__(self, llm: LLM, metadata: LLMMetadata) -> None:
+        self.llm = llm
+        self.is_chat_model = metadata.is_chat_model
+        #: The LLM's model name (else its class name), used when its hop is given no name.
+        self.name = model_name(metadata) or llm.class_name()
+
+    @property
+    def fallback_chain(self) -> Chain[Any] | None:
+        """The chain inside the LLM, when it is itself a `FallbackLLM`."""
+        from ._llm import FallbackLLM
+
+        return self.llm.fallback_chain if isinstance(self.llm, FallbackLLM) else None
+
+    def stream(self, request: LLMRequest, continuation: Continuation | None) -> Iterator[Delta]:
+        with _inside_span(request.span_id):
+            responses = self._call(request, continuation)
+        return DeltaReader(self.name).read(responses)
+
+    def astream(
+        self, request: LLMRequest, continuation: Continuation | None
+    ) -> AsyncIterator[Delta]:
+        return self._astream(request, continuation)
+
+    async def _astream(
+        self, request: LLMRequest, continuation: Continuation | None
+    ) -> AsyncIterator[Delta]:
+        with _inside_span(request.span_id):
+            responses = await self._acall(request, continuation)
+        async for delta in DeltaReader(self.name).aread(responses):
+            yield delta
+
+    # -- calling the LLM ------------------------------------------------------
+
+    def _call(self, request: LLMRequest, cont: Continuation | None) -> Iterator[Any]:
+        llm = self.llm
+        if self._continues_text(request, cont):
+            assert cont is not None
+            prompt = self._prompt(request) + cont.text
+            return llm.stream_complete(prompt, formatted=True, **request.kwargs)
+        kwargs = dict(request.kwargs)
+        if request.operation == "complete" and cont is None:
+            return llm.stream_complete(request.prompt, formatted=request.formatted, **kwargs)
+        messages = self._messages(request, cont)
+        if request.tools is not None:
+            return _with_tools(llm).stream_chat_with_tools(
+                list(request.tools.tools),
+                chat_history=messages,
+                **_tool_options(request.tools),
+                **kwargs,
+            )
+        return llm.stream_chat(messages, **kwargs)
+
+    async def _acall(self, request: LLMRequest, cont: Continuation | None) -> AsyncIterator[Any]:
+        llm = self.llm
+        if self._continues_text(request, cont):
+            assert cont is not None
+            prompt = self._prompt(request) + cont.text
+            return await llm.astream_complete(prompt, formatted=True, **request.kwargs)
+        kwargs = dict(request.kwargs)
+        if request.operation == "complete" and cont is None:
+            return await llm.astream_complete(request.prompt, formatted=request.formatted, **kwargs)
+        messages = self._messages(request, cont)
+        if request.tools is not None:
+            return await _with_tools(llm).astream_chat_with_tools(
+                list(request.tools.tools),
+                chat_history=messages,
+                **_tool_options(request.tools),
+                **kwargs,
+            )
+        return await llm.astream_chat(messages, **kwargs)
+
+    def _continues_text(self, request: LLMRequest, cont: Continuation | None) -> bool:
+        """A completion model continues a prefill natively: the prompt, then the text so far."""
+        return cont is not None and cont.strategy == "prefill" and not self.is_chat_model
+
+    def _prompt(self, request: LLMRequest) -> str:
+        """The request as one prompt in the LLM's own template."""
+        if request.operation == "complete":
+            return self._completion_prompt(request)
+        to_prompt = self.llm.messages_to_prompt
+        assert to_prompt is not None  # LLM's validator always sets one
+        return to_prompt(_copies(request.messages))
+
+    def _completion_prompt(self, request: LLMRequest) -> str:
+        if request.formatted:
+            return request.prompt
+        to_prompt = self.llm.completion_to_prompt
+        assert to_prompt is not None  # LLM's validator always sets one
+        return to_prompt(request.prompt)
+
+    def _messages(self, request: LLMRequest, cont: Continuation | None) -> list[ChatMessage]:
+        """The request as chat messages, with the continuation messages after them."""
+        if request.operation == "complete":
+            prompt = self._completion_prompt(request)
+            messages = [ChatMessage(role=MessageRole.USER, content=prompt)]
+        else:
+            messages = _copies(request.messages)
+        return messages + continuation_messages(cont)
+
+
+def model_name(metadata: LLMMetadata) -> str | None:
+    """The model name in ``metadata``, unless it is LlamaIndex's placeholder."""
+    name = metadata.model_name
+    return name if name and name != _UNKNOWN_MODEL else None
+
+
+def _with_tools(llm: LLM) -> FunctionCallingLLM:
+    """``llm`` if it can chat with tools; a hop that cannot fails, and the chain moves on."""
+    if not isinstance(llm, FunctionCallingLLM):
+        raise TypeError(f"{type(llm).__name__} is not a FunctionCallingLLM: it cannot use tools")
+    return llm
+
+
+def continuation_messages(cont: Continuation | None) -> list[ChatMessage]:
+    """The messages that ask a chat model to continue ``cont.text``, after the caller's own."""
+    if cont is None:
+        return []
+    messages = [ChatMessage(role=MessageRole.ASSISTANT, content=cont.text)]
+    if cont.strategy == "instruct":
+        messages.append(ChatMessage(role=MessageRole.USER, content=cont.instruction))
+    return messages
+
+
+def _copies(messages: Sequence[ChatMessage]) -> list[ChatMessage]:
+    return [m.model_copy(deep=True) for m in messages]
+
+
+def _tool_options(spec: ToolSpec) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "verbose": spec.verbose,
+        "allow_parallel_tool_calls": spec.allow_parallel_tool_calls,
+    }
+    if spec.tool_required:  # older integrations do not accept the argument at all
+        options["tool_required"] = True
+    return options
+
+
+@contextlib.contextmanager
+def _inside_span(span_id: str | None) -> Iterator[None]:
+    """Make ``span_id`` the active LlamaIndex span while a hop is called.
+
+    The hop's own span then nests under the `FallbackLLM` call that started it,
+    even though the call's own span ended when it returned its stream.
+    """
+    token = active_span_id.set(span_id)
+    try:
+        yield
+    finally:
+        active_span_id.reset(token)
