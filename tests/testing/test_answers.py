@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 import pytest
 
-from fallback_core.testing import FaultServer, canonical_answer
-from fallback_core.testing._answers import tokenise
+from fallback_core.testing import FaultServer, ModelScript, canonical_answer
+from fallback_core.testing._answers import plan_reply, tokenise
 
 from .conftest import HELLO, PRIMARY_ANSWER, WEATHER_CALL, WEATHER_TOOL, Driver
 
@@ -183,3 +184,30 @@ def test_malformed_request_body_gets_a_400(fault_server: FaultServer) -> None:
     assert (not_json.status_code, no_model.status_code) == (400, 400)
     assert no_model.json()["error"]["param"] == "model"
     assert fault_server.attempt_count() == 0
+
+
+def test_scripted_tool_calls_come_one_per_turn_then_the_answer() -> None:
+    """With a sequence of tool calls, each turn after n-1 tool results makes the n-th call."""
+    script = ModelScript(answer="All done.", tool_calls=(("first", {"a": 1}), ("second", {"b": 2})))
+    turn: list[dict[str, Any]] = [{"role": "user", "content": "go"}]
+    names = []
+    for _ in range(3):
+        reply = plan_reply(script, turn, has_tools=True, max_tokens=None, stop=())
+        if reply.tool_call is None:
+            break
+        names.append(reply.tool_call.name)
+        turn += [{"role": "assistant", "content": None}, {"role": "tool", "content": "ok"}]
+    assert names == ["first", "second"]
+    assert "".join(reply.pieces) == "All done."
+
+
+def test_continuation_wins_over_a_tool_call() -> None:
+    """A request to continue the answer is continued even when it offers tools."""
+    script = ModelScript(answer="One two three four.", tool_call=("t", {}))
+    messages = [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": "One two"},
+    ]
+    reply = plan_reply(script, messages, has_tools=True, max_tokens=None, stop=())
+    assert reply.tool_call is None
+    assert "".join(reply.pieces) == " three four."

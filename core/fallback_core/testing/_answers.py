@@ -35,9 +35,11 @@ _SENTENCES = (
 class ModelScript:
     """How one model of a `FaultServer` answers when no fault gets in the way.
 
-    `answer` is the canonical answer. `tool_call` (name, arguments) is returned
-    instead when the request offers tools and its last message is not a tool
-    result. A continuation request gets the rest of the answer; `repeat_words`
+    `answer` is the canonical answer. When the request offers tools, the
+    scripted tool calls come first, one per turn: `tool_call` (name, arguments)
+    or the sequence `tool_calls`, the n-th returned once n-1 tool results follow
+    the last user message; after the last one, the answer. A continuation
+    request always gets the rest of the answer; `repeat_words`
     makes that rest start by repeating the last N words already given, and
     `drop_seam_space` drops its leading space - two ways real models botch a
     seam. A prompt of more estimated tokens than `context_window` is refused
@@ -49,6 +51,11 @@ class ModelScript:
     repeat_words: int = 0
     drop_seam_space: bool = False
     context_window: int | None = None
+    tool_calls: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+
+    def scripted_calls(self) -> tuple[tuple[str, Mapping[str, Any]], ...]:
+        """The tool calls this model makes, in order."""
+        return ((self.tool_call,) if self.tool_call is not None else ()) + tuple(self.tool_calls)
 
 
 def canonical_answer(model: str) -> str:
@@ -137,6 +144,18 @@ class Reply:
         return "".join(self.pieces)
 
 
+def _tool_results_since_user(messages: Sequence[Mapping[str, Any]]) -> int:
+    """How many tool results follow the last user message."""
+    count = 0
+    for message in reversed(messages):
+        role = message.get("role")
+        if role == "user":
+            break
+        if role == "tool":
+            count += 1
+    return count
+
+
 def plan_reply(
     script: ModelScript,
     messages: Sequence[Mapping[str, Any]],
@@ -146,16 +165,17 @@ def plan_reply(
     stop: Sequence[str],
 ) -> Reply:
     """What a healthy model with `script` replies to `messages`."""
-    last_role = messages[-1].get("role") if messages else None
-    if script.tool_call is not None and has_tools and last_role != "tool":
-        name, arguments = script.tool_call
+    given = continuation_of(messages, script.answer)
+    calls = script.scripted_calls()
+    done = _tool_results_since_user(messages)
+    if given is None and has_tools and done < len(calls):
+        name, arguments = calls[done]
         text = json.dumps(dict(arguments))
         call_id = "call_" + hashlib.sha256(f"{name}:{text}".encode()).hexdigest()[:24]
         fragments = tuple(
             text[i : i + _ARGUMENT_FRAGMENT] for i in range(0, len(text), _ARGUMENT_FRAGMENT)
         )
         return Reply(fragments, "tool_calls", ToolCall(call_id, name, text))
-    given = continuation_of(messages, script.answer)
     text = script.answer if given is None else continue_answer(script, given)
     cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
     if cuts:
