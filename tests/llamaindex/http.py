@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from llama_index.llms.openai_like import OpenAILike
 
 from fallback_core.testing import FaultServer, ModelScript
@@ -30,4 +31,7 @@ def openai_like(server: FaultServer, model: str, **kwargs: Any) -> OpenAILike:
         "timeout": 10.0,
         **kwargs,
     }
+    # A plain httpx client: openai's default one schedules its own aclose() on whatever
+    # event loop runs when it is garbage-collected - a later test's, long after this one.
+    options.setdefault("async_http_client", httpx.AsyncClient(timeout=options["timeout"]))
     return OpenAILike(model=model, api_base=server.base_url, api_key="test", **options)

@@ -1,0 +1,70 @@
+"""What the caller receives: one chunk per delta, then a single final chunk.
+
+Only the final chunk carries metadata, so merging the chunks never repeats
+it: ``chunk_position="last"``, usage merged over every attempt,
+``response_metadata["model_name"]`` (the model that served, as its provider
+named it), ``finish_reason``, and ``response_metadata["fallback"]``, the call's
+trace. Tool calls keep one index each in the caller's stream, even when two
+hops numbered theirs from zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessageChunk
+from langchain_core.messages.tool import ToolCallChunk as LCToolCallChunk
+from langchain_core.messages.tool import tool_call_chunk
+from langchain_core.outputs import ChatGenerationChunk
+
+from fallback_core import ChainTrace, Delta
+
+from ._hops import FINISH_KEYS
+from ._target import CallLog, HopChunk
+
+__all__ = ["TRACE_KEY", "OutputBuilder"]
+
+TRACE_KEY = "fallback"
+"""The ``response_metadata`` key holding the call's trace (`ChainTrace.to_dict`)."""
+
+# Keys of the serving hop's metadata that describe that hop's stream, not the answer.
+_DROPPED = frozenset({*FINISH_KEYS, "model", "model_name", "model_provider", "output_version"})
+
+
+class OutputBuilder:
+    """Turns one call's deltas into the caller's chunks."""
+
+    def __init__(self, log: CallLog) -> None:
+        self._log = log
+        self._tool_index: dict[tuple[int | None, int], int] = {}
+
+    def chunk(self, delta: Delta) -> ChatGenerationChunk:
+        """The caller's chunk for one delta: its text and tool-call fragments only."""
+        attempt = delta.native.attempt if isinstance(delta.native, HopChunk) else None
+        calls: list[LCToolCallChunk] = []
+        for call in delta.tool_calls:
+            index = self._tool_index.setdefault((attempt, call.index), len(self._tool_index))
+            calls.append(
+                tool_call_chunk(name=call.name, args=call.arguments, id=call.id, index=index)
+            )
+        return ChatGenerationChunk(
+            message=AIMessageChunk(content=delta.text, tool_call_chunks=calls)
+        )
+
+    def final(self, trace: ChainTrace) -> ChatGenerationChunk:
+        """The last chunk: usage, the serving model, finish reason and the trace."""
+        served = self._log.last_attempt(trace.served_by)
+        metadata: dict[str, Any] = {}
+        if served is not None:
+            metadata = {k: v for k, v in served.response_metadata.items() if k not in _DROPPED}
+        metadata["model_name"] = (served.model if served else None) or trace.served_model
+        # The chain judged the answer complete, so a finish reason is always reported.
+        metadata["finish_reason"] = trace.finish_reason or "stop"
+        metadata[TRACE_KEY] = trace.to_dict()
+        message = AIMessageChunk(
+            content="",
+            chunk_position="last",
+            usage_metadata=self._log.usage(),
+            response_metadata=metadata,
+        )
+        return ChatGenerationChunk(message=message)

@@ -1,0 +1,228 @@
+"""A chat model as a hop target: one call's request, and its chunks as core deltas.
+
+`ChatRequest` is what the core passes, unread, to every hop of one call.
+`ModelTarget` streams one hop model for it - continuing the answer when the
+core asks - and converts each `AIMessageChunk` into a `Delta`. What the core
+does not carry (full usage details, the provider's response metadata, the
+model name the provider reported) is written to the call's `CallLog`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Mapping, Sequence
+from contextlib import aclosing, closing
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, cast
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.messages.ai import UsageMetadata, add_usage
+
+from fallback_core import Continuation, Delta, ToolCallChunk, Usage
+
+from ._hops import FINISH_KEYS
+
+if TYPE_CHECKING:
+    from fallback_core import Chain
+
+    from ._callbacks import HopScope
+    from ._tools import HopBinding
+
+__all__ = ["AttemptLog", "CallLog", "ChatRequest", "HopChunk", "ModelTarget", "continued"]
+
+
+@dataclass(slots=True)
+class AttemptLog:
+    """What one attempt's chunks said beyond its deltas."""
+
+    serial: int
+    hop: str
+    usage: UsageMetadata | None = None
+    response_metadata: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+
+
+class CallLog:
+    """Per-call record of every attempt, written by the hop readers (possibly on threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._attempts: list[AttemptLog] = []
+
+    def open(self, hop: str) -> AttemptLog:
+        """Start the record of a new attempt on ``hop``."""
+        with self._lock:
+            attempt = AttemptLog(len(self._attempts), hop)
+            self._attempts.append(attempt)
+            return attempt
+
+    def record(self, attempt: AttemptLog, message: BaseMessage) -> None:
+        """Note ``message``'s usage, metadata and model name against ``attempt``."""
+        usage = getattr(message, "usage_metadata", None)
+        metadata = message.response_metadata
+        with self._lock:
+            if usage:
+                attempt.usage = add_usage(attempt.usage, usage)
+            attempt.response_metadata.update(metadata)
+            attempt.model = _reported_model(metadata) or attempt.model
+
+    def usage(self) -> UsageMetadata | None:
+        """Usage summed over every attempt that reported any."""
+        total: UsageMetadata | None = None
+        with self._lock:
+            for attempt in self._attempts:
+                if attempt.usage:
+                    total = add_usage(total, attempt.usage)
+        return total
+
+    def last_attempt(self, hop: str | None) -> AttemptLog | None:
+        """The latest attempt on ``hop``."""
+        with self._lock:
+            for attempt in reversed(self._attempts):
+                if attempt.hop == hop:
+                    return attempt
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class HopChunk:
+    """The ``native`` of every delta: the hop's own chunk and which attempt sent it."""
+
+    attempt: int
+    message: BaseMessage
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """One call as every hop receives it.
+
+    ``kwargs`` are the caller's call options, passed to each hop unchanged;
+    ``binding`` adds each hop's own form of bound tools or structured output;
+    ``scope`` gives each hop its run config and callback isolation.
+    """
+
+    messages: tuple[BaseMessage, ...]
+    stop: list[str] | None
+    kwargs: Mapping[str, Any]
+    binding: HopBinding | None
+    scope: HopScope
+    log: CallLog
+
+
+def continued(
+    messages: Sequence[BaseMessage], continuation: Continuation | None
+) -> list[BaseMessage]:
+    """The caller's messages, plus the partial answer (and instruction) to continue."""
+    if continuation is None:
+        return list(messages)
+    tail: list[BaseMessage] = [AIMessage(continuation.text)]
+    if continuation.strategy == "instruct":
+        tail.append(HumanMessage(continuation.instruction))
+    return [*messages, *tail]
+
+
+class ModelTarget:
+    """The hop target for one chat model: streams it and speaks deltas to the core."""
+
+    def __init__(self, model: BaseChatModel, hop: str) -> None:
+        self.model = model
+        self.name = hop
+
+    @property
+    def fallback_chain(self) -> Chain[Any] | None:
+        """The chain inside the model, when the model is itself a FallbackChatModel."""
+        chain: Chain[Any] | None = getattr(self.model, "fallback_chain", None)
+        return chain
+
+    def _call(
+        self, request: ChatRequest, continuation: Continuation | None
+    ) -> tuple[list[BaseMessage], dict[str, Any]]:
+        kwargs = dict(request.kwargs)
+        if request.binding is not None:
+            kwargs.update(request.binding.kwargs_for(self.model, self.name))
+        return continued(request.messages, continuation), kwargs
+
+    def stream(self, request: ChatRequest, continuation: Continuation | None) -> Iterator[Delta]:
+        messages, kwargs = self._call(request, continuation)
+        config = request.scope.config_for(self.name)
+        chunks = self.model.stream(messages, config, stop=request.stop, **kwargs)
+        attempt = request.log.open(self.name)
+        with closing(cast("Generator[BaseMessage, None, None]", chunks)):
+            with request.scope.starting():
+                first = next(chunks, None)
+            if first is None:
+                return
+            request.log.record(attempt, first)
+            yield to_delta(first, attempt.serial)
+            for chunk in chunks:
+                request.log.record(attempt, chunk)
+                yield to_delta(chunk, attempt.serial)
+
+    async def astream(
+        self, request: ChatRequest, continuation: Continuation | None
+    ) -> AsyncIterator[Delta]:
+        messages, kwargs = self._call(request, continuation)
+        config = request.scope.config_for(self.name)
+        chunks = self.model.astream(messages, config, stop=request.stop, **kwargs)
+        attempt = request.log.open(self.name)
+        async with aclosing(cast("AsyncGenerator[BaseMessage, None]", chunks)):
+            with request.scope.starting():
+                first = await anext(chunks, None)
+            if first is None:
+                return
+            request.log.record(attempt, first)
+            yield to_delta(first, attempt.serial)
+            async for chunk in chunks:
+                request.log.record(attempt, chunk)
+                yield to_delta(chunk, attempt.serial)
+
+    def __repr__(self) -> str:
+        return f"ModelTarget({self.name!r}, {type(self.model).__name__})"
+
+
+def to_delta(message: BaseMessage, attempt: int) -> Delta:
+    """The core's view of one chunk (or, from a non-streaming model, one whole message)."""
+    metadata = message.response_metadata
+    finish = next((metadata[k] for k in FINISH_KEYS if metadata.get(k)), None)
+    usage = getattr(message, "usage_metadata", None)
+    return Delta(
+        text=message.text,
+        tool_calls=_tool_calls(message),
+        finish_reason=None if finish is None else str(finish),
+        usage=None
+        if not usage
+        else Usage(
+            usage.get("input_tokens"), usage.get("output_tokens"), usage.get("total_tokens")
+        ),
+        model=_reported_model(metadata),
+        native=HopChunk(attempt, message),
+    )
+
+
+def _tool_calls(message: BaseMessage) -> tuple[ToolCallChunk, ...]:
+    if isinstance(message, AIMessageChunk):
+        return tuple(
+            ToolCallChunk(
+                index=chunk.get("index") or 0,
+                id=chunk.get("id"),
+                name=chunk.get("name"),
+                arguments=chunk.get("args") or "",
+            )
+            for chunk in message.tool_call_chunks
+        )
+    if isinstance(message, AIMessage):
+        return tuple(
+            ToolCallChunk(i, call.get("id"), call["name"], json.dumps(call["args"]))
+            for i, call in enumerate(message.tool_calls)
+        )
+    return ()
+
+
+def _reported_model(metadata: Mapping[str, Any]) -> str | None:
+    for key in ("model_name", "model"):
+        value = metadata.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
