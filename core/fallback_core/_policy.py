@@ -43,7 +43,7 @@ class Rule:
             raise ConfigurationError("Rule.retries", f"{self.retries} is negative", "an int >= 0")
 
 
-RuleLike: TypeAlias = "Rule | Action | Literal['fallback', 'raise']"
+RuleLike: TypeAlias = Rule | Action | Literal["fallback", "raise"]
 
 DEFAULT_RULES: Mapping[Category, Rule] = MappingProxyType(
     {
@@ -87,8 +87,9 @@ def _retry_state(retry_number: int) -> _tenacity.RetryCallState:
     return state
 
 
+# Real (not string) aliases, so get_type_hints(Policy) and pydantic can evaluate them.
 Classifier: TypeAlias = (
-    "Callable[[BaseException], Category | None] | Mapping[type[BaseException], Category]"
+    Callable[[BaseException], Category | None] | Mapping[type[BaseException], Category]
 )
 
 
@@ -103,7 +104,7 @@ class Policy:
     ``max_attempts`` bounds attempts across all hops.
     """
 
-    rules: Mapping[Category, Rule] = field(default_factory=lambda: DEFAULT_RULES)
+    rules: Mapping[Category, RuleLike] = field(default_factory=lambda: DEFAULT_RULES)
     classify: Classifier | None = None
     backoff: Callable[[int], float] = field(default_factory=Backoff)
     max_retry_after: float = 30.0
@@ -137,6 +138,12 @@ class Policy:
         _check_positive("hedge_after", self.hedge_after)
         if self.max_attempts is not None and self.max_attempts < 1:
             raise ConfigurationError("max_attempts", f"{self.max_attempts}", "an int >= 1 or None")
+
+    def rule(self, category: Category) -> Rule:
+        """The rule for ``category``, defaults and overrides merged."""
+        rule = self.rules[category]
+        assert isinstance(rule, Rule)  # __post_init__ turned every override into a Rule
+        return rule
 
     def category_of(self, exc: BaseException, default: Category) -> Category:
         """The category the user's classifier gives ``exc``, else ``default``."""

@@ -296,7 +296,7 @@ class Walk:
         info = classify_error(exc)
         category = self.chain.policy.category_of(exc, info.category)
         self._close_live("failed", exc, category)
-        rule = self.chain.policy.rules[category]
+        rule = self.chain.policy.rule(category)
         hop = live.hop
         if (
             category is Category.BAD_REQUEST

@@ -151,3 +151,11 @@ def test_backoff_is_full_jitter_and_capped() -> None:
         waits = [backoff(n) for _ in range(200)]
         assert all(0 <= w <= high for w in waits)
         assert max(waits) > high / 2, "the window widens with each retry"
+
+
+def test_policy_annotations_evaluate_at_runtime() -> None:
+    """Frameworks that read annotations (pydantic, get_type_hints) can evaluate Policy's."""
+    import typing
+
+    hints = typing.get_type_hints(Policy)
+    assert {"rules", "classify", "backoff", "deadline", "hedge_after"} <= set(hints)
