@@ -123,6 +123,8 @@ def _drive(walk: Walk, request: Any, telemetry: CallTelemetry) -> Generator[Delt
                 with contextlib.closing(read(step, request, walk)) as deltas:
                     for delta in deltas:
                         out = walk.accept(delta)
+                        if walk.has_events:  # hooks hear of a seam before its text
+                            telemetry.emit(walk.drain())
                         if out is not None:
                             yield out
             except Exception as exc:
@@ -155,6 +157,8 @@ async def _adrive(
                 async with contextlib.aclosing(aread(step, request, walk)) as adeltas:
                     async for delta in adeltas:
                         out = walk.accept(delta)
+                        if walk.has_events:  # hooks hear of a seam before its text
+                            telemetry.emit(walk.drain())
                         if out is not None:
                             yield out
             except Exception as exc:

@@ -361,6 +361,11 @@ class Walk:
             self._text[:] = ["".join(self._text)]
         return self._text[0] if self._text else ""
 
+    @property
+    def has_events(self) -> bool:
+        """Whether events wait to be drained."""
+        return bool(self._events)
+
     def drain(self) -> list[Event]:
         """Events produced since the last drain, oldest first."""
         events, self._events = self._events, []

@@ -201,3 +201,14 @@ def test_per_call_hooks_see_only_their_call(drive: Drive) -> None:
         "HopEnded",
     ]
     assert len(chain_events) == 2 * len(mine)
+
+
+def test_seam_event_reaches_hooks_before_the_joined_text() -> None:
+    """Hooks hear of a continuation's seam before the caller receives the text after it."""
+    order: list[str] = []
+    chain = two_hops(Scripted(cut("The quick")), Scripted(ok("quick brown fox")), order.append)
+    stream = chain.stream("r")
+    for delta in stream:
+        order.append(f"text:{delta.text}")
+    names = [o if isinstance(o, str) else type(o).__name__ for o in order]
+    assert names.index("ContinuationJoined") < names.index("text: brown fox")
