@@ -28,9 +28,11 @@ from ._events import (
     HedgeStarted,
     Hook,
     HopEnded,
+    HopSkipped,
     HopStarted,
     RetryScheduled,
 )
+from ._health import Breaker, Circuit, CircuitState, Health, Transition
 from ._logging import LoggingHook
 from ._policy import Action, Backoff, Policy, Rule
 from ._trace import AttemptRecord, ChainTrace
@@ -42,12 +44,15 @@ __all__ = [
     "AsyncCallStream",
     "AttemptRecord",
     "Backoff",
+    "Breaker",
     "CallStream",
     "Category",
     "Chain",
     "ChainExhausted",
     "ChainExhaustedError",
     "ChainTrace",
+    "Circuit",
+    "CircuitState",
     "ConfigurationError",
     "Continuation",
     "ContinuationJoined",
@@ -57,11 +62,13 @@ __all__ = [
     "Event",
     "FallbackError",
     "FallbackTriggered",
+    "Health",
     "HedgeStarted",
     "Hook",
     "Hop",
     "HopEnded",
     "HopFailure",
+    "HopSkipped",
     "HopStarted",
     "LoggingHook",
     "MalformedChunkError",
@@ -73,6 +80,7 @@ __all__ = [
     "StreamTruncatedError",
     "Target",
     "ToolCallChunk",
+    "Transition",
     "Usage",
     "classify_error",
 ]

@@ -16,6 +16,7 @@ from typing import Any, Generic, TypeVar
 from ._drive import AsyncCallStream, CallStream
 from ._errors import ConfigurationError
 from ._events import Hook, HookFailures
+from ._health import Health
 from ._policy import Policy
 from ._types import Strategy, Target
 
@@ -39,6 +40,8 @@ class Hop(Generic[RequestT]):
     it. ``context_window`` (tokens) lets a context-length failure skip hops no
     larger. ``continuation`` says how this hop continues a broken answer.
     ``require_finish``: a stream that ends without a finish reason is truncated.
+    ``identity`` names the deployment for shared health (provider, model,
+    endpoint; the hop's name if unset): hops with one identity share a circuit.
     """
 
     target: Target[RequestT]
@@ -51,6 +54,7 @@ class Hop(Generic[RequestT]):
     context_window: int | None = None
     continuation: Strategy = "instruct"
     require_finish: bool = True
+    identity: str | None = None
 
     @property
     def time_limited(self) -> bool:
@@ -63,10 +67,19 @@ class Hop(Generic[RequestT]):
 class Chain(Generic[RequestT]):
     """An ordered, validated list of hops plus the policy and hooks that walk it.
 
-    `stream` / `astream` walk it for one request.
+    `stream` / `astream` walk it for one request. With ``health`` (a `Health`,
+    which several chains may share) hops whose circuit is open are skipped.
     """
 
-    __slots__ = ("clock", "continue_instruction", "hook_failures", "hooks", "hops", "policy")
+    __slots__ = (
+        "clock",
+        "continue_instruction",
+        "health",
+        "hook_failures",
+        "hooks",
+        "hops",
+        "policy",
+    )
 
     def __init__(
         self,
@@ -75,6 +88,7 @@ class Chain(Generic[RequestT]):
         policy: Policy | None = None,
         hooks: Sequence[Hook] = (),
         continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION,
+        health: Health | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if isinstance(hops, (str, bytes)) or not isinstance(hops, Sequence):
@@ -96,6 +110,9 @@ class Chain(Generic[RequestT]):
         if not isinstance(continue_instruction, str) or not continue_instruction.strip():
             raise ConfigurationError("continue_instruction", "empty", "a non-empty string")
         self.continue_instruction = continue_instruction
+        if health is not None and not isinstance(health, Health):
+            raise ConfigurationError("health", f"got {type(health).__name__}", "a Health, or None")
+        self.health = health
         self.clock = clock
         self.hook_failures = HookFailures()
         check_acyclic(self)

@@ -30,6 +30,7 @@ __all__ = [
     "Hook",
     "HookFailures",
     "HopEnded",
+    "HopSkipped",
     "HopStarted",
     "RetryScheduled",
 ]
@@ -121,6 +122,16 @@ class HedgeStarted:
 
 
 @dataclass(frozen=True, slots=True)
+class HopSkipped:
+    """``hop`` was not called: its circuit is open (``reopens_in`` seconds until a probe)."""
+
+    call_id: str
+    hop: str
+    reason: str
+    reopens_in: float
+
+
+@dataclass(frozen=True, slots=True)
 class ChainExhausted:
     """No hop finished the answer; the call raises."""
 
@@ -137,6 +148,7 @@ Event: TypeAlias = (
     | RetryScheduled
     | FallbackTriggered
     | HedgeStarted
+    | HopSkipped
     | ChainExhausted
 )
 

@@ -34,9 +34,11 @@ from ._events import (
     FallbackTriggered,
     HedgeStarted,
     HopEnded,
+    HopSkipped,
     HopStarted,
     RetryScheduled,
 )
+from ._health import COUNTED
 from ._policy import Action
 from ._seam import Seam
 from ._steps import Attempt, Fail, Finish, Live, Sleep, Step, assemble
@@ -89,6 +91,9 @@ class Walk:
             return self._exhaust("the call's deadline passed", DeadlineExceededError)
         if policy.max_attempts is not None and self._total >= policy.max_attempts:
             return self._exhaust(f"max_attempts={policy.max_attempts} reached")
+        chosen = self._admitted(self._index)
+        if chosen != self._index:
+            self._index, self._tries = chosen, 0
         hop = self.chain.hops[self._index]
         self._tries += 1
         self._total += 1
@@ -423,8 +428,31 @@ class Walk:
             return None
         return delay
 
-    def _following_hop(self) -> int | None:
-        for index in range(self._index + 1, len(self.chain.hops)):
+    def _admitted(self, index: int) -> int:
+        """``index``, or the first hop after it whose circuit lets a call through.
+
+        Skipped hops are reported as `HopSkipped`. If every circuit is open,
+        the hop whose cooldown ends first is called anyway, as a probe.
+        """
+        health = self.chain.health
+        if health is None:
+            return index
+        candidates = [index]
+        while (following := self._following_hop(candidates[-1])) is not None:
+            candidates.append(following)
+        for candidate in candidates:
+            hop = self.chain.hops[candidate]
+            if health.admit(_identity(hop)):
+                return candidate
+            reopens_in = health.reopens_in(_identity(hop))
+            self._events.append(HopSkipped(self.call_id, _name(hop), "circuit open", reopens_in))
+        soonest = min(candidates, key=lambda i: health.reopens_in(_identity(self.chain.hops[i])))
+        health.admit(_identity(self.chain.hops[soonest]), force=True)
+        return soonest
+
+    def _following_hop(self, after: int | None = None) -> int | None:
+        start = self._index if after is None else after
+        for index in range(start + 1, len(self.chain.hops)):
             if index in self._failed_rivals:
                 continue
             window = self.chain.hops[index].context_window
@@ -458,6 +486,10 @@ class Walk:
             seam_fix=live.seam_result.fix if live.seam_result else None,
         )
         self._records.append(record)
+        if self.chain.health is not None:
+            verdict = True if outcome == "ok" else False if category in COUNTED else None
+            described = None if error is None else f"{type(error).__name__}: {error}"
+            self.chain.health.record(_identity(hop), verdict, described)
         self._events.append(
             HopEnded(
                 self.call_id,
@@ -487,6 +519,10 @@ class Walk:
         self._events.append(ChainExhausted(self.call_id, reason, tuple(self._records), len(text)))
         self._next = Fail(error)
         return self._next
+
+
+def _identity(hop: Hop[Any]) -> str:
+    return hop.identity or _name(hop)
 
 
 def _name(hop: Hop[Any]) -> str:

@@ -2,8 +2,9 @@
 
 Every model has one canonical answer. `plan_reply` turns a request into the
 reply a well-behaved model would give - the answer (or the rest of it, for a
-continuation request), a tool call, cut by `stop` and `max_tokens` - so that
-faults only ever change how that reply is delivered, never what it is.
+continuation request), JSON when the request asks for it, a tool call, cut by
+`stop` and `max_tokens` - so that faults only ever change how that reply is
+delivered, never what it is.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import hashlib
 import json
 import random
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+from fallback_core.testing._reading import arguments_for, call_required, chosen_tool, json_answer
 
 _TOKEN = re.compile(r"\s*\S+")
 _ARGUMENT_FRAGMENT = 8  # characters of tool-call arguments per streamed chunk
@@ -35,11 +38,22 @@ _SENTENCES = (
 class ModelScript:
     """How one model of a `FaultServer` answers when no fault gets in the way.
 
-    `answer` is the canonical answer. When the request offers tools, the
-    scripted tool calls come first, one per turn: `tool_call` (name, arguments)
-    or the sequence `tool_calls`, the n-th returned once n-1 tool results follow
-    the last user message; after the last one, the answer. A continuation
-    request always gets the rest of the answer; `repeat_words`
+    `answer` is the canonical answer. A request whose `response_format` asks
+    for JSON gets `answer` if it is a JSON object, else an object built from
+    the request (see `fallback_core.testing._reading`: the schema's properties,
+    or the prompt's quoted words for `json_object`), streamed word by word.
+
+    When the request offers tools (and `tool_choice` is not "none"), the
+    scripted tool calls come first, one per turn: `tool_call` (name,
+    arguments) or the sequence `tool_calls`, the n-th returned once n-1 tool
+    results follow the last user message; after the last one, the answer.
+    A model with no scripted call left calls a tool on its own in a turn that
+    has no tool result yet when `tool_choice` demands a call ("required" or a
+    named function) - or, with `tool_call="auto"`, whenever tools are
+    offered: the named tool, else the first, with arguments built from its
+    JSON schema and the last user message (numbers and quoted texts in it).
+
+    A continuation request always gets the rest of the answer; `repeat_words`
     makes that rest start by repeating the last N words already given, and
     `drop_seam_space` drops its leading space - two ways real models botch a
     seam. A prompt of more estimated tokens than `context_window` is refused
@@ -47,15 +61,21 @@ class ModelScript:
     """
 
     answer: str
-    tool_call: tuple[str, Mapping[str, Any]] | None = None
+    tool_call: tuple[str, Mapping[str, Any]] | Literal["auto"] | None = None
     repeat_words: int = 0
     drop_seam_space: bool = False
     context_window: int | None = None
     tool_calls: tuple[tuple[str, Mapping[str, Any]], ...] = ()
 
+    def __post_init__(self) -> None:
+        if isinstance(self.tool_call, str) and self.tool_call != "auto":
+            message = f"tool_call must be (name, arguments) or 'auto', got {self.tool_call!r}"
+            raise ValueError(message)
+
     def scripted_calls(self) -> tuple[tuple[str, Mapping[str, Any]], ...]:
-        """The tool calls this model makes, in order."""
-        return ((self.tool_call,) if self.tool_call is not None else ()) + tuple(self.tool_calls)
+        """The tool calls this model makes, in order, before any call of its own."""
+        first = (self.tool_call,) if isinstance(self.tool_call, tuple) else ()
+        return first + tuple(self.tool_calls)
 
 
 def canonical_answer(model: str) -> str:
@@ -89,35 +109,71 @@ def estimate_prompt_tokens(messages: Sequence[Mapping[str, Any]]) -> int:
     return sum(len(message_text(message).split()) for message in messages)
 
 
-def continuation_of(messages: Sequence[Mapping[str, Any]], answer: str) -> str | None:
-    """The part of `answer` already given, if the messages ask to continue it, else None.
+def prompt_of(messages: Sequence[Mapping[str, Any]]) -> str:
+    """The text of the last user message: what the model reads numbers and quotes from."""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            return message_text(message)
+    return ""
+
+
+def answer_to(
+    script: ModelScript,
+    messages: Sequence[Mapping[str, Any]],
+    response_format: Mapping[str, Any] | None = None,
+) -> str:
+    """The whole answer `script` gives `messages`: JSON when `response_format` asks for it."""
+    if response_format is None or _is_json_object(script.answer):
+        return script.answer
+    built = json_answer(response_format, prompt_of(messages), script.answer)
+    return script.answer if built is None else built
+
+
+def continuation_of(
+    messages: Sequence[Mapping[str, Any]],
+    answer_for: Callable[[Sequence[Mapping[str, Any]]], str],
+) -> tuple[str, str] | None:
+    """The answer and the part of it already given, if the messages ask to continue it.
 
     Two shapes ask for a continuation: a final assistant message (a prefill)
-    that is a prefix of `answer`, and such an assistant message followed by one
-    user message (a "continue where you stopped" instruction) - in that shape a
-    complete answer is taken as an earlier turn, not as something to continue.
+    that is a prefix of the answer, and such an assistant message followed by
+    one user message (a "continue where you stopped" instruction) - in that
+    shape a complete answer is taken as an earlier turn, not as something to
+    continue. The answer is the one `answer_for` gives the messages before the
+    partial one, the question being continued.
     """
     roles = [message.get("role") for message in messages]
     if roles and roles[-1] == "assistant":
-        given, finished_is_fine = message_text(messages[-1]).rstrip(), True
+        question, given, finished_is_fine = messages[:-1], message_text(messages[-1]), True
     elif roles[-2:] == ["assistant", "user"]:
-        given, finished_is_fine = message_text(messages[-2]).rstrip(), False
+        question, given, finished_is_fine = messages[:-2], message_text(messages[-2]), False
     else:
         return None
-    if not given or not answer.startswith(given):
+    given = given.rstrip()
+    if not given:
+        return None
+    answer = answer_for(question)
+    if not answer.startswith(given):
         return None
     if not finished_is_fine and not answer[len(given) :].strip():
         return None
-    return given
+    return answer, given
 
 
-def continue_answer(script: ModelScript, given: str) -> str:
-    """The rest of `script.answer` after `given`, botched at the seam as scripted."""
-    rest = script.answer[len(given) :]
+def continue_answer(script: ModelScript, answer: str, given: str) -> str:
+    """The rest of `answer` after `given`, botched at the seam as `script` says."""
+    rest = answer[len(given) :]
     if script.repeat_words > 0:
         repeated = " ".join(given.split()[-script.repeat_words :])
         rest = f" {repeated}{rest}"
     return rest.lstrip() if script.drop_seam_space else rest
+
+
+def _is_json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,31 +212,63 @@ def _tool_results_since_user(messages: Sequence[Mapping[str, Any]]) -> int:
     return count
 
 
+def tool_call_for(
+    script: ModelScript,
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]],
+    tool_choice: object = None,
+) -> tuple[str, Mapping[str, Any]] | None:
+    """The tool call (name, arguments) `script` makes in reply to `messages`, if any."""
+    if not tools or tool_choice == "none":
+        return None
+    calls = script.scripted_calls()
+    done = _tool_results_since_user(messages)
+    if done < len(calls):
+        return calls[done]
+    if done > 0 or not (script.tool_call == "auto" or call_required(tool_choice)):
+        return None
+    chosen = chosen_tool(tools, tool_choice)
+    if chosen is None:
+        return None
+    name, parameters = chosen
+    return name, arguments_for(parameters, prompt_of(messages))
+
+
 def plan_reply(
     script: ModelScript,
     messages: Sequence[Mapping[str, Any]],
     *,
-    has_tools: bool,
-    max_tokens: int | None,
-    stop: Sequence[str],
+    tools: Sequence[Mapping[str, Any]] = (),
+    tool_choice: object = None,
+    response_format: Mapping[str, Any] | None = None,
+    max_tokens: int | None = None,
+    stop: Sequence[str] = (),
 ) -> Reply:
-    """What a healthy model with `script` replies to `messages`."""
-    given = continuation_of(messages, script.answer)
-    calls = script.scripted_calls()
-    done = _tool_results_since_user(messages)
-    if given is None and has_tools and done < len(calls):
-        name, arguments = calls[done]
-        text = json.dumps(dict(arguments))
-        call_id = "call_" + hashlib.sha256(f"{name}:{text}".encode()).hexdigest()[:24]
-        fragments = tuple(
-            text[i : i + _ARGUMENT_FRAGMENT] for i in range(0, len(text), _ARGUMENT_FRAGMENT)
-        )
-        return Reply(fragments, "tool_calls", ToolCall(call_id, name, text))
-    text = script.answer if given is None else continue_answer(script, given)
+    """What a healthy model with `script` replies to `messages` (a request's other fields)."""
+    continued = continuation_of(
+        messages, lambda question: answer_to(script, question, response_format)
+    )
+    if continued is None:
+        call = tool_call_for(script, messages, tools, tool_choice)
+        if call is not None:
+            return _call_reply(*call)
+        text = answer_to(script, messages, response_format)
+    else:
+        text = continue_answer(script, *continued)
     cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
     if cuts:
         text = text[: min(cuts)]
     tokens = tokenise(text)
+    continuation = continued is not None
     if max_tokens is not None and len(tokens) > max_tokens:
-        return Reply(tuple(tokens[:max_tokens]), "length", continuation=given is not None)
-    return Reply(tuple(tokens), "stop", continuation=given is not None)
+        return Reply(tuple(tokens[:max_tokens]), "length", continuation=continuation)
+    return Reply(tuple(tokens), "stop", continuation=continuation)
+
+
+def _call_reply(name: str, arguments: Mapping[str, Any]) -> Reply:
+    text = json.dumps(dict(arguments), ensure_ascii=False)
+    call_id = "call_" + hashlib.sha256(f"{name}:{text}".encode()).hexdigest()[:24]
+    fragments = tuple(
+        text[i : i + _ARGUMENT_FRAGMENT] for i in range(0, len(text), _ARGUMENT_FRAGMENT)
+    )
+    return Reply(fragments, "tool_calls", ToolCall(call_id, name, text))

@@ -105,7 +105,9 @@ async def _attempt(
     reply = plan_reply(
         script,
         request.messages,
-        has_tools=request.has_tools,
+        tools=request.tools,
+        tool_choice=request.tool_choice,
+        response_format=request.response_format,
         max_tokens=request.max_tokens,
         stop=request.stop,
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fallback_core.testing._answers import Reply
+from fallback_core.testing._reading import named_choice, tool_name
 
 DONE_EVENT = b"data: [DONE]\n\n"
 MALFORMED_EVENT = b"data: {not json\n\n"
@@ -53,7 +54,9 @@ class ChatRequest:
     include_usage: bool
     max_tokens: int | None
     stop: tuple[str, ...]
-    has_tools: bool
+    tools: tuple[Mapping[str, Any], ...]
+    tool_choice: object
+    response_format: Mapping[str, Any] | None
 
     @property
     def last_role(self) -> str | None:
@@ -79,6 +82,7 @@ def parse_chat_request(body: bytes) -> ChatRequest:
     stops = (stop,) if isinstance(stop, str) else tuple(s for s in stop or () if isinstance(s, str))
     max_tokens = data.get("max_completion_tokens", data.get("max_tokens"))
     options = data.get("stream_options")
+    tools, tool_choice, response_format = _tools_and_format(data)
     return ChatRequest(
         model=model,
         messages=tuple(messages),
@@ -86,8 +90,28 @@ def parse_chat_request(body: bytes) -> ChatRequest:
         include_usage=isinstance(options, dict) and options.get("include_usage") is True,
         max_tokens=max_tokens if isinstance(max_tokens, int) else None,
         stop=stops,
-        has_tools=bool(data.get("tools")),
+        tools=tools,
+        tool_choice=tool_choice,
+        response_format=response_format,
     )
+
+
+def _tools_and_format(
+    data: Mapping[str, Any],
+) -> tuple[tuple[Mapping[str, Any], ...], object, Mapping[str, Any] | None]:
+    """The request's tools, tool choice and response format, refused where OpenAI refuses them."""
+    tools = data.get("tools") or []
+    if not isinstance(tools, list) or not all(isinstance(tool, dict) for tool in tools):
+        raise BadRequest("'tools' must be a list of tool objects", param="tools")
+    tool_choice = data.get("tool_choice")
+    wanted = named_choice(tool_choice)
+    if wanted is not None and wanted not in {tool_name(tool) for tool in tools}:
+        message = f"Invalid value for 'tool_choice': no function named {wanted!r} in 'tools'."
+        raise BadRequest(message, param="tool_choice")
+    response_format = data.get("response_format")
+    if response_format is not None and not isinstance(response_format, dict):
+        raise BadRequest("'response_format' must be an object", param="response_format")
+    return tuple(tools), tool_choice, response_format
 
 
 def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
