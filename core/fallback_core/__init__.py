@@ -7,7 +7,7 @@ wrap their models as `Target` objects.
 
 from __future__ import annotations
 
-from ._chain import DEFAULT_CONTINUE_INSTRUCTION, Chain, Hop
+from ._chain import DEFAULT_CONTINUE_INSTRUCTION, Chain, Hop, Tier
 from ._classify import Category, ErrorInfo, classify_error
 from ._drive import AsyncCallStream, CallStream
 from ._errors import (
@@ -79,6 +79,7 @@ __all__ = [
     "StreamTimeoutError",
     "StreamTruncatedError",
     "Target",
+    "Tier",
     "ToolCallChunk",
     "Transition",
     "Usage",

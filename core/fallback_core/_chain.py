@@ -8,6 +8,8 @@ threads and tasks at once.
 
 from __future__ import annotations
 
+import math
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -20,7 +22,7 @@ from ._health import Health
 from ._policy import Policy
 from ._types import Strategy, Target
 
-__all__ = ["DEFAULT_CONTINUE_INSTRUCTION", "Chain", "Hop"]
+__all__ = ["DEFAULT_CONTINUE_INSTRUCTION", "Chain", "Hop", "Tier"]
 
 RequestT = TypeVar("RequestT")
 
@@ -42,6 +44,7 @@ class Hop(Generic[RequestT]):
     ``require_finish``: a stream that ends without a finish reason is truncated.
     ``identity`` names the deployment for shared health (provider, model,
     endpoint; the hop's name if unset): hops with one identity share a circuit.
+    ``weight`` is the hop's share of traffic inside a `Tier`.
     """
 
     target: Target[RequestT]
@@ -55,6 +58,7 @@ class Hop(Generic[RequestT]):
     continuation: Strategy = "instruct"
     require_finish: bool = True
     identity: str | None = None
+    weight: float = 1.0
 
     @property
     def time_limited(self) -> bool:
@@ -64,40 +68,68 @@ class Hop(Generic[RequestT]):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Tier(Generic[RequestT]):
+    """Equivalent deployments that share one place in a chain, picked by ``Hop.weight``.
+
+    Each call picks one deployment at random in proportion to the weights
+    (uniformly if they are all zero). When it fails, another deployment of the
+    tier not yet failed in this call - and, with shared health, not open - is
+    picked before the walk moves on to the next place in the chain.
+    """
+
+    hops: Sequence[Hop[RequestT] | Target[RequestT]]
+    name: str | None = None
+
+
 class Chain(Generic[RequestT]):
     """An ordered, validated list of hops plus the policy and hooks that walk it.
 
     `stream` / `astream` walk it for one request. With ``health`` (a `Health`,
-    which several chains may share) hops whose circuit is open are skipped.
+    which several chains may share) hops whose circuit is open are skipped. A
+    `Tier` takes one place with several weighted deployments; ``rng`` makes
+    the weighted picks reproducible in tests.
     """
 
     __slots__ = (
         "clock",
         "continue_instruction",
+        "group_of",
+        "groups",
         "health",
         "hook_failures",
         "hooks",
         "hops",
         "policy",
+        "rng",
     )
 
     def __init__(
         self,
-        hops: Sequence[Hop[RequestT] | Target[RequestT]],
+        hops: Sequence[Hop[RequestT] | Target[RequestT] | Tier[RequestT]],
         *,
         policy: Policy | None = None,
         hooks: Sequence[Hook] = (),
         continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION,
         health: Health | None = None,
         clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
     ) -> None:
         if isinstance(hops, (str, bytes)) or not isinstance(hops, Sequence):
             raise ConfigurationError("hops", f"got {type(hops).__name__}", "a list of hops")
         if not hops:
             raise ConfigurationError("hops", "the chain is empty", "at least one hop")
-        self.hops: tuple[Hop[RequestT], ...] = _named(
-            [_check_hop(f"hops[{i}]", h) for i, h in enumerate(hops)]
-        )
+        flat: list[Hop[RequestT]] = []
+        groups: list[tuple[int, ...]] = []
+        for i, item in enumerate(hops):
+            members = _tier_members(f"hops[{i}]", item) if isinstance(item, Tier) else None
+            checked = members or [(f"hops[{i}]", item)]
+            groups.append(tuple(range(len(flat), len(flat) + len(checked))))
+            flat += [_check_hop(where, hop) for where, hop in checked]
+        self.hops: tuple[Hop[RequestT], ...] = _named(flat)
+        self.groups = tuple(groups)
+        self.group_of = tuple(g for g, members in enumerate(groups) for _ in members)
+        self.rng = rng or random.Random()
         if policy is not None and not isinstance(policy, Policy):
             raise ConfigurationError("policy", f"got {type(policy).__name__}", "a Policy")
         self.policy = policy or Policy()
@@ -170,6 +202,8 @@ def _check_hop(where: str, hop: object) -> Hop[Any]:
         value = getattr(hop, field)
         if value is not None and (not isinstance(value, (int, float)) or value <= 0):
             raise ConfigurationError(f"{where}.{field}", f"got {value!r}", "seconds > 0, or None")
+    if not isinstance(hop.weight, (int, float)) or hop.weight < 0 or not math.isfinite(hop.weight):
+        raise ConfigurationError(f"{where}.weight", f"got {hop.weight!r}", "a finite number >= 0")
     for field in ("max_attempts", "context_window"):
         value = getattr(hop, field)
         if value is not None and (not isinstance(value, int) or value < 1):
@@ -181,6 +215,12 @@ def _check_hop(where: str, hop: object) -> Hop[Any]:
     if hop.name is not None and (not isinstance(hop.name, str) or not hop.name):
         raise ConfigurationError(f"{where}.name", f"got {hop.name!r}", "a non-empty string")
     return hop
+
+
+def _tier_members(where: str, tier: Tier[Any]) -> list[tuple[str, object]]:
+    if isinstance(tier.hops, (str, bytes)) or not isinstance(tier.hops, Sequence) or not tier.hops:
+        raise ConfigurationError(f"{where}.hops", "no deployments", "a non-empty list of hops")
+    return [(f"{where}.hops[{j}]", hop) for j, hop in enumerate(tier.hops)]
 
 
 def _named(hops: list[Hop[Any]]) -> tuple[Hop[Any], ...]:

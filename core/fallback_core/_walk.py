@@ -16,6 +16,7 @@ Any attempt made after text reached the caller continues that text.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -67,7 +68,7 @@ class Walk:
         self._larger_than: int | None = None  # context window the next hop must exceed
         self._no_prefill: set[str] = set()  # hops that rejected a prefill in this call
         self._rival: tuple[int, Live] | None = None  # a hedging attempt and its hop index
-        self._failed_rivals: set[int] = set()  # hops that already failed as a rival
+        self._failed: set[int] = set()  # hops this call has given up on
         self._live: Live | None = None
         self._next: Step | None = None
         self._records: list[AttemptRecord] = []
@@ -75,6 +76,7 @@ class Walk:
         self._served: Hop[Any] | None = None
         self._finish_reason: str | None = None
         self._events: list[Event] = []
+        self._index = next(self._route(None))  # a weighted pick if the first place is a tier
 
     # -- what the driver asks -------------------------------------------------
 
@@ -153,7 +155,7 @@ class Walk:
             self._close_live("hedge_lost", None, None)
         else:
             if not rival_won:
-                self._failed_rivals.add(index)
+                self._failed.add(index)
             info = classify_error(loser_error)
             self._close_live(
                 "failed", loser_error, self.chain.policy.category_of(loser_error, info.category)
@@ -339,6 +341,7 @@ class Walk:
             return
         if category is Category.CONTEXT_LENGTH:
             self._larger_than = hop.context_window
+        self._failed.add(self._index)
         following = self._following_hop()
         if following is None:
             self._next = self._exhaust("every hop failed", cause=exc)
@@ -437,9 +440,7 @@ class Walk:
         health = self.chain.health
         if health is None:
             return index
-        candidates = [index]
-        while (following := self._following_hop(candidates[-1])) is not None:
-            candidates.append(following)
+        candidates = [index, *self._route(index)]
         for candidate in candidates:
             hop = self.chain.hops[candidate]
             if health.admit(_identity(hop)):
@@ -450,15 +451,26 @@ class Walk:
         health.admit(_identity(self.chain.hops[soonest]), force=True)
         return soonest
 
-    def _following_hop(self, after: int | None = None) -> int | None:
-        start = self._index if after is None else after
-        for index in range(start + 1, len(self.chain.hops)):
-            if index in self._failed_rivals:
-                continue
-            window = self.chain.hops[index].context_window
-            if self._larger_than is None or window is None or window > self._larger_than:
-                return index
-        return None
+    def _following_hop(self) -> int | None:
+        """The hop to move on to from the current one, if any."""
+        return next(self._route(self._index), None)
+
+    def _route(self, after: int | None) -> Iterator[int]:
+        """The hops to try after ``after`` (from the start if None), in order.
+
+        First the rest of ``after``'s tier in weighted random order, then each
+        later place; never a hop this call gave up on, nor - after a
+        context-length failure - one whose window is not larger.
+        """
+        chain = self.chain
+        first = 0 if after is None else chain.group_of[after]
+        for group in chain.groups[first:]:
+            members = [i for i in group if i != after and i not in self._failed and self._fits(i)]
+            yield from _weighted_order(members, chain)
+
+    def _fits(self, index: int) -> bool:
+        window = self.chain.hops[index].context_window
+        return self._larger_than is None or window is None or window > self._larger_than
 
     def _close_live(
         self, outcome: str, error: BaseException | None, category: Category | None
@@ -519,6 +531,21 @@ class Walk:
         self._events.append(ChainExhausted(self.call_id, reason, tuple(self._records), len(text)))
         self._next = Fail(error)
         return self._next
+
+
+def _weighted_order(members: list[int], chain: Chain[Any]) -> list[int]:
+    """``members`` in a random order where each next pick is in proportion to its weight."""
+    if len(members) <= 1:
+        return members
+    members, order = list(members), list[int]()
+    while members:
+        weights = [chain.hops[i].weight for i in members]
+        if sum(weights) <= 0:  # all zero: uniform
+            chain.rng.shuffle(members)
+            return order + members
+        (k,) = chain.rng.choices(range(len(members)), weights)
+        order.append(members.pop(k))
+    return order
 
 
 def _identity(hop: Hop[Any]) -> str:

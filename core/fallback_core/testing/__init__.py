@@ -12,6 +12,26 @@ not configured get `canonical_answer(name)`), and a request that continues a
 prefix of that text gets exactly the rest, so a test can check that a broken
 answer was finished without loss or repetition.
 
+Tools and JSON. A model makes its scripted tool calls (`ModelScript.tool_call`,
+`tool_calls`) when tools are offered; one without a scripted call left calls a
+tool itself when `tool_choice` demands it ("required" or a named function), or
+whenever tools are offered if scripted with `tool_call="auto"` - once per user
+turn, then it answers; `tool_choice` "none" forbids every call. It calls the
+named tool, else the first. A request with `response_format` `json_schema` or
+`json_object` gets JSON text: the answer if it is a JSON object, else an
+object built from the request. Built values depend only on the request - so
+one model can continue another's broken JSON - and are read off the last
+user message:
+
+    integer, number     the first number in it, else 0
+    string              the first '...' or "..." quoted text, else "fallback"
+    boolean, array      true, []
+    object              every property, by these rules (`$ref`s resolved)
+    enum, const         the first allowed value
+    anyOf, oneOf, ...   the first branch that is not null
+    json_object         its quoted texts as keys, each holding "fallback"
+                        (none quoted: {"answer": <the canonical answer>})
+
 Faults can also be chosen for a single request with an `X-Fault` header, in
 the text form that `parse_fault` reads: `name` or `name=arg,arg,...` (`:` works
 in place of `=`), an argument being a positional value or `key=value`.

@@ -40,8 +40,8 @@ class ModelScript:
 
     `answer` is the canonical answer. A request whose `response_format` asks
     for JSON gets `answer` if it is a JSON object, else an object built from
-    the request (see `fallback_core.testing._reading`: the schema's properties,
-    or the prompt's quoted words for `json_object`), streamed word by word.
+    the request (the rules are in the `fallback_core.testing` docstring),
+    streamed word by word like any answer.
 
     When the request offers tools (and `tool_choice` is not "none"), the
     scripted tool calls come first, one per turn: `tool_call` (name,
@@ -51,7 +51,7 @@ class ModelScript:
     has no tool result yet when `tool_choice` demands a call ("required" or a
     named function) - or, with `tool_call="auto"`, whenever tools are
     offered: the named tool, else the first, with arguments built from its
-    JSON schema and the last user message (numbers and quoted texts in it).
+    JSON schema and the last user message by the same rules.
 
     A continuation request always gets the rest of the answer; `repeat_words`
     makes that rest start by repeating the last N words already given, and

@@ -31,9 +31,14 @@ class FaultServer:
     """An OpenAI chat-completions server on 127.0.0.1 whose models fail as scripted.
 
     `models` maps model names to their scripts; any other model name is served
-    too, with `canonical_answer(name)`. `faults` sets initial faults per model
-    (see `set_fault`). `token_delay` is the pause after each streamed token.
-    Use it as a context manager, or call `start()` and `stop()`.
+    too, with `canonical_answer(name)`. Each model answers like a healthy one
+    that reads its request only as far as `ModelScript` says: its canonical
+    answer, or the rest of it for a continuation; tool calls, scripted or
+    built from the offered tool's schema; JSON for a JSON `response_format`.
+    `faults` sets initial faults per model (see `set_fault`); a fault changes
+    how that reply is delivered, never what it is. `token_delay` is the pause
+    after each streamed token. Use it as a context manager, or call `start()`
+    and `stop()`.
     """
 
     def __init__(
