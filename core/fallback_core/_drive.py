@@ -39,7 +39,7 @@ class CallStream(Generic[RequestT]):
     """
 
     def __init__(self, chain: Chain[RequestT], request: RequestT, hooks: Sequence[Hook] = ()):
-        self._walk = Walk(chain)
+        self._walk = Walk(chain, request)
         telemetry = _telemetry(chain, hooks)
         self._deltas: Generator[Delta, None, None] = _drive(self._walk, request, telemetry)
 
@@ -73,7 +73,7 @@ class AsyncCallStream(Generic[RequestT]):
     """The caller's view of one async call: ``async for`` it, read ``trace`` any time."""
 
     def __init__(self, chain: Chain[RequestT], request: RequestT, hooks: Sequence[Hook] = ()):
-        self._walk = Walk(chain)
+        self._walk = Walk(chain, request)
         telemetry = _telemetry(chain, hooks)
         self._deltas: AsyncGenerator[Delta, None] = _adrive(self._walk, request, telemetry)
 

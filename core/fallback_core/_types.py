@@ -98,6 +98,9 @@ class Target(Protocol[RequestT_contra]):
     Both methods stream `Delta` values for ``request``; ``continuation`` is set
     when the answer is to be continued rather than started. Errors are raised
     as the provider raised them; the core classifies them.
+
+    Optionally a target also offers ``estimate_tokens(request) -> int | None``:
+    a hop whose ``context_window`` the estimate exceeds is skipped.
     """
 
     def stream(

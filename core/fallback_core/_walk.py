@@ -57,8 +57,10 @@ _call_ids = itertools.count(1)
 class Walk:
     """One call's walk: which hop runs, what failed, what the caller has received."""
 
-    def __init__(self, chain: Chain[Any]) -> None:
+    def __init__(self, chain: Chain[Any], request: object = None) -> None:
         self.chain = chain
+        self._request = request
+        self._prompt_fits: dict[int, bool] | None = None  # by estimated prompt size
         self.call_id = f"call-{next(_call_ids)}"
         self._clock = chain.clock
         self._started = self._clock()
@@ -470,7 +472,35 @@ class Walk:
 
     def _fits(self, index: int) -> bool:
         window = self.chain.hops[index].context_window
-        return self._larger_than is None or window is None or window > self._larger_than
+        if self._larger_than is not None and window is not None and window <= self._larger_than:
+            return False
+        return self._prompt_sizes().get(index, True)
+
+    def _prompt_sizes(self) -> dict[int, bool]:
+        """Which hops the prompt fits, by their targets' own estimates (once per call).
+
+        A hop without a window or an estimate fits. If the prompt fits no hop,
+        the estimates are ignored: they are estimates, and a provider's own
+        context-length error still routes the call.
+        """
+        if self._prompt_fits is None:
+            sizes: dict[int, tuple[int, int]] = {}  # index -> (estimate, window)
+            for index, hop in enumerate(self.chain.hops):
+                estimate = getattr(hop.target, "estimate_tokens", None)
+                if hop.context_window is not None and estimate is not None:
+                    tokens = estimate(self._request)
+                    if tokens is not None:
+                        sizes[index] = (tokens, hop.context_window)
+            fits = {i: tokens <= window for i, (tokens, window) in sizes.items()}
+            if len(fits) == len(self.chain.hops) and not any(fits.values()):
+                fits = {}
+            for index, fit in fits.items():
+                if not fit:
+                    reason = f"prompt of ~{sizes[index][0]} tokens exceeds its window"
+                    name = _name(self.chain.hops[index])
+                    self._events.append(HopSkipped(self.call_id, name, reason, 0.0))
+            self._prompt_fits = fits
+        return self._prompt_fits
 
     def _close_live(
         self, outcome: str, error: BaseException | None, category: Category | None

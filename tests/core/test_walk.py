@@ -365,3 +365,42 @@ def test_closing_the_stream_early_closes_the_hop_and_tries_no_other(drive: Drive
     assert primary.finished == 0
     assert backup.calls == []
     assert [a.outcome for a in run.trace.attempts] == ["cancelled"]
+
+
+class Sized(Scripted):
+    """A scripted target that estimates every prompt at ``tokens`` tokens."""
+
+    def __init__(self, *scripts: object, name: str, tokens: int) -> None:
+        super().__init__(*scripts, name=name)  # type: ignore[arg-type]
+        self.tokens = tokens
+
+    def estimate_tokens(self, request: object) -> int:
+        return self.tokens
+
+
+def test_prompt_estimated_too_long_skips_the_hop_without_a_call(drive: Drive) -> None:
+    """A hop whose declared window the prompt estimate exceeds is skipped, and says so."""
+    events: list[object] = []
+    small = Sized(ok("small"), name="small", tokens=9000)
+    large = Sized(ok("large"), name="large", tokens=9000)
+    built = Chain(
+        [
+            Hop(small, name="small", context_window=8000),
+            Hop(large, name="large", context_window=128000),
+        ],
+        hooks=[events.append],
+    )
+    run = drive(built)
+    assert run.text == "large"
+    assert small.calls == []
+    skipped = [e for e in events if type(e).__name__ == "HopSkipped"]
+    assert [(e.hop, e.reason) for e in skipped] == [  # type: ignore[attr-defined]
+        ("small", "prompt of ~9000 tokens exceeds its window")
+    ]
+
+
+def test_estimates_fitting_no_hop_are_ignored(drive: Drive) -> None:
+    """If the estimate fits no hop, the chain is walked as usual: estimates can be wrong."""
+    only = Sized(ok("answered"), name="only", tokens=50_000)
+    run = drive(Chain([Hop(only, name="only", context_window=8000)]))
+    assert run.text == "answered"
