@@ -15,13 +15,14 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
-from fallback_core import Chain, ConfigurationError, Hook, Hop, Policy
+from fallback_core import Chain, ConfigurationError, Health, Hook, Hop, Policy
 
 from ._hops import (
     ChatHop,
     HopDefaults,
     context_window_for,
     continuation_for,
+    identity_for,
     model_name,
     requires_finish,
 )
@@ -34,6 +35,7 @@ CHAIN_FIELDS = frozenset(
     {
         "continue_instruction",
         "first_token_timeout",
+        "health",
         "hooks",
         "idle_timeout",
         "inner_retries",
@@ -151,6 +153,7 @@ def build_chain(fields: Mapping[str, Any]) -> Built:
         continue_instruction=fields["continue_instruction"],
         defaults=defaults,
         inner_retries=fields["inner_retries"],
+        health=fields["health"],
     )
 
 
@@ -162,6 +165,7 @@ def _build(
     continue_instruction: str,
     defaults: HopDefaults,
     inner_retries: str,
+    health: Health | None,
 ) -> Built:
     settings = [item if isinstance(item, ChatHop) else ChatHop(item) for item in models]
     names = _hop_names(settings)
@@ -185,10 +189,17 @@ def _build(
                 context_window=_first(setting.context_window, context_window_for(model)),
                 continuation=setting.continuation or continuation_for(model),
                 require_finish=_first(setting.require_finish, requires_finish(model)),
+                identity=identity_for(model),
             )
         )
     try:
-        chain = Chain(hops, policy=policy, hooks=hooks, continue_instruction=continue_instruction)
+        chain = Chain(
+            hops,
+            policy=policy,
+            hooks=hooks,
+            continue_instruction=continue_instruction,
+            health=health,
+        )
     except ConfigurationError as exc:
         field = (
             exc.field.replace("hops", "models", 1) if exc.field.startswith("hops") else exc.field

@@ -28,6 +28,7 @@ __all__ = [
     "HopDefaults",
     "context_window_for",
     "continuation_for",
+    "identity_for",
     "model_name",
     "requires_finish",
 ]
@@ -122,3 +123,27 @@ def context_window_for(model: BaseChatModel) -> int | None:
         return None
     window = profile.get("max_input_tokens")
     return window if isinstance(window, int) and window > 0 else None
+
+
+# Attributes where chat model classes keep the endpoint they call.
+_ENDPOINT_ATTRIBUTES = (
+    "openai_api_base",
+    "azure_endpoint",
+    "anthropic_api_url",
+    "base_url",
+    "endpoint_url",
+    "api_base",
+)
+
+
+def identity_for(model: BaseChatModel) -> str:
+    """The deployment ``model`` calls - provider, model and endpoint - for shared health."""
+    endpoint = next(
+        (
+            value
+            for attribute in _ENDPOINT_ATTRIBUTES
+            if isinstance(value := getattr(model, attribute, None), str) and value
+        ),
+        "default",
+    )
+    return f"{model._llm_type}/{model_name(model) or type(model).__name__}@{endpoint}"

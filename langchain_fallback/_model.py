@@ -16,7 +16,13 @@ from langchain_core.tools import BaseTool
 from pydantic import Field, GetPydanticSchema, PrivateAttr, SkipValidation
 from pydantic_core import core_schema
 
-from fallback_core import DEFAULT_CONTINUE_INSTRUCTION, Chain, ConfigurationError, Policy
+from fallback_core import (
+    DEFAULT_CONTINUE_INSTRUCTION,
+    Chain,
+    ConfigurationError,
+    Health,
+    Policy,
+)
 
 from ._build import CHAIN_FIELDS, Built, build_chain, check_models, split_policy
 from ._call import RUN_KEY, open_call, public_kwargs
@@ -47,6 +53,9 @@ class FallbackChatModel(BaseChatModel):
     retries, so the chain alone decides when to retry and failover is not held
     up; ``"keep"`` leaves them. ``nested_runs`` shows each attempt as a child
     run in LangSmith. ``hooks`` receive every telemetry event of every call.
+    ``health`` (a `fallback_core.Health`, shareable between models) skips
+    models whose circuit is open; each model's identity is its provider, model
+    name and endpoint.
 
     Call options (``stop``, ``.bind(temperature=0)``, a per-call ``model``) go
     to every model unchanged; ``stop`` set here applies when a call gives none.
@@ -63,6 +72,13 @@ class FallbackChatModel(BaseChatModel):
     policy: Annotated[
         Policy, GetPydanticSchema(lambda _t, _h: core_schema.is_instance_schema(Policy))
     ] = Field(default_factory=Policy)
+    health: Annotated[
+        Health | None,
+        GetPydanticSchema(
+            lambda _t, _h: core_schema.nullable_schema(core_schema.is_instance_schema(Health))
+        ),
+    ] = None
+    """Shared health (`fallback_core.Health`): skip models whose circuit is open."""
     hooks: Annotated[tuple[Any, ...], SkipValidation()] = ()
     continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION
     timeout: float | None = None

@@ -20,7 +20,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
 
-from fallback_core import Continuation, Delta, ToolCallChunk, Usage
+from fallback_core import Continuation, Delta, ToolCallChunk, Usage, rough_tokens
 
 from ._hops import FINISH_KEYS
 
@@ -129,6 +129,10 @@ class ModelTarget:
     def __init__(self, model: BaseChatModel, hop: str) -> None:
         self.model = model
         self.name = hop
+
+    def estimate_tokens(self, request: ChatRequest) -> int:
+        """A rough size of the request's messages, for skipping hops too small for it."""
+        return rough_tokens(*(str(message.content) for message in request.messages))
 
     @property
     def fallback_chain(self) -> Chain[Any] | None:

@@ -31,6 +31,7 @@ from fallback_core import (
     DEFAULT_CONTINUE_INSTRUCTION,
     Chain,
     ConfigurationError,
+    Health,
     Hook,
     Hop,
     Policy,
@@ -89,6 +90,7 @@ class ChainSettings:
     timeout: float | None = None
     first_token_timeout: float | None = None
     idle_timeout: float | None = None
+    health: Health | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,7 @@ def build_chain(llms: object, settings: ChainSettings) -> BuiltChain:
             policy=settings.policy,
             hooks=settings.hooks,
             continue_instruction=settings.continue_instruction,
+            health=settings.health,
         )
     except ConfigurationError as exc:  # the core names hops; the caller wrote llms
         field = "llms" + exc.field[4:] if exc.field.startswith("hops") else exc.field
@@ -182,8 +185,26 @@ def _hop(i: int, item: object, settings: ChainSettings) -> tuple[Hop[LLMRequest]
         context_window=_first(spec.context_window, meta.context_window),
         continuation=_first(spec.continuation, traits.continuation),
         require_finish=_first(spec.require_finish, traits.require_finish),
+        identity=identity_for(spec.llm, meta),
     )
     return hop, meta
+
+
+# Attributes where LLM classes keep the endpoint they call.
+_ENDPOINT_ATTRIBUTES = ("api_base", "base_url", "azure_endpoint", "endpoint")
+
+
+def identity_for(llm: LLM, meta: LLMMetadata) -> str:
+    """The deployment ``llm`` calls - provider, model and endpoint - for shared health."""
+    endpoint = next(
+        (
+            value
+            for attribute in _ENDPOINT_ATTRIBUTES
+            if isinstance(value := getattr(llm, attribute, None), str) and value
+        ),
+        "default",
+    )
+    return f"{llm.class_name()}/{model_name(meta) or type(llm).__name__}@{endpoint}"
 
 
 def _chain_metadata(chain: Chain[LLMRequest], metadata: Sequence[LLMMetadata]) -> LLMMetadata:

@@ -33,6 +33,7 @@ from fallback_core import (
     DEFAULT_CONTINUE_INSTRUCTION,
     Chain,
     ConfigurationError,
+    Health,
     Hook,
     Policy,
 )
@@ -67,6 +68,8 @@ class FallbackLLM(FunctionCallingLLM):
     fields (``deadline=``, ``max_attempts=``, ``rules=``, ...). ``timeout``,
     ``first_token_timeout`` and ``idle_timeout`` (seconds) apply to every LLM
     that sets none of its own; ``hooks`` receive the chain's telemetry events.
+    ``health`` (a `fallback_core.Health`, shareable) skips LLMs whose circuit
+    is open; each LLM's identity is its class, model name and endpoint.
     Other keywords are the usual ``LLM`` fields (``system_prompt``,
     ``callback_manager``, ...). Bad input raises
     `fallback_core.ConfigurationError` naming the field.
@@ -108,6 +111,7 @@ class FallbackLLM(FunctionCallingLLM):
         timeout: float | None = None,
         first_token_timeout: float | None = None,
         idle_timeout: float | None = None,
+        health: Health | None = None,
         **kwargs: Any,
     ) -> None:
         policy = _policy(policy, {k: kwargs.pop(k) for k in list(kwargs) if k in _POLICY_FIELDS})
@@ -117,7 +121,13 @@ class FallbackLLM(FunctionCallingLLM):
                     key, "not an option of FallbackLLM", "a Policy field or an LLM field"
                 )
         settings = ChainSettings(
-            policy, tuple(hooks), continue_instruction, timeout, first_token_timeout, idle_timeout
+            policy,
+            tuple(hooks),
+            continue_instruction,
+            timeout,
+            first_token_timeout,
+            idle_timeout,
+            health,
         )
         built = build_chain(llms, settings)
         super().__init__(llms=tuple(llms), **kwargs)

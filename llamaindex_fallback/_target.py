@@ -20,7 +20,7 @@ from llama_index.core.instrumentation.span import active_span_id
 from llama_index.core.llms import LLM
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
-from fallback_core import Continuation, Delta
+from fallback_core import Continuation, Delta, rough_tokens
 
 from ._deltas import DeltaReader
 
@@ -77,6 +77,12 @@ class LLMTarget:
         self.is_chat_model = metadata.is_chat_model
         #: The LLM's model name (else its class name), used when its hop is given no name.
         self.name = model_name(metadata) or llm.class_name()
+
+    def estimate_tokens(self, request: LLMRequest) -> int:
+        """A rough size of the request, for skipping hops too small for it."""
+        if request.operation == "complete":
+            return rough_tokens(request.prompt)
+        return rough_tokens(*(message.content or "" for message in request.messages))
 
     @property
     def fallback_chain(self) -> Chain[Any] | None:

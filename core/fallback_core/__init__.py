@@ -36,7 +36,15 @@ from ._health import Breaker, Circuit, CircuitState, Health, Transition
 from ._logging import LoggingHook
 from ._policy import Action, Backoff, Policy, Rule
 from ._trace import AttemptRecord, ChainTrace
-from ._types import Continuation, Delta, Strategy, Target, ToolCallChunk, Usage
+from ._types import (
+    Continuation,
+    Delta,
+    Strategy,
+    Target,
+    ToolCallChunk,
+    Usage,
+    rough_tokens,
+)
 
 __all__ = [
     "DEFAULT_CONTINUE_INSTRUCTION",
@@ -84,4 +92,5 @@ __all__ = [
     "Transition",
     "Usage",
     "classify_error",
+    "rough_tokens",
 ]
