@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
+BENCH_STAMP := $(VENV)/.installed-bench
+
 .PHONY: demo test lint typecheck pytest bench clean
 
 $(BIN)/python:
@@ -31,6 +33,14 @@ pytest: $(STAMP)
 	$(BIN)/coverage report --include='core/fallback_core/*' --fail-under=90 --format=total
 
 test: lint typecheck pytest
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# Side-by-side benchmarks against the local fault server; results in benchmarks/results/.
+bench: $(BENCH_STAMP)
+	LANGSMITH_TRACING=false LITELLM_LOCAL_MODEL_COST_MAP=True $(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .pytest_cache .ruff_cache
