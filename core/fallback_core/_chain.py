@@ -61,6 +61,11 @@ class Hop(Generic[RequestT]):
     weight: float = 1.0
 
     @property
+    def circuit(self) -> str:
+        """The identity its shared-health circuit is kept under."""
+        return self.identity or self.name or "?"
+
+    @property
     def time_limited(self) -> bool:
         """Whether a read on this hop can time out."""
         return any(

@@ -81,6 +81,8 @@ class Race:
         if self._hedge_at is not None and now >= self._hedge_at:
             self._hedge_at = None
             attempt = self._walk.hedge()
+            if attempt is None:  # nothing to hedge with after all (e.g. every circuit open)
+                return None
             self._buffers[RIVAL] = []
             self._limits[RIVAL] = _limit(self._walk.read_timeout(rival=True), now)
             return Start(attempt)

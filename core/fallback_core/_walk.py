@@ -16,7 +16,6 @@ Any attempt made after text reached the caller continues that text.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -35,12 +34,12 @@ from ._events import (
     FallbackTriggered,
     HedgeStarted,
     HopEnded,
-    HopSkipped,
     HopStarted,
     RetryScheduled,
 )
 from ._health import COUNTED
 from ._policy import Action
+from ._route import Route
 from ._seam import Seam
 from ._steps import Attempt, Fail, Finish, Live, Sleep, Step, assemble
 from ._trace import AttemptRecord, ChainTrace
@@ -59,18 +58,13 @@ class Walk:
 
     def __init__(self, chain: Chain[Any], request: object = None) -> None:
         self.chain = chain
-        self._request = request
-        self._prompt_fits: dict[int, bool] | None = None  # by estimated prompt size
         self.call_id = f"call-{next(_call_ids)}"
         self._clock = chain.clock
         self._started = self._clock()
-        self._index = 0
         self._tries = 0  # attempts on the current hop
         self._total = 0
-        self._larger_than: int | None = None  # context window the next hop must exceed
         self._no_prefill: set[str] = set()  # hops that rejected a prefill in this call
         self._rival: tuple[int, Live] | None = None  # a hedging attempt and its hop index
-        self._failed: set[int] = set()  # hops this call has given up on
         self._live: Live | None = None
         self._next: Step | None = None
         self._records: list[AttemptRecord] = []
@@ -78,7 +72,8 @@ class Walk:
         self._served: Hop[Any] | None = None
         self._finish_reason: str | None = None
         self._events: list[Event] = []
-        self._index = next(self._route(None))  # a weighted pick if the first place is a tier
+        self._route = Route(chain, request, self.call_id, self._events.append)
+        self._index = self._route.first()
 
     # -- what the driver asks -------------------------------------------------
 
@@ -95,7 +90,7 @@ class Walk:
             return self._exhaust("the call's deadline passed", DeadlineExceededError)
         if policy.max_attempts is not None and self._total >= policy.max_attempts:
             return self._exhaust(f"max_attempts={policy.max_attempts} reached")
-        chosen = self._admitted(self._index)
+        chosen = self._route.admitted(self._index)
         if chosen != self._index:
             self._index, self._tries = chosen, 0
         hop = self.chain.hops[self._index]
@@ -119,19 +114,22 @@ class Walk:
         )
         hedge_after = policy.hedge_after
         out_of_attempts = policy.max_attempts is not None and self._total >= policy.max_attempts
-        if text or out_of_attempts or self._following_hop() is None:
+        if text or out_of_attempts or self._route.following(self._index) is None:
             hedge_after = None
         return Attempt(hop, self._tries, cont, hedge_after)
 
-    def hedge(self) -> Attempt:
+    def hedge(self) -> Attempt | None:
         """Start the next hop alongside the live one, which has produced no text yet.
 
+        None if no hop can be started (none left, or every circuit open).
         Until `settle` picks a winner, `accept`, `end` and `fail` are not called.
         """
         live = self._require_live()
-        following = self._following_hop()
-        if following is None or self.text or self._rival is not None:
-            raise RuntimeError("nothing to hedge with")
+        if self.text or self._rival is not None:
+            raise RuntimeError("a hedge starts only before any text, one at a time")
+        following = self._route.rival(self._index)
+        if following is None:
+            return None
         hop = self.chain.hops[following]
         self._total += 1
         self._rival = (following, Live(hop, 1, self._clock(), None))
@@ -157,7 +155,7 @@ class Walk:
             self._close_live("hedge_lost", None, None)
         else:
             if not rival_won:
-                self._failed.add(index)
+                self._route.failed.add(index)
             info = classify_error(loser_error)
             self._close_live(
                 "failed", loser_error, self.chain.policy.category_of(loser_error, info.category)
@@ -342,9 +340,9 @@ class Walk:
             self._next = Fail(exc)
             return
         if category is Category.CONTEXT_LENGTH:
-            self._larger_than = hop.context_window
-        self._failed.add(self._index)
-        following = self._following_hop()
+            self._route.larger_than = hop.context_window
+        self._route.failed.add(self._index)
+        following = self._route.following(self._index)
         if following is None:
             self._next = self._exhaust("every hop failed", cause=exc)
             return
@@ -378,7 +376,8 @@ class Walk:
 
     def drain(self) -> list[Event]:
         """Events produced since the last drain, oldest first."""
-        events, self._events = self._events, []
+        events = list(self._events)
+        self._events.clear()
         return events
 
     def trace(self) -> ChainTrace:
@@ -433,75 +432,6 @@ class Walk:
             return None
         return delay
 
-    def _admitted(self, index: int) -> int:
-        """``index``, or the first hop after it whose circuit lets a call through.
-
-        Skipped hops are reported as `HopSkipped`. If every circuit is open,
-        the hop whose cooldown ends first is called anyway, as a probe.
-        """
-        health = self.chain.health
-        if health is None:
-            return index
-        candidates = [index, *self._route(index)]
-        for candidate in candidates:
-            hop = self.chain.hops[candidate]
-            if health.admit(_identity(hop)):
-                return candidate
-            reopens_in = health.reopens_in(_identity(hop))
-            self._events.append(HopSkipped(self.call_id, _name(hop), "circuit open", reopens_in))
-        soonest = min(candidates, key=lambda i: health.reopens_in(_identity(self.chain.hops[i])))
-        health.admit(_identity(self.chain.hops[soonest]), force=True)
-        return soonest
-
-    def _following_hop(self) -> int | None:
-        """The hop to move on to from the current one, if any."""
-        return next(self._route(self._index), None)
-
-    def _route(self, after: int | None) -> Iterator[int]:
-        """The hops to try after ``after`` (from the start if None), in order.
-
-        First the rest of ``after``'s tier in weighted random order, then each
-        later place; never a hop this call gave up on, nor - after a
-        context-length failure - one whose window is not larger.
-        """
-        chain = self.chain
-        first = 0 if after is None else chain.group_of[after]
-        for group in chain.groups[first:]:
-            members = [i for i in group if i != after and i not in self._failed and self._fits(i)]
-            yield from _weighted_order(members, chain)
-
-    def _fits(self, index: int) -> bool:
-        window = self.chain.hops[index].context_window
-        if self._larger_than is not None and window is not None and window <= self._larger_than:
-            return False
-        return self._prompt_sizes().get(index, True)
-
-    def _prompt_sizes(self) -> dict[int, bool]:
-        """Which hops the prompt fits, by their targets' own estimates (once per call).
-
-        A hop without a window or an estimate fits. If the prompt fits no hop,
-        the estimates are ignored: they are estimates, and a provider's own
-        context-length error still routes the call.
-        """
-        if self._prompt_fits is None:
-            sizes: dict[int, tuple[int, int]] = {}  # index -> (estimate, window)
-            for index, hop in enumerate(self.chain.hops):
-                estimate = getattr(hop.target, "estimate_tokens", None)
-                if hop.context_window is not None and estimate is not None:
-                    tokens = estimate(self._request)
-                    if tokens is not None:
-                        sizes[index] = (tokens, hop.context_window)
-            fits = {i: tokens <= window for i, (tokens, window) in sizes.items()}
-            if len(fits) == len(self.chain.hops) and not any(fits.values()):
-                fits = {}
-            for index, fit in fits.items():
-                if not fit:
-                    reason = f"prompt of ~{sizes[index][0]} tokens exceeds its window"
-                    name = _name(self.chain.hops[index])
-                    self._events.append(HopSkipped(self.call_id, name, reason, 0.0))
-            self._prompt_fits = fits
-        return self._prompt_fits
-
     def _close_live(
         self, outcome: str, error: BaseException | None, category: Category | None
     ) -> None:
@@ -531,7 +461,7 @@ class Walk:
         if self.chain.health is not None:
             verdict = True if outcome == "ok" else False if category in COUNTED else None
             described = None if error is None else f"{type(error).__name__}: {error}"
-            self.chain.health.record(_identity(hop), verdict, described)
+            self.chain.health.record(hop.circuit, verdict, described)
         self._events.append(
             HopEnded(
                 self.call_id,
@@ -561,25 +491,6 @@ class Walk:
         self._events.append(ChainExhausted(self.call_id, reason, tuple(self._records), len(text)))
         self._next = Fail(error)
         return self._next
-
-
-def _weighted_order(members: list[int], chain: Chain[Any]) -> list[int]:
-    """``members`` in a random order where each next pick is in proportion to its weight."""
-    if len(members) <= 1:
-        return members
-    members, order = list(members), list[int]()
-    while members:
-        weights = [chain.hops[i].weight for i in members]
-        if sum(weights) <= 0:  # all zero: uniform
-            chain.rng.shuffle(members)
-            return order + members
-        (k,) = chain.rng.choices(range(len(members)), weights)
-        order.append(members.pop(k))
-    return order
-
-
-def _identity(hop: Hop[Any]) -> str:
-    return hop.identity or _name(hop)
 
 
 def _name(hop: Hop[Any]) -> str:

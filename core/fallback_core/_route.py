@@ -1,0 +1,151 @@
+"""Which hop a call tries next: tiers by weight, context windows, and shared health.
+
+`Route` belongs to one call's `Walk` and keeps the call's own exclusions - hops
+given up on, the context window a failure showed too small - so nothing one
+call learns leaks into another (shared health is the deliberate exception).
+It reports the hops it passes over as `HopSkipped` events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from ._events import Event, HopSkipped
+
+if TYPE_CHECKING:
+    from ._chain import Chain, Hop
+
+__all__ = ["Route"]
+
+
+class Route:
+    """The order of hops for one call."""
+
+    __slots__ = (
+        "_call_id",
+        "_chain",
+        "_prompt_fits",
+        "_report",
+        "_request",
+        "failed",
+        "larger_than",
+    )
+
+    def __init__(
+        self, chain: Chain[Any], request: object, call_id: str, report: Callable[[Event], None]
+    ) -> None:
+        self._chain = chain
+        self._request = request
+        self._call_id = call_id
+        self._report = report
+        self._prompt_fits: dict[int, bool] | None = None
+        self.failed: set[int] = set()  # hops this call has given up on
+        self.larger_than: int | None = None  # context window the next hop must exceed
+
+    def first(self) -> int:
+        """The hop a call starts on (a weighted pick if the first place is a tier)."""
+        return next(self.after(None), 0)
+
+    def following(self, index: int) -> int | None:
+        """The hop to move on to from ``index``, if any."""
+        return next(self.after(index), None)
+
+    def after(self, index: int | None) -> Iterator[int]:
+        """The hops to try after ``index`` (from the start if None), in order.
+
+        First the rest of ``index``'s tier in weighted random order, then each
+        later place; never a hop this call gave up on, nor one the prompt does
+        not fit.
+        """
+        chain = self._chain
+        first = 0 if index is None else chain.group_of[index]
+        for group in chain.groups[first:]:
+            members = [i for i in group if i != index and i not in self.failed and self.fits(i)]
+            yield from _weighted_order(members, chain)
+
+    def admitted(self, index: int) -> int:
+        """``index``, or the first hop after it whose circuit lets a call through.
+
+        If every circuit is open, the hop whose cooldown ends first is called
+        anyway, as a probe.
+        """
+        health = self._chain.health
+        if health is None:
+            return index
+        candidates = [index, *self.after(index)]
+        chosen = self._first_admitted(candidates)
+        if chosen is not None:
+            return chosen
+        soonest = min(candidates, key=lambda i: health.reopens_in(self._hop(i).circuit))
+        health.admit(self._hop(soonest).circuit, force=True)
+        return soonest
+
+    def rival(self, index: int) -> int | None:
+        """A hop to hedge ``index`` with: the next one whose circuit lets a call through."""
+        if self._chain.health is None:
+            return self.following(index)
+        return self._first_admitted(list(self.after(index)))
+
+    def fits(self, index: int) -> bool:
+        """Whether hop ``index`` can take this call's prompt, as far as is known."""
+        window = self._hop(index).context_window
+        if self.larger_than is not None and window is not None and window <= self.larger_than:
+            return False
+        return self._prompt_sizes().get(index, True)
+
+    def _first_admitted(self, candidates: list[int]) -> int | None:
+        health = self._chain.health
+        assert health is not None
+        for candidate in candidates:
+            hop = self._hop(candidate)
+            if health.admit(hop.circuit):
+                return candidate
+            reopens_in = health.reopens_in(hop.circuit)
+            self._report(HopSkipped(self._call_id, hop.name or "?", "circuit open", reopens_in))
+        return None
+
+    def _prompt_sizes(self) -> dict[int, bool]:
+        """Which hops the prompt fits, by their targets' own estimates (once per call).
+
+        A hop without a window or an estimate fits. If the prompt fits no hop,
+        the estimates are ignored: they are estimates, and a provider's own
+        context-length error still routes the call.
+        """
+        if self._prompt_fits is None:
+            sizes: dict[int, tuple[int, int]] = {}  # index -> (estimate, window)
+            for index, hop in enumerate(self._chain.hops):
+                estimate = getattr(hop.target, "estimate_tokens", None)
+                if hop.context_window is not None and estimate is not None:
+                    tokens = estimate(self._request)
+                    if tokens is not None:
+                        sizes[index] = (tokens, hop.context_window)
+            fits = {i: tokens <= window for i, (tokens, window) in sizes.items()}
+            if len(fits) == len(self._chain.hops) and not any(fits.values()):
+                fits = {}
+            for index, fit in fits.items():
+                if not fit:
+                    reason = f"prompt of ~{sizes[index][0]} tokens exceeds its window"
+                    self._report(
+                        HopSkipped(self._call_id, self._hop(index).name or "?", reason, 0.0)
+                    )
+            self._prompt_fits = fits
+        return self._prompt_fits
+
+    def _hop(self, index: int) -> Hop[Any]:
+        return self._chain.hops[index]
+
+
+def _weighted_order(members: list[int], chain: Chain[Any]) -> list[int]:
+    """``members`` in a random order where each next pick is in proportion to its weight."""
+    if len(members) <= 1:
+        return members
+    members, order = list(members), list[int]()
+    while members:
+        weights = [chain.hops[i].weight for i in members]
+        if sum(weights) <= 0:  # all zero: uniform
+            chain.rng.shuffle(members)
+            return order + members
+        (k,) = chain.rng.choices(range(len(members)), weights)
+        order.append(members.pop(k))
+    return order
