@@ -281,3 +281,26 @@ def test_flapping_primary_costs_one_probe_per_cooldown_and_returns_after_recover
     first_primary = min(t for t, hop in served if hop == "p")
     assert primary.up_at <= first_primary <= primary.up_at + BREAKER.cooldown
     assert all(hop == "p" for t, hop in served if t >= first_primary)
+
+
+def test_hedge_never_starts_a_rival_whose_circuit_is_open(drive: Drive) -> None:
+    """A slow primary is not hedged with a backup that shared health says is down."""
+    from fallback_core import HedgeStarted, Policy
+
+    from .scripted import Stall
+
+    health = Health(BREAKER, clock=Clock())
+    for _ in range(3):
+        health.record("b", False)
+    primary = Scripted([Stall(0.1), *ok("waited for")], name="p")
+    backup = Scripted(ok("never"), name="b")
+    events: list[object] = []
+    built = Chain(
+        [Hop(primary, name="p"), Hop(backup, name="b")],
+        policy=Policy(hedge_after=0.02),
+        health=health,
+        hooks=[events.append],
+    )
+    assert drive(built).text == "waited for"
+    assert backup.calls == []
+    assert not [e for e in events if isinstance(e, HedgeStarted)]
