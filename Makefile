@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench cassettes clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 # Side-by-side benchmarks against the local fault server; results in benchmarks/results/.
 bench: $(BENCH_STAMP)
 	LANGSMITH_TRACING=false LITELLM_LOCAL_MODEL_COST_MAP=True $(BIN)/python -m benchmarks
+
+# Re-record cassettes/ from real HTTP traffic with the local fault server (no API key).
+cassettes: $(STAMP)
+	LANGSMITH_TRACING=false LANGCHAIN_TRACING_V2=false $(BIN)/python scripts/record_cassettes.py
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .pytest_cache .ruff_cache
