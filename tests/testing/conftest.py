@@ -28,6 +28,7 @@ WEATHER_TOOL = {
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
     },
 }
+JOKE_JSON = '{"setup": "Why did the model fail?", "punchline": "It had no backup."}'
 HELLO = [{"role": "user", "content": "Please say something useful"}]
 
 
@@ -61,6 +62,8 @@ def fault_server_models() -> Mapping[str, ModelScript]:
         "gluer": ModelScript(PRIMARY_ANSWER, drop_seam_space=True),
         "botcher": ModelScript(PRIMARY_ANSWER, repeat_words=2, drop_seam_space=True),
         "tooler": ModelScript("It is sunny in Paris today.", tool_call=WEATHER_CALL),
+        "caller": ModelScript(PRIMARY_ANSWER, tool_call="auto"),
+        "jsoner": ModelScript(JOKE_JSON),
         "small": ModelScript("Short.", context_window=5),
     }
 

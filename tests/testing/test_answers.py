@@ -192,7 +192,7 @@ def test_scripted_tool_calls_come_one_per_turn_then_the_answer() -> None:
     turn: list[dict[str, Any]] = [{"role": "user", "content": "go"}]
     names = []
     for _ in range(3):
-        reply = plan_reply(script, turn, has_tools=True, max_tokens=None, stop=())
+        reply = plan_reply(script, turn, tools=[WEATHER_TOOL])
         if reply.tool_call is None:
             break
         names.append(reply.tool_call.name)
@@ -208,6 +208,6 @@ def test_continuation_wins_over_a_tool_call() -> None:
         {"role": "user", "content": "go"},
         {"role": "assistant", "content": "One two"},
     ]
-    reply = plan_reply(script, messages, has_tools=True, max_tokens=None, stop=())
+    reply = plan_reply(script, messages, tools=[WEATHER_TOOL])
     assert reply.tool_call is None
     assert "".join(reply.pieces) == " three four."

@@ -59,7 +59,10 @@ def named_choice(tool_choice: object) -> str | None:
 
 
 def call_required(tool_choice: object) -> bool:
-    """Whether `tool_choice` obliges the model to call a tool ("required" or a named function)."""
+    """Whether `tool_choice` obliges the model to call a tool.
+
+    That is "required", a named function, or "any" (how some clients spell "required").
+    """
     return tool_choice in _REQUIRED_CHOICES or named_choice(tool_choice) is not None
 
 
