@@ -21,6 +21,7 @@ from ._errors import (
     StreamTruncatedError,
 )
 from ._events import (
+    CallEnded,
     ChainExhausted,
     ContinuationJoined,
     Event,
@@ -53,6 +54,7 @@ __all__ = [
     "AttemptRecord",
     "Backoff",
     "Breaker",
+    "CallEnded",
     "CallStream",
     "Category",
     "Chain",

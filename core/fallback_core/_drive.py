@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -134,7 +135,7 @@ def _drive(walk: Walk, request: Any, telemetry: CallTelemetry) -> Generator[Delt
                 if tail is not None:
                     yield tail
     finally:
-        walk.abandon()
+        walk.conclude(sys.exc_info()[1])
         telemetry.emit(walk.drain())
         telemetry.close()
 
@@ -168,6 +169,6 @@ async def _adrive(
                 if tail is not None:
                     yield tail
     finally:
-        walk.abandon()
+        walk.conclude(sys.exc_info()[1])
         telemetry.emit(walk.drain())
         telemetry.close()

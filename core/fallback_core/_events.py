@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeAlias, TypeGuard
 
 from ._classify import Category
-from ._trace import AttemptRecord
+from ._trace import AttemptRecord, ChainTrace
 from ._types import Strategy, Usage
 
 __all__ = [
+    "CallEnded",
     "CallTelemetry",
     "ChainExhausted",
     "ContinuationJoined",
@@ -141,6 +142,21 @@ class ChainExhausted:
     partial_chars: int
 
 
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    """The call is over - always its last event, sent exactly once.
+
+    ``outcome`` is ``"ok"`` (an answer finished), ``"failed"`` (the call raised
+    ``error``) or ``"cancelled"`` (the caller stopped listening; ``error`` is
+    what interrupted it, if anything did). ``trace`` summarises the call.
+    """
+
+    call_id: str
+    outcome: str
+    error: BaseException | None
+    trace: ChainTrace
+
+
 Event: TypeAlias = (
     HopStarted
     | ContinuationJoined
@@ -150,6 +166,7 @@ Event: TypeAlias = (
     | HedgeStarted
     | HopSkipped
     | ChainExhausted
+    | CallEnded
 )
 
 

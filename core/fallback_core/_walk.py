@@ -28,6 +28,7 @@ from ._errors import (
     StreamTruncatedError,
 )
 from ._events import (
+    CallEnded,
     ChainExhausted,
     ContinuationJoined,
     Event,
@@ -353,12 +354,26 @@ class Walk:
         )
         self._index, self._tries = following, 0
 
-    def abandon(self) -> None:
-        """The caller stopped listening (closed the stream or was cancelled)."""
+    def conclude(self, interrupted_by: BaseException | None = None) -> None:
+        """The call is over: close what is still open and report how it ended.
+
+        Called once, by the driver, however the call ended - finished, failed,
+        or abandoned by the caller (a closed stream, a cancelled task,
+        ``interrupted_by`` an exception such as KeyboardInterrupt). Emits
+        `CallEnded`, always the call's last event.
+        """
         if self._rival is not None:
             self.settle(rival_won=False)
         if self._live is not None:
             self._close_live("cancelled", None, None)
+        step = self._next
+        if isinstance(step, Finish):
+            outcome, error = "ok", None
+        elif isinstance(step, Fail):
+            outcome, error = "failed", step.error
+        else:
+            outcome, error = "cancelled", interrupted_by
+        self._events.append(CallEnded(self.call_id, outcome, error, self.trace()))
 
     # -- what the caller can read ---------------------------------------------
 

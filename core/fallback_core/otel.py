@@ -25,19 +25,15 @@ records its exception and sets ``error.type`` and an ERROR status.
 The call span carries ``gen_ai.operation.name``, ``gen_ai.request.model`` (the
 first hop tried), ``gen_ai.response.model`` (the hop that served),
 ``fallback.call_id``, ``fallback.outcome`` (``"ok"``, ``"exhausted"``,
-``"cancelled"``), ``fallback.served_by`` and ``fallback.attempts``; retries,
+``"failed"``, ``"cancelled"``), ``fallback.served_by``, ``fallback.attempts``
+and ``gen_ai.response.finish_reasons``; retries,
 fallbacks, skipped hops and hedges are events on it. Token usage sits on the
 attempt spans only, where it was spent, so a backend summing
 ``gen_ai.usage.*`` over a trace counts it once.
 
-Where a call ends: the hook sees events only. A call ends with a `HopEnded`
-whose outcome is ``"ok"`` or ``"cancelled"``, or with `ChainExhausted`; the
-call span ends there and the hook forgets the call. Two endings send no such
-event: a call that raises a hop's own error (a `Rule` with
-``then=Action.RAISE``) stops after a failed `HopEnded`, which no event tells
-apart from a failure about to be retried, and a task cancelled while it waits
-to retry stops after `RetryScheduled`. Until the core reports the end of every
-call, those calls' spans are never ended and the hook keeps their state.
+Where a call ends: every call's last event is `CallEnded` - finished,
+exhausted, raising a hop's own error, or abandoned by its caller - and the
+call span ends there; the hook then forgets the call.
 """
 
 from __future__ import annotations
@@ -48,6 +44,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from ._events import (
+    CallEnded,
     ChainExhausted,
     ContinuationJoined,
     Event,
@@ -154,7 +151,9 @@ class OpenTelemetryHook:
         elif isinstance(event, ChainExhausted):
             call.span.set_status(Status(StatusCode.ERROR, event.reason))
             call.span.set_attribute("fallback.partial_chars", event.partial_chars)
-            self._finish(event.call_id, call, "exhausted")
+            call.exhausted = True
+        elif isinstance(event, CallEnded):
+            self._finish(event.call_id, call, event)
         return None
 
     def _call(self, call_id: str) -> _Call:
@@ -228,13 +227,19 @@ class OpenTelemetryHook:
             call.span.set_attribute("fallback.served_by", event.hop)
             if event.model:
                 call.span.set_attribute("gen_ai.response.model", event.model)
-            self._finish(call_id, call, "ok")
-        elif event.outcome == "cancelled":
-            self._finish(call_id, call, "cancelled")
 
-    def _finish(self, call_id: str, call: _Call, outcome: str) -> None:
+    def _finish(self, call_id: str, call: _Call, event: CallEnded) -> None:
         with self._lock:
             del self._calls[call_id]
+        outcome = "exhausted" if call.exhausted else event.outcome
+        if outcome == "failed" and event.error is not None:
+            call.span.record_exception(event.error)
+            call.span.set_attribute("error.type", _qualified_name(event.error))
+            call.span.set_status(
+                Status(StatusCode.ERROR, f"{type(event.error).__name__}: {event.error}")
+            )
+        if event.trace.finish_reason is not None:
+            call.span.set_attribute("gen_ai.response.finish_reasons", [event.trace.finish_reason])
         call.span.set_attributes({"fallback.outcome": outcome, "fallback.attempts": call.attempts})
         call.span.end()
 
@@ -242,7 +247,7 @@ class OpenTelemetryHook:
 class _Call:
     """One call in flight: its span, its attempts' open spans, why the next attempt is made."""
 
-    __slots__ = ("attempts", "context", "open", "span", "why")
+    __slots__ = ("attempts", "context", "exhausted", "open", "span", "why")
 
     def __init__(self, span: Span) -> None:
         self.span = span
@@ -250,6 +255,7 @@ class _Call:
         self.open: dict[str, Span] = {}  # by hop: a call runs one attempt per hop at a time
         self.why: dict[str, AttributeValue] = {}
         self.attempts = 0
+        self.exhausted = False
 
 
 class _Current:

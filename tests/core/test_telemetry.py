@@ -54,6 +54,7 @@ def test_events_tell_the_story_of_a_call(drive: Drive) -> None:
         ("HopStarted", "b"),
         ("ContinuationJoined", "b"),
         ("HopEnded", "b"),
+        ("CallEnded", None),
     ]
     ended = [e for e in events if isinstance(e, HopEnded)]
     assert [(e.outcome, e.category, e.chars) for e in ended] == [
@@ -199,6 +200,7 @@ def test_per_call_hooks_see_only_their_call(drive: Drive) -> None:
         "FallbackTriggered",
         "HopStarted",
         "HopEnded",
+        "CallEnded",
     ]
     assert len(chain_events) == 2 * len(mine)
 
@@ -212,3 +214,28 @@ def test_seam_event_reaches_hooks_before_the_joined_text() -> None:
         order.append(f"text:{delta.text}")
     names = [o if isinstance(o, str) else type(o).__name__ for o in order]
     assert names.index("ContinuationJoined") < names.index("text: brown fox")
+
+
+def test_every_call_ends_with_exactly_one_call_ended(drive: Drive) -> None:
+    """Finished, exhausted, raised or abandoned: the last event says how the call ended."""
+    from fallback_core import CallEnded
+
+    def ending(chain_targets: tuple[Scripted, Scripted], **kw: object) -> list[CallEnded]:
+        events: list[object] = []
+        run = drive(two_hops(*chain_targets, events.append), **kw)
+        ends = [e for e in events if isinstance(e, CallEnded)]
+        assert len(ends) == 1
+        assert events[-1] is ends[0]
+        assert ends[0].trace.attempts == run.trace.attempts
+        return ends
+
+    (done,) = ending((Scripted(ok("fine")), Scripted(ok("b"))))
+    assert (done.outcome, done.error, done.trace.served_by) == ("ok", None, "p")
+    bad = openai_error(400)
+    (raised,) = ending((Scripted(bad), Scripted(ok("b"))))
+    assert (raised.outcome, raised.error) == ("failed", bad)
+    (exhausted,) = ending((Scripted(openai_error(401)), Scripted(openai_error(401))))
+    assert exhausted.outcome == "failed"
+    assert type(exhausted.error).__name__ == "ChainExhaustedError"
+    (left,) = ending((Scripted(ok("one", "two")), Scripted(ok("b"))), stop_after=1)
+    assert left.outcome == "cancelled"

@@ -157,8 +157,9 @@ def test_exhausted_chain_is_reported_before_the_run_errors(call: Call) -> None:
     with pytest.raises(Exception, match="every hop failed"):
         call(model, "hi", {"callbacks": [seen]})
 
-    names = [name for name, _ in seen.of("custom")]
-    assert names[-1] == "fallback.chain_exhausted"
+    custom = seen.of("custom")
+    assert [name for name, _ in custom][-2:] == ["fallback.chain_exhausted", "fallback.call_ended"]
+    assert custom[-1][1]["outcome"] == "failed"
     assert [kind for kind, _, _ in seen.events][-1] == "error"
 
 
@@ -326,9 +327,10 @@ def test_closing_a_stream_early_reports_the_cancelled_attempt_within_the_run() -
     next(stream)
     stream.close()
 
-    last, ended = seen.events[-2:]
-    assert last[0] == "custom"
-    assert (last[2][0], last[2][1]["outcome"]) == ("fallback.hop_ended", "cancelled")
+    hop_ended, call_ended, ended = seen.events[-3:]
+    assert [hop_ended[0], call_ended[0]] == ["custom", "custom"]
+    assert (hop_ended[2][0], hop_ended[2][1]["outcome"]) == ("fallback.hop_ended", "cancelled")
+    assert (call_ended[2][0], call_ended[2][1]["outcome"]) == ("fallback.call_ended", "cancelled")
     assert ended[0] == "error"
 
 

@@ -344,11 +344,6 @@ def test_concurrent_tasks_keep_their_own_spans(traced: Traced) -> None:
     assert not traced.hook._calls, "the hook forgot every call"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a call that raises a hop's own error emits no event after the failed HopEnded; "
-    "ending its span needs a CallEnded event from the core",
-)
 def test_call_that_raises_a_hop_error_ends_its_span(drive: Drive, traced: Traced) -> None:
     """A bad request the policy raises ends the call span with the error."""
     run = drive(two_hops(Scripted(openai_error(400)), Scripted(ok("fine")), traced))
