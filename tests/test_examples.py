@@ -14,9 +14,11 @@ EXPECTED = {
     "demo.py": "Both answers complete, nothing lost or repeated: True",
     "langchain_quickstart.py": "served by: backup",
     "llamaindex_quickstart.py": "complete, nothing lost or repeated: True",
+    "named_chains.py": "complete, nothing lost or repeated: True",
     "langchain_agent_and_tools.py": "agent answer:      It is sunny and 24C in Paris.",
     "llamaindex_agent.py": "complete, nothing lost or repeated: True",
     "test_your_chain.py": "4 passed",
+    "telemetry.py": "fallback chain   outcome=ok",
 }
 
 
