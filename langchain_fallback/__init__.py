@@ -15,10 +15,11 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from ._config import from_config
 from ._hops import ChatHop
 from ._model import FallbackChatModel
 
-__all__ = ["ChatHop", "FallbackChatModel", "with_backups"]
+__all__ = ["ChatHop", "FallbackChatModel", "from_config", "with_backups"]
 
 
 def with_backups(

@@ -14,8 +14,9 @@ instrumentation event dispatched for every step of a call.
 
 from __future__ import annotations
 
+from ._config import from_config
 from ._events import FallbackHopEvent
 from ._hops import InnerRetriesWarning, LLMHop
 from ._llm import FallbackLLM
 
-__all__ = ["FallbackHopEvent", "FallbackLLM", "InnerRetriesWarning", "LLMHop"]
+__all__ = ["FallbackHopEvent", "FallbackLLM", "InnerRetriesWarning", "LLMHop", "from_config"]

@@ -1,0 +1,62 @@
+"""Named chains from configuration: aliases, a default chain, a shared policy.
+
+Needs the ``config`` extra (pydantic, PyYAML; tomli before Python 3.11); it
+is not imported by ``fallback_core`` itself.
+
+    policy:                      # every alias; an alias's own fields win
+      deadline: 60
+      rules: {content_policy: fallback}
+    default:                     # tried after each alias's own entries
+      - openai/gpt-4o-mini
+    aliases:
+      fast:
+        description: quick answers
+        policy: {deadline: 20}
+        chain:
+          - model: openai/gpt-4o-mini
+            first_token_timeout: 5
+            options: {temperature: 0, api_key: "${OPENAI_KEY_FAST}"}
+          - anthropic/claude-3-5-haiku-latest
+          - alias: local         # another alias's entries, in place
+      local: [openai_like/qwen2.5]
+
+An entry is ``provider/model``, or a mapping with ``model``, the hop's
+settings (``name``, ``timeout``, ``first_token_timeout``, ``idle_timeout``,
+``max_attempts``, ``context_window``, ``continuation``, ``require_finish``)
+and ``options`` for the provider's constructor. ``use_default: false`` keeps
+the default chain away from an alias.
+
+Building a chain (`ChainConfig.plan`, used by the adapters' ``from_config``)
+resolves each entry through the adapter. An entry that cannot be built here -
+its integration package is missing, its API key or a ``${NAME}`` variable is
+unset, the provider refuses its options - is skipped: the config's listeners
+get an `EntrySkipped` and a warning is logged. So is an unknown alias, which
+leaves the default chain. Only when nothing is left does the build fail,
+with `NoUsableModelError` listing every skip and its reason.
+"""
+
+from __future__ import annotations
+
+from ._errors import EntrySkipped, NoUsableModelError, Unresolvable
+from ._plan import API_KEY_VARIABLES, Plan, PlannedHop, require_api_key
+from ._registry import ChainConfig
+from ._schema import AliasRef, AliasSpec, ModelEntry, PolicySpec, RuleSpec, Settings
+from ._signals import install_sighup_reload
+
+__all__ = [
+    "API_KEY_VARIABLES",
+    "AliasRef",
+    "AliasSpec",
+    "ChainConfig",
+    "EntrySkipped",
+    "ModelEntry",
+    "NoUsableModelError",
+    "Plan",
+    "PlannedHop",
+    "PolicySpec",
+    "RuleSpec",
+    "Settings",
+    "Unresolvable",
+    "install_sighup_reload",
+    "require_api_key",
+]

@@ -1,0 +1,212 @@
+"""One alias's chain, planned: its own entries, then the default chain, each resolved or skipped.
+
+The core never builds a model itself. An adapter passes a resolver - any
+callable taking a `ModelEntry` and returning what the adapter will wrap as a
+hop, or raising `Unresolvable` with the reason it cannot - and gets back the
+usable entries in order, with unique hop names, plus everything skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Generic, TypeVar
+
+from .._classify import Category
+from .._errors import ConfigurationError
+from .._policy import Action, Policy, Rule
+from ._errors import EntrySkipped, NoUsableModelError, Unresolvable
+from ._schema import AliasRef, Entry, ModelEntry, PolicySpec, RuleSpec, Settings
+
+__all__ = ["API_KEY_VARIABLES", "Plan", "PlannedHop", "make_plan", "require_api_key"]
+
+T = TypeVar("T")
+
+#: Providers whose clients need an API key, and the environment variable each reads it from.
+API_KEY_VARIABLES: Mapping[str, str] = MappingProxyType(
+    {
+        "anthropic": "ANTHROPIC_API_KEY",
+        "cohere": "COHERE_API_KEY",
+        "deepseek": "DEEPSEEK_API_KEY",
+        "fireworks": "FIREWORKS_API_KEY",
+        "groq": "GROQ_API_KEY",
+        "mistralai": "MISTRAL_API_KEY",
+        "openai": "OPENAI_API_KEY",
+        "openrouter": "OPENROUTER_API_KEY",
+        "together": "TOGETHER_API_KEY",
+        "xai": "XAI_API_KEY",
+    }
+)
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DEFAULT_POLICY = Policy()
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedHop(Generic[T]):
+    """A usable entry: its hop name (unique in the chain), the entry, what was built, its place.
+
+    ``entry.options`` have their ``${NAME}`` references filled in.
+    """
+
+    name: str
+    entry: ModelEntry
+    target: T
+    where: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan(Generic[T]):
+    """What an alias's chain is made of: the usable hops in order, and what was skipped."""
+
+    alias: str
+    hops: tuple[PlannedHop[T], ...]
+    skipped: tuple[EntrySkipped, ...]
+    policy_fields: Mapping[str, Any]
+
+    def policy(self, **overrides: Any) -> Policy:
+        """The alias's `Policy`; ``overrides`` (Policy fields) win, ``rules`` merged by category."""
+        fields = dict(self.policy_fields)
+        rules = dict(fields.pop("rules", {}))
+        extra = overrides.pop("rules", {})
+        if not isinstance(extra, Mapping):
+            raise ConfigurationError("rules", f"got {type(extra).__name__}", "a mapping")
+        return Policy(**{**fields, **overrides}, rules={**rules, **extra})
+
+
+def require_api_key(entry: ModelEntry) -> None:
+    """Raise `Unresolvable` if ``entry``'s provider needs an API key and none is given.
+
+    A key counts as given by an ``api_key`` (or ``<something>_api_key``)
+    option or by the provider's environment variable (`API_KEY_VARIABLES`).
+    """
+    variable = API_KEY_VARIABLES.get(entry.provider)
+    if variable is None or os.environ.get(variable):
+        return
+    if any(k == "api_key" or k.endswith("_api_key") for k, v in entry.options.items() if v):
+        return
+    raise Unresolvable(f"no API key: set {variable} or give the entry an api_key option")
+
+
+def make_plan(
+    settings: Settings,
+    alias: str,
+    resolve: Callable[[ModelEntry], T],
+    report: Callable[[EntrySkipped], None],
+) -> Plan[T]:
+    """Plan ``alias``'s chain; raise `NoUsableModelError` if no entry can be used.
+
+    Each skipped entry is passed to ``report`` as it happens. An unknown
+    alias is itself skipped, leaving the default chain. An entry equal to an
+    earlier one (the default chain repeating an alias's model) is left out.
+    """
+    skipped: list[EntrySkipped] = []
+
+    def skip(entry: str, where: str, reason: str) -> None:
+        record = EntrySkipped(alias, entry, where, reason)
+        skipped.append(record)
+        report(record)
+
+    spec = settings.aliases.get(alias)
+    places: list[tuple[str, ModelEntry]] = []
+    if spec is None:
+        known = ", ".join(sorted(settings.aliases)) or "none are configured"
+        skip(alias, f"aliases.{alias}", f"unknown alias (known: {known})")
+    else:
+        places += _expand(settings, spec.chain, f"aliases.{alias}.chain")
+    if spec is None or spec.use_default:
+        places += _expand(settings, settings.default, "default")
+    hops: list[PlannedHop[T]] = []
+    taken: set[str] = set()
+    for where, entry in _first_of_each(places):
+        try:
+            ready = _with_environment(entry)
+            target = resolve(ready)
+        except Unresolvable as exc:
+            skip(entry.model, where, exc.reason)
+            continue
+        hops.append(PlannedHop(_unique(entry.name or entry.model, taken), ready, target, where))
+    if not hops:
+        raise NoUsableModelError(alias, skipped)
+    own = spec.policy if spec is not None else None
+    return Plan(alias, tuple(hops), tuple(skipped), _policy_fields(settings.policy, own))
+
+
+def _expand(
+    settings: Settings, chain: Sequence[Entry], where: str
+) -> Iterator[tuple[str, ModelEntry]]:
+    """The model entries of ``chain`` in order, alias references replaced by their entries.
+
+    Validation has made sure every reference names an alias and none loops.
+    """
+    for i, item in enumerate(chain):
+        if isinstance(item, AliasRef):
+            target = settings.aliases[item.alias].chain
+            yield from _expand(settings, target, f"aliases.{item.alias}.chain")
+        else:
+            yield f"{where}[{i}]", item
+
+
+def _first_of_each(places: Sequence[tuple[str, ModelEntry]]) -> list[tuple[str, ModelEntry]]:
+    kept: list[tuple[str, ModelEntry]] = []
+    for where, entry in places:
+        if all(entry != earlier for _, earlier in kept):
+            kept.append((where, entry))
+    return kept
+
+
+def _unique(base: str, taken: set[str]) -> str:
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}#{n}"
+    taken.add(name)
+    return name
+
+
+def _with_environment(entry: ModelEntry) -> ModelEntry:
+    """``entry`` with each ``${NAME}`` in its options replaced by the environment's value."""
+    options = _fill(entry.options)
+    return entry if options == entry.options else entry.model_copy(update={"options": options})
+
+
+def _fill(value: Any) -> Any:
+    if isinstance(value, str):
+        return _VARIABLE.sub(_lookup, value)
+    if isinstance(value, Mapping):
+        return {key: _fill(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_fill(item) for item in value]
+    return value
+
+
+def _lookup(match: re.Match[str]) -> str:
+    value = os.environ.get(match.group(1))
+    if not value:
+        raise Unresolvable(f"environment variable {match.group(1)} is not set")
+    return value
+
+
+def _policy_fields(shared: PolicySpec, own: PolicySpec | None) -> Mapping[str, Any]:
+    """The Policy fields the configuration sets: the shared ones, then the alias's own."""
+    fields: dict[str, Any] = {}
+    rules: dict[Category, Rule] = {}
+    for spec in (shared, own):
+        if spec is None:
+            continue
+        fields.update({name: getattr(spec, name) for name in spec.model_fields_set - {"rules"}})
+        for category, rule in spec.rules.items():
+            rules[category] = _rule(rules.get(category, _DEFAULT_POLICY.rule(category)), rule)
+    if rules:
+        fields["rules"] = rules
+    return MappingProxyType(fields)
+
+
+def _rule(base: Rule, spec: RuleSpec) -> Rule:
+    return Rule(
+        retries=base.retries if spec.retries is None else spec.retries,
+        then=base.then if spec.then is None else Action(spec.then),
+    )
