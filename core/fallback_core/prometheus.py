@@ -110,12 +110,23 @@ class PrometheusHook:
             self._m.circuit.labels(identity).set(_CIRCUIT_VALUES[circuit.state])
 
     def alias_resolved(self, alias: str, outcome: str = "resolved") -> None:
-        """Count one look-up of the named chain ``alias`` (``outcome``: e.g. ``"unknown"``).
-
-        For the named-chain configuration to call when it resolves a name;
-        nothing in the library calls it yet.
-        """
+        """Count one look-up of the named chain ``alias`` (``outcome``: e.g. ``"unknown"``)."""
         self._m.alias_resolutions.labels(alias, outcome).inc()
+
+    def config_listener(self, record: object) -> None:
+        """Count alias look-ups; usable in ``ChainConfig(listeners=[...])``.
+
+        Outcomes: ``"resolved"``, ``"unknown"`` (served by the default chain
+        only) and ``"unusable"`` (nothing could be built). Skipped entries are
+        not counted here; each comes with the look-up that skipped it.
+        """
+        alias = getattr(record, "alias", None)
+        used = getattr(record, "used", None)
+        known = getattr(record, "known", None)
+        if not isinstance(alias, str) or not isinstance(used, int) or not isinstance(known, bool):
+            return  # an EntrySkipped, or anything else
+        outcome = "unusable" if used == 0 else "resolved" if known else "unknown"
+        self.alias_resolved(alias, outcome)
 
 
 @dataclass(frozen=True, slots=True)

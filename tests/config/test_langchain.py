@@ -15,6 +15,7 @@ from fallback_core.testing import Fault, FaultServer
 from langchain_fallback import FallbackChatModel, from_config
 
 from .conftest import ANSWER, Write, served_by
+from .records import only_skips
 
 NO_ANTHROPIC = importlib.util.find_spec("langchain_anthropic") is None
 needs_no_anthropic = pytest.mark.skipif(not NO_ANTHROPIC, reason="langchain-anthropic is installed")
@@ -72,7 +73,7 @@ def test_alias_backups_come_before_the_default_chain(
 def test_unknown_alias_falls_to_the_default_chain(chains: Path, fault_server: FaultServer) -> None:
     """An alias the configuration lacks is skipped, and the default chain serves the call."""
     skipped: list[EntrySkipped] = []
-    model = from_config(ChainConfig(chains, listeners=[skipped.append]), "fsat")
+    model = from_config(ChainConfig(chains, listeners=[only_skips(skipped)]), "fsat")
     assert hop_names(model) == ["openai/third"]
     assert [s.reason for s in skipped] == ["unknown alias (known: fast)"]
     assert model.invoke("Hello?").text == ANSWER
@@ -95,7 +96,7 @@ def test_unusable_entries_are_skipped_with_their_reasons(
                 ]
             }
         },
-        listeners=[skipped.append],
+        listeners=[only_skips(skipped)],
     )
     model = from_config(config, "fast")
     assert hop_names(model) == ["openai/backup"]

@@ -15,6 +15,7 @@ from fallback_core.testing import Fault, FaultServer
 from llamaindex_fallback import FallbackLLM, from_config
 
 from .conftest import ANSWER, Write, served_by
+from .records import only_skips
 
 needs_no_anthropic = pytest.mark.skipif(
     importlib.util.find_spec("llama_index.llms.anthropic") is not None,
@@ -87,7 +88,7 @@ def test_unusable_entries_are_skipped_with_their_reasons(
                 ]
             },
         ),
-        listeners=[skipped.append],
+        listeners=[only_skips(skipped)],
     )
     llm = from_config(config, "fast")
     assert hop_names(llm) == ["openai_like/primary", "openai_like/third"]

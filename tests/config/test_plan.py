@@ -17,6 +17,8 @@ from fallback_core.config import (
     require_api_key,
 )
 
+from .records import only_skips
+
 CONFIG: dict[str, Any] = {
     "default": ["openai/default-1", {"alias": "local"}],
     "aliases": {
@@ -70,7 +72,7 @@ def test_alias_can_keep_the_default_chain_away() -> None:
 def test_unresolvable_entry_is_skipped_and_reported(caplog: pytest.LogCaptureFixture) -> None:
     """An entry the adapter cannot build is left out; listeners and the log hear why."""
     heard: list[EntrySkipped] = []
-    config = ChainConfig(CONFIG, listeners=[heard.append])
+    config = ChainConfig(CONFIG, listeners=[only_skips(heard)])
     with caplog.at_level(logging.WARNING, logger="fallback_core.config"):
         plan = config.plan("fast", refuse("openai/fast-1"))
     assert [h.target for h in plan.hops][:1] == ["openai/fast-2"]
@@ -243,9 +245,23 @@ def test_failing_listener_never_breaks_the_build(caplog: pytest.LogCaptureFixtur
     def broken(_: EntrySkipped) -> None:
         raise RuntimeError("listener bug")
 
-    config = ChainConfig(CONFIG, listeners=[broken, heard.append])
+    config = ChainConfig(CONFIG, listeners=[broken, only_skips(heard)])
     with caplog.at_level(logging.ERROR, logger="fallback_core.config"):
         plan = config.plan("fast", refuse("openai/fast-1"))
     assert len(plan.hops) == 3
     assert len(heard) == 1
     assert "config listener" in caplog.text
+
+
+def test_each_look_up_is_summed_up_for_listeners() -> None:
+    """After the skips, listeners hear how the look-up went: entries used and skipped."""
+    from fallback_core.config import AliasResolved
+
+    heard: list[object] = []
+    config = ChainConfig(CONFIG, listeners=[heard.append])
+    config.plan("fast", refuse("openai/fast-1"))
+    config.plan("fsat", refuse())
+    resolved = [r for r in heard if isinstance(r, AliasResolved)]
+    summary = [(r.alias, r.skipped, r.known) for r in resolved]
+    assert summary == [("fast", 1, True), ("fsat", 1, False)]
+    assert all(r.used > 0 for r in resolved)

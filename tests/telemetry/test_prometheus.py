@@ -212,3 +212,37 @@ def test_default_registry_is_prometheus_clients() -> None:
     name = "fallback_default_registry_test_alias_resolutions_total"
     assert hook.registry is REGISTRY
     assert REGISTRY.get_sample_value(name, labels) == 1
+
+
+def test_alias_look_ups_are_counted_from_the_config() -> None:
+    """A config listening hook counts each alias look-up by how it went."""
+    from prometheus_client import CollectorRegistry
+
+    from fallback_core.config import ChainConfig, NoUsableModelError, Unresolvable
+    from fallback_core.prometheus import PrometheusHook
+
+    registry = CollectorRegistry()
+    hook = PrometheusHook(registry)
+    config = ChainConfig(
+        {"default": ["openai/b"], "aliases": {"fast": ["openai/a"]}},
+        listeners=[hook.config_listener],
+    )
+
+    def resolve(entry: object) -> object:
+        return entry
+
+    def refuse_all(entry: object) -> object:
+        raise Unresolvable("not installed")
+
+    config.plan("fast", resolve)
+    config.plan("missing", resolve)
+    with pytest.raises(NoUsableModelError):
+        config.plan("fast", refuse_all)
+
+    def count(alias: str, outcome: str) -> float | None:
+        return registry.get_sample_value(
+            "fallback_alias_resolutions_total", {"alias": alias, "outcome": outcome}
+        )
+
+    assert (count("fast", "resolved"), count("missing", "unknown")) == (1.0, 1.0)
+    assert count("fast", "unusable") == 1.0

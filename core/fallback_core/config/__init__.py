@@ -37,7 +37,7 @@ with `NoUsableModelError` listing every skip and its reason.
 
 from __future__ import annotations
 
-from ._errors import EntrySkipped, NoUsableModelError, Unresolvable
+from ._errors import AliasResolved, EntrySkipped, NoUsableModelError, Unresolvable
 from ._plan import API_KEY_VARIABLES, Plan, PlannedHop, require_api_key
 from ._registry import ChainConfig
 from ._schema import AliasRef, AliasSpec, ModelEntry, PolicySpec, RuleSpec, Settings
@@ -46,6 +46,7 @@ from ._signals import install_sighup_reload
 __all__ = [
     "API_KEY_VARIABLES",
     "AliasRef",
+    "AliasResolved",
     "AliasSpec",
     "ChainConfig",
     "EntrySkipped",

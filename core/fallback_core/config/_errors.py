@@ -39,6 +39,20 @@ class EntrySkipped:
         return f"{self.where} ({self.entry}): {self.reason}"
 
 
+@dataclass(frozen=True, slots=True)
+class AliasResolved:
+    """``alias`` was looked up and its chain planned: ``used`` entries, ``skipped`` left out.
+
+    ``known`` is False when the alias is not in the configuration (only the
+    default chain could serve it); ``used`` is 0 when nothing was usable.
+    """
+
+    alias: str
+    used: int
+    skipped: int
+    known: bool
+
+
 class Unresolvable(FallbackError):
     """Raised by a resolver: this entry cannot be built here; ``reason`` says why."""
 

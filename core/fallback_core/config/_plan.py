@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 from .._classify import Category
 from .._errors import ConfigurationError
 from .._policy import Action, Policy, Rule
-from ._errors import EntrySkipped, NoUsableModelError, Unresolvable
+from ._errors import AliasResolved, EntrySkipped, NoUsableModelError, Unresolvable
 from ._schema import AliasRef, Entry, ModelEntry, PolicySpec, RuleSpec, Settings
 
 __all__ = ["API_KEY_VARIABLES", "Plan", "PlannedHop", "make_plan", "require_api_key"]
@@ -95,11 +95,12 @@ def make_plan(
     settings: Settings,
     alias: str,
     resolve: Callable[[ModelEntry], T],
-    report: Callable[[EntrySkipped], None],
+    report: Callable[[EntrySkipped | AliasResolved], None],
 ) -> Plan[T]:
     """Plan ``alias``'s chain; raise `NoUsableModelError` if no entry can be used.
 
-    Each skipped entry is passed to ``report`` as it happens. An unknown
+    Each skipped entry is passed to ``report`` as it happens, then an
+    `AliasResolved` summing up the look-up. An unknown
     alias is itself skipped, leaving the default chain. An entry equal to an
     earlier one (the default chain repeating an alias's model) is left out.
     """
@@ -129,6 +130,7 @@ def make_plan(
             skip(entry.model, where, exc.reason)
             continue
         hops.append(PlannedHop(_unique(entry.name or entry.model, taken), ready, target, where))
+    report(AliasResolved(alias, len(hops), len(skipped), spec is not None))
     if not hops:
         raise NoUsableModelError(alias, skipped)
     own = spec.policy if spec is not None else None

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .._errors import ConfigurationError
-from ._errors import EntrySkipped
+from ._errors import AliasResolved, EntrySkipped
 from ._load import parse, read
 from ._plan import Plan, make_plan
 from ._schema import ModelEntry, Settings
@@ -43,7 +43,7 @@ class ChainConfig:
         self,
         source: Mapping[str, Any] | str | os.PathLike[str],
         *,
-        listeners: Sequence[Callable[[EntrySkipped], object]] = (),
+        listeners: Sequence[Callable[[EntrySkipped | AliasResolved], object]] = (),
     ) -> None:
         self.path: Path | None
         if isinstance(source, Mapping):
@@ -132,11 +132,12 @@ class ChainConfig:
         """
         return make_plan(self._settings, alias, resolve, self._report)
 
-    def _report(self, skipped: EntrySkipped) -> None:
-        logger.warning("fallback_core: alias %r skips %s", skipped.alias, skipped.describe())
+    def _report(self, record: EntrySkipped | AliasResolved) -> None:
+        if isinstance(record, EntrySkipped):
+            logger.warning("fallback_core: alias %r skips %s", record.alias, record.describe())
         for listener in self.listeners:
             try:
-                listener(skipped)
+                listener(record)
             except Exception:
                 logger.exception("fallback_core: config listener %r failed", listener)
 
