@@ -19,7 +19,6 @@ from fallback_core import ConfigurationError, Policy
 from fallback_core.config import (
     ChainConfig,
     ModelEntry,
-    PlannedHop,
     Unresolvable,
     require_api_key,
 )
@@ -84,7 +83,9 @@ class _Recipe:
 
     def build(self) -> tuple[list[ChatHop], Policy]:
         plan = self.config.plan(self.alias, self.resolve)
-        return [_chat_hop(hop) for hop in plan.hops], plan.policy(**self.overrides)
+        return [ChatHop(hop.target, **hop.hop_options()) for hop in plan.hops], plan.policy(
+            **self.overrides
+        )
 
     def refresh(self, model: FallbackChatModel) -> None:
         try:
@@ -114,33 +115,15 @@ def _resolver() -> Callable[[ModelEntry], BaseChatModel]:
         try:
             model = init_chat_model(entry.model_name, model_provider=provider, **entry.options)
         except ImportError as exc:
-            raise Unresolvable(f"integration package not installed ({_brief(exc)})") from exc
+            raise Unresolvable(
+                f"integration package not installed ({Unresolvable.brief(exc)})"
+            ) from exc
         except Exception as exc:
             require_api_key(entry)  # a missing key says more than the provider's complaint
-            raise Unresolvable(f"{type(exc).__name__}: {_brief(exc)}") from exc
+            raise Unresolvable.because(exc) from exc
         if not isinstance(model, BaseChatModel):
             raise Unresolvable(f"init_chat_model made a {type(model).__name__}, not a chat model")
         require_api_key(entry)
         return model
 
     return resolve
-
-
-def _chat_hop(hop: PlannedHop[BaseChatModel]) -> ChatHop:
-    entry = hop.entry
-    return ChatHop(
-        hop.target,
-        name=hop.name,
-        timeout=entry.timeout,
-        first_token_timeout=entry.first_token_timeout,
-        idle_timeout=entry.idle_timeout,
-        max_attempts=entry.max_attempts,
-        context_window=entry.context_window,
-        continuation=entry.continuation,
-        require_finish=entry.require_finish,
-    )
-
-
-def _brief(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."

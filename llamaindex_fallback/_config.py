@@ -18,7 +18,6 @@ from fallback_core import ConfigurationError, Policy
 from fallback_core.config import (
     ChainConfig,
     ModelEntry,
-    PlannedHop,
     Unresolvable,
     require_api_key,
 )
@@ -100,7 +99,9 @@ class _Recipe:
 
     def build(self) -> tuple[list[LLMHop], Policy]:
         plan = self.config.plan(self.alias, resolve)
-        return [_llm_hop(hop) for hop in plan.hops], plan.policy(**self.overrides)
+        return [LLMHop(hop.target, **hop.hop_options()) for hop in plan.hops], plan.policy(
+            **self.overrides
+        )
 
     def refresh(self, llm: FallbackLLM) -> None:
         previous = llm._settings
@@ -131,7 +132,7 @@ def resolve(entry: ModelEntry) -> LLM:
         cls = getattr(importlib.import_module(module_name), class_name)
     except (ImportError, AttributeError) as exc:
         raise Unresolvable(
-            f"integration package not installed (pip install {package}: {_brief(exc)})"
+            f"integration package not installed (pip install {package}: {Unresolvable.brief(exc)})"
         ) from exc
     require_api_key(entry)
     kwargs = dict(entry.options)
@@ -141,27 +142,7 @@ def resolve(entry: ModelEntry) -> LLM:
         llm = cls(model=entry.model_name, **kwargs)
         llm.metadata  # noqa: B018 - a model the class does not know fails here, not mid-call
     except Exception as exc:
-        raise Unresolvable(f"{type(exc).__name__}: {_brief(exc)}") from exc
+        raise Unresolvable.because(exc) from exc
     if not isinstance(llm, LLM):
         raise Unresolvable(f"{module_name}.{class_name} is not a LlamaIndex LLM")
     return llm
-
-
-def _llm_hop(hop: PlannedHop[LLM]) -> LLMHop:
-    entry = hop.entry
-    return LLMHop(
-        hop.target,
-        name=hop.name,
-        max_attempts=entry.max_attempts,
-        timeout=entry.timeout,
-        first_token_timeout=entry.first_token_timeout,
-        idle_timeout=entry.idle_timeout,
-        context_window=entry.context_window,
-        continuation=entry.continuation,
-        require_finish=entry.require_finish,
-    )
-
-
-def _brief(exc: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(exc).split())
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."

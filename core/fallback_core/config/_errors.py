@@ -56,6 +56,17 @@ class AliasResolved:
 class Unresolvable(FallbackError):
     """Raised by a resolver: this entry cannot be built here; ``reason`` says why."""
 
+    @classmethod
+    def because(cls, exc: BaseException) -> Unresolvable:
+        """An `Unresolvable` whose reason is ``exc``, its type and message on one short line."""
+        return cls(f"{type(exc).__name__}: {cls.brief(exc)}")
+
+    @staticmethod
+    def brief(exc: BaseException, limit: int = 300) -> str:
+        """``exc``'s message on one line, cut to ``limit`` characters."""
+        text = " ".join(str(exc).split())
+        return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)

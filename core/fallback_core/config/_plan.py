@@ -57,6 +57,20 @@ class PlannedHop(Generic[T]):
     target: T
     where: str
 
+    def hop_options(self) -> dict[str, Any]:
+        """The entry's hop settings, as keywords for an adapter's hop (``ChatHop``, ``LLMHop``)."""
+        entry = self.entry
+        return {
+            "name": self.name,
+            "timeout": entry.timeout,
+            "first_token_timeout": entry.first_token_timeout,
+            "idle_timeout": entry.idle_timeout,
+            "max_attempts": entry.max_attempts,
+            "context_window": entry.context_window,
+            "continuation": entry.continuation,
+            "require_finish": entry.require_finish,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Plan(Generic[T]):
