@@ -22,7 +22,7 @@ Rules, in order:
    own message, so its first token already carries the right spacing.
 
 Known limits: a continuation that legitimately starts by repeating the
-previous word ("very very") loses the repeat; an instruct continuation of a
+previous words ("very very", "bye bye") loses the repeat; an instruct continuation of a
 stream cut inside a word, completing the word without repeating it, gets a
 space inside the word.
 """

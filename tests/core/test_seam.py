@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from fallback_core import Chain, Hop
@@ -46,6 +46,13 @@ def test_prefill_seam_never_inserts_a_space() -> None:
     assert result.fix is None
 
 
+def test_text_that_really_repeats_across_the_cut_is_trimmed_as_a_repeat() -> None:
+    """A documented limit: a continuation that genuinely repeats the delivered tail loses it."""
+    out, result = join("A b a aa", " a aa and on", final=True)
+    assert out == " and on"
+    assert result.overlap == 5
+
+
 def test_overlap_inside_a_word_is_not_trimmed() -> None:
     """A single word that merely starts like the delivered tail is not an overlap."""
     out, _ = join("I like the", "there and back", final=True)
@@ -79,12 +86,24 @@ def broken_streams(draw: st.DrawFn) -> tuple[list[str], int, int, str, str]:
     words[0] = words[0].capitalize()
     chunks = [words[0]] + [" " + w for w in words[1:]]
     cut_at = draw(st.integers(min_value=1, max_value=len(chunks) - 1))
+    assume(not repeats_across(words, cut_at))
     repeat = draw(st.integers(min_value=0, max_value=min(3, cut_at)))
     seam = draw(st.sampled_from(["kept", "dropped", "doubled"]))
     strategy = draw(st.sampled_from(["instruct", "prefill"]))
     if strategy == "prefill" and seam == "dropped" and repeat == 0:
         seam = "kept"  # a prefill resumes its own message; it does not drop the space
     return chunks, cut_at, repeat, seam, strategy
+
+
+def repeats_across(words: list[str], cut_at: int) -> bool:
+    """Whether the text after the cut starts by repeating words just before it ("a aa | a aa").
+
+    Such a text is indistinguishable from a backup repeating the tail, so the
+    seam trims it (a documented limit, pinned by its own test); the property
+    holds for every other cut.
+    """
+    before, after = words[:cut_at], words[cut_at:]
+    return any(before[-k:] == after[:k] for k in range(1, min(len(before), len(after)) + 1))
 
 
 def backup_chunks(chunks: list[str], cut_at: int, repeat: int, seam: str) -> list[str]:
