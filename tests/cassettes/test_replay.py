@@ -15,6 +15,7 @@ import yaml
 from vcr.cassette import Cassette
 from vcr.errors import CannotOverwriteExistingCassetteException
 
+from tests.cassettes.live_scenarios import LIVE_SCENARIOS
 from tests.cassettes.recording import CASSETTES, FAULT_SERVER_URL
 from tests.cassettes.scenarios import (
     ANSWER,
@@ -109,8 +110,17 @@ def test_every_cassette_is_the_recording_of_one_scenario() -> None:
         f"{scenario.cassette(adapter)}.yaml"
         for adapter, scenarios, _ in ADAPTERS
         for scenario in scenarios
+    } | {
+        f"{scenario.cassette(adapter)}{suffix}"
+        for adapter, _, _ in ADAPTERS
+        for scenario in LIVE_SCENARIOS
+        for suffix in (".yaml", ".json")
     }
-    on_disk = {p.relative_to(CASSETTES).as_posix() for p in CASSETTES.rglob("*.yaml")}
+    on_disk = {
+        p.relative_to(CASSETTES).as_posix()
+        for p in CASSETTES.rglob("*")
+        if p.suffix in (".yaml", ".json")
+    }
 
     assert on_disk == expected
 

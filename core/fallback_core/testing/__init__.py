@@ -52,6 +52,24 @@ A header fault replaces the model's fault for that request only and leaves the
 model's fault counters alone; `flapping` and `+`-joined sequences span several
 attempts, so they are refused in a header (400) and belong in `set_fault` or
 on the command line (`python -m fallback_core.testing serve --help`).
+
+Proxy mode puts the same faults in front of a real model. Given `upstream`,
+an OpenAI base URL, the server forwards each request its fault lets through
+and relays the answer - a stream event by event as it arrives - with the
+fault applied on the way, exactly as to a scripted answer:
+
+    with FaultServer(
+        upstream="http://127.0.0.1:8080/v1",  # e.g. python -m llama_cpp.server
+        upstream_models={"primary": "gemma-3-270m", "backup": "gemma-3-270m"},
+    ) as proxy:
+        proxy.set_fault("primary", Fault.cut_after(8))  # 8 real chunks, then a dropped connection
+        ...
+        partial = proxy.attempts("primary")[0].text_sent  # what the model said before the cut
+
+Refusals and resets strike before anything is forwarded; answers carry the
+model name the client asked for; an upstream error status is passed on, an
+unreachable upstream is a 502. Command line: `serve --upstream URL
+--upstream-model NAME=UPSTREAM_NAME`.
 """
 
 from __future__ import annotations

@@ -5,7 +5,12 @@
         --fault primary=cut_after:5 --fault backup=rate_limit:times=1
 
 It prints the base URL on the first line of output. Fault specs use the text
-form of `parse_fault`.
+form of `parse_fault`. Proxy mode puts the faults in front of a real
+OpenAI-compatible server (here a local llama.cpp one):
+
+    python -m fallback_core.testing serve --upstream http://127.0.0.1:8080/v1 \\
+        --upstream-model primary=gemma --upstream-model backup=gemma \\
+        --fault primary=cut_after:12
 """
 
 from __future__ import annotations
@@ -30,11 +35,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         faults: dict[str, Fault] = {
             name: parse_fault(spec) for name, spec in map(_pair, args.fault)
         }
+        upstream_models = dict(map(_pair, args.upstream_model))
+        server = FaultServer(
+            models,
+            faults=faults,
+            token_delay=args.token_delay,
+            host=args.host,
+            port=args.port,
+            upstream=args.upstream,
+            upstream_models=upstream_models,
+        )
     except ValueError as exc:
         parser.error(str(exc))
-    server = FaultServer(
-        models, faults=faults, token_delay=args.token_delay, host=args.host, port=args.port
-    )
     with server:
         print(server.base_url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
@@ -64,6 +76,18 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="MODEL=SPEC",
         help="a fault for a model, e.g. primary=cut_after:5 or backup=rate_limit:times=1",
+    )
+    serve.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="proxy mode: forward requests to this OpenAI base URL, faults applied on the way",
+    )
+    serve.add_argument(
+        "--upstream-model",
+        action="append",
+        default=[],
+        metavar="NAME=UPSTREAM_NAME",
+        help="proxy mode: the upstream's name for a model (others are forwarded unchanged)",
     )
     serve.add_argument(
         "--token-delay", type=float, default=0.02, help="seconds between streamed tokens"

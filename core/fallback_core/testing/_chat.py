@@ -3,7 +3,9 @@
 `answer_chat` is the whole life of one attempt: it picks the fault (the
 `X-Fault` header first, else the model's fault), records the attempt, and
 either refuses, breaks the connection, or delivers the scripted reply as JSON
-or as a server-sent-event stream with the fault applied on the way.
+or as a server-sent-event stream with the fault applied on the way. A proxying
+server hands the request that got that far to its upstream (`_proxy.relay`)
+and delivers the upstream's answer the same way.
 
 An attempt's outcome is logged just before the bytes that let the client see
 the end (the error body, the reset, the cut, `[DONE]`), so a client that saw
@@ -13,35 +15,40 @@ its request end always finds the attempt finished in the log.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from fallback_core.testing._answers import ModelScript, Reply, estimate_prompt_tokens, plan_reply
+from fallback_core.testing._delivery import Delivery, Event
 from fallback_core.testing._faults import Fault, FaultBook, parse_fault
 from fallback_core.testing._http import HttpConnection, Request
 from fallback_core.testing._log import Attempt, AttemptLog
 from fallback_core.testing._openai import (
     DONE_EVENT,
-    MALFORMED_EVENT,
     BadRequest,
     ChatRequest,
     Envelope,
     error_body,
     parse_chat_request,
 )
+from fallback_core.testing._proxy import Upstream, relay
 
 FAULT_HEADER = "x-fault"
-_SSE_HEADERS = [("cache-control", "no-cache")]
 
 
 @dataclass(frozen=True, slots=True)
 class ChatBackend:
-    """What an attempt needs from its server: scripts, faults, the log and the pace."""
+    """What an attempt needs from its server: scripts, faults, the log, the pace, the upstream.
+
+    With an `upstream` the server is a proxy: a request that gets past its
+    fault's refusals is answered by the upstream server instead of a script.
+    """
 
     script_for: Callable[[str], ModelScript]
     faults: FaultBook
     log: AttemptLog
     token_delay: float
+    upstream: Upstream | None = None
 
 
 async def answer_chat(conn: HttpConnection, http: Request, backend: ChatBackend) -> None:
@@ -57,7 +64,7 @@ async def answer_chat(conn: HttpConnection, http: Request, backend: ChatBackend)
         request.model, fault.name if fault else None, streamed=request.stream
     )
     try:
-        await _attempt(conn, request, backend, fault, attempt)
+        await _attempt(conn, http, request, backend, fault, attempt)
     except asyncio.CancelledError:
         attempt.finish("server_stopped")
         raise
@@ -78,6 +85,7 @@ def _header_fault(spec: str) -> Fault:
 
 async def _attempt(
     conn: HttpConnection,
+    http: Request,
     request: ChatRequest,
     backend: ChatBackend,
     fault: Fault | None,
@@ -102,6 +110,10 @@ async def _attempt(
         await conn.wait_for_disconnect(None)
         attempt.finish("client_gone")
         return
+    delivery = Delivery(conn, fault, attempt, backend.token_delay)
+    if backend.upstream is not None:
+        await relay(backend.upstream, http.body, request, http.headers, delivery)
+        return
     reply = plan_reply(
         script,
         request.messages,
@@ -112,11 +124,11 @@ async def _attempt(
         stop=request.stop,
     )
     attempt.continuation = reply.continuation
-    delivery = _Delivery(conn, request, reply, fault, attempt, prompt_tokens)
+    envelope = Envelope(request.model)
     if request.stream:
-        await delivery.stream(backend.token_delay)
+        await delivery.stream(_events(envelope, reply, prompt_tokens, request.include_usage))
     else:
-        await delivery.whole()
+        await delivery.whole(envelope.completion(reply, prompt_tokens), len(reply.pieces))
 
 
 _Refusal = tuple[int, list[tuple[str, str]], bytes]
@@ -171,89 +183,14 @@ def _context_body(message: str) -> bytes:
     )
 
 
-class _Delivery:
-    """Sends one planned reply, with the fault (if any) applied on the way."""
-
-    def __init__(
-        self,
-        conn: HttpConnection,
-        request: ChatRequest,
-        reply: Reply,
-        fault: Fault | None,
-        attempt: Attempt,
-        prompt_tokens: int,
-    ) -> None:
-        self.conn = conn
-        self.request = request
-        self.reply = reply
-        self.fault_name = fault.name if fault else None
-        self.seconds = fault.seconds if fault else None
-        self.after = fault.after if fault else None
-        self.attempt = attempt
-        self.prompt_tokens = prompt_tokens
-        self.envelope = Envelope(request.model)
-
-    async def _pause(self) -> bool:
-        """Send nothing for the fault's seconds (None: for good); True if the client left."""
-        if await self.conn.wait_for_disconnect(self.seconds):
-            self.attempt.finish("client_gone")
-            return True
-        return False
-
-    async def whole(self) -> None:
-        """Deliver the reply as one JSON body."""
-        body = self.envelope.completion(self.reply, self.prompt_tokens)
-        if self.fault_name in ("slow_first_token", "stall_after") and await self._pause():
-            return
-        if self.fault_name == "malformed_chunk":
-            body = b"{not json"
-        self.attempt.status = 200
-        if self.fault_name == "cut_after":
-            await self.conn.start(200, [("content-length", str(len(body)))], "application/json")
-            await self.conn.send(body[: len(body) // 2])
-            self.attempt.finish("cut")
-            await self.conn.close()
-            return
-        self.attempt.tokens_sent = len(self.reply.pieces)
-        self.attempt.finish("completed")
-        await self.conn.respond(200, body)
-
-    async def stream(self, token_delay: float) -> None:
-        """Deliver the reply as server-sent events, one chunk per token."""
-        conn, envelope, with_usage = self.conn, self.envelope, self.request.include_usage
-        deltas = envelope.deltas(self.reply)
-        self.attempt.status = 200
-        await conn.start(200, _SSE_HEADERS, "text/event-stream; charset=utf-8")
-        if self.fault_name == "slow_first_token" and await self._pause():
-            return
-        for index, delta in enumerate(deltas):
-            if index == self.after and not await self._strike():
-                return
-            await conn.send(envelope.chunk(delta, None, with_usage=with_usage))
-            self.attempt.tokens_sent += 1
-            if token_delay > 0:
-                await asyncio.sleep(token_delay)
-        if self.after is not None and self.after >= len(deltas) and not await self._strike():
-            return
-        self.attempt.finish("completed")
-        await conn.send(envelope.chunk({}, self.reply.finish_reason, with_usage=with_usage))
-        if with_usage:
-            await conn.send(envelope.usage_chunk(self.prompt_tokens, len(self.reply.pieces)))
-        if self.fault_name == "missing_done":
-            await conn.end()
-            await conn.close()
-        else:
-            await conn.send(DONE_EVENT)
-            await conn.end()
-
-    async def _strike(self) -> bool:
-        """Apply a mid-stream fault at its token; False if the stream ends here."""
-        if self.fault_name == "cut_after":
-            self.attempt.finish("cut")
-            await self.conn.close()
-            return False
-        if self.fault_name == "stall_after":
-            return not await self._pause()
-        if self.fault_name == "malformed_chunk":
-            await self.conn.send(MALFORMED_EVENT)
-        return True
+async def _events(
+    envelope: Envelope, reply: Reply, prompt_tokens: int, with_usage: bool
+) -> AsyncIterator[Event]:
+    """The scripted reply as server-sent events: one chunk per token, then the closing ones."""
+    for delta in envelope.deltas(reply):
+        chunk = envelope.chunk(delta, None, with_usage=with_usage)
+        yield Event("token", chunk, delta.get("content") or "")
+    yield Event("closing", envelope.chunk({}, reply.finish_reason, with_usage=with_usage))
+    if with_usage:
+        yield Event("closing", envelope.usage_chunk(prompt_tokens, len(reply.pieces)))
+    yield Event("done", DONE_EVENT)

@@ -19,6 +19,7 @@ Outcome = Literal[
     "cut",  # the server closed the connection mid-response on purpose
     "client_gone",  # the client disconnected before the response was complete
     "server_stopped",  # the server stopped while the attempt was in flight
+    "upstream_error",  # proxy mode: the upstream failed mid-response, so the connection was closed
 ]
 
 
@@ -26,10 +27,11 @@ Outcome = Literal[
 class AttemptRecord:
     """What happened to one request: which fault struck, what was sent, and when.
 
-        `started_at` / `ended_at` are `time.monotonic()` readings (`ended_at` is None
-        while the attempt is in progress); `started_wall` is the `time.time()` of the
-        start. `tokens_sent` counts the content chunks streamed before the finish
-    chunk, or the reply's tokens once a whole JSON body was sent.
+    `started_at` / `ended_at` are `time.monotonic()` readings (`ended_at` is None
+    while the attempt is in progress); `started_wall` is the `time.time()` of the
+    start. `tokens_sent` counts the content chunks streamed before the finish
+    chunk, or the reply's tokens once a whole JSON body was sent; `text_sent` is
+    the text those streamed chunks carried (empty for a whole body).
     """
 
     model: str
@@ -42,6 +44,7 @@ class AttemptRecord:
     streamed: bool
     tokens_sent: int
     continuation: bool
+    text_sent: str = ""
 
 
 class Attempt:
@@ -54,6 +57,7 @@ class Attempt:
         self.status: int | None = None
         self.outcome: Outcome = "in_progress"
         self.tokens_sent = 0
+        self.text_sent = ""
         self.continuation = False
         self.started_at = time.monotonic()
         self.started_wall = time.time()
@@ -77,6 +81,7 @@ class Attempt:
             streamed=self.streamed,
             tokens_sent=self.tokens_sent,
             continuation=self.continuation,
+            text_sent=self.text_sent,
         )
 
 

@@ -21,6 +21,7 @@ from fallback_core.testing._faults import Fault, FaultBook
 from fallback_core.testing._http import HttpConnection, Request
 from fallback_core.testing._log import AttemptLog, AttemptRecord
 from fallback_core.testing._openai import error_body
+from fallback_core.testing._upstream import Upstream
 
 _THREAD_TIMEOUT = 10.0
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
@@ -39,6 +40,18 @@ class FaultServer:
     how that reply is delivered, never what it is. `token_delay` is the pause
     after each streamed token. Use it as a context manager, or call `start()`
     and `stop()`.
+
+    Proxy mode: with `upstream` (an OpenAI base URL, e.g. a local llama.cpp
+    server's `http://127.0.0.1:8080/v1`) every chat request that its fault lets
+    through is forwarded there and the upstream's answer relayed back - a
+    stream event by event as it comes - with the fault applied on the way,
+    exactly as to a scripted answer: a 429 or a reset strikes before anything
+    is forwarded, `cut_after=5` closes the connection after the fifth relayed
+    content chunk. `upstream_models` maps this server's model names to the
+    upstream's (others are forwarded unchanged); answers carry the name the
+    client asked for. Scripts then only matter for `context_window`, and in
+    the attempts log `continuation` marks prefills only (an "instruct"
+    continuation cannot be told from a next turn without a canonical answer).
     """
 
     def __init__(
@@ -49,13 +62,20 @@ class FaultServer:
         token_delay: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        upstream: str | None = None,
+        upstream_models: Mapping[str, str] | None = None,
     ) -> None:
         self._scripts = dict(models or {})
         self._faults = FaultBook()
         for model, fault in (faults or {}).items():
             self._faults.set(model, fault)
         self._log = AttemptLog()
-        self._backend = ChatBackend(self.script_for, self._faults, self._log, token_delay)
+        self._upstream = Upstream(upstream, upstream_models) if upstream is not None else None
+        if upstream_models and self._upstream is None:
+            raise ValueError("upstream_models needs an upstream")
+        self._backend = ChatBackend(
+            self.script_for, self._faults, self._log, token_delay, self._upstream
+        )
         self._host = host
         self._requested_port = port
         self._port: int | None = None
@@ -120,6 +140,11 @@ class FaultServer:
     def base_url(self) -> str:
         """The OpenAI base URL to hand to a client, e.g. `http://127.0.0.1:8123/v1`."""
         return f"http://{self._host}:{self.port}/v1"
+
+    @property
+    def upstream(self) -> str | None:
+        """The upstream base URL in proxy mode, else None."""
+        return self._upstream.base_url if self._upstream is not None else None
 
     @property
     def open_connections(self) -> int:
@@ -207,9 +232,12 @@ class FaultServer:
         if request.path in _CHAT_PATHS and request.method == "POST":
             await answer_chat(conn, request, self._backend)
         elif request.path in _MODELS_PATHS and request.method == "GET":
+            names = dict.fromkeys(
+                [*self._scripts, *(self._upstream.models if self._upstream else ())]
+            )
             models = [
                 {"id": name, "object": "model", "created": 0, "owned_by": "fault-server"}
-                for name in self._scripts
+                for name in names
             ]
             await conn.respond(200, json.dumps({"object": "list", "data": models}).encode())
         else:
