@@ -1,0 +1,330 @@
+"""The results as markdown tables, JSON and a PNG chart, with the machine they ran on."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .chart import draw
+from .load import LoadResult
+from .load import as_dict as load_dict
+from .measure import Cell, FlappingRun
+from .overhead import OverheadResult
+from .overhead import as_dict as overhead_dict
+from .scenarios import ANSWER, TOKEN_DELAY, Flapping, Scenario
+from .systems import SYSTEMS, System
+
+__all__ = ["Results", "machine", "write"]
+
+_PACKAGES = ("langchain-core", "langchain-openai", "llama-index-core", "litellm", "openai", "httpx")
+
+
+def machine() -> dict[str, Any]:
+    """The CPU, cores, memory, OS, Python and package versions of this run."""
+    cpu = platform.processor() or "unknown"
+    memory = None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            cpu = next(
+                (line.split(":", 1)[1].strip() for line in info if line.startswith("model name")),
+                cpu,
+            )
+        with open("/proc/meminfo", encoding="utf-8") as info:
+            kib = next(int(line.split()[1]) for line in info if line.startswith("MemTotal"))
+            memory = f"{kib / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    versions = {}
+    for name in _PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory": memory,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "packages": versions,
+    }
+
+
+@dataclass
+class Results:
+    """Everything one run measured."""
+
+    quick: bool
+    scenarios: Sequence[Scenario]
+    systems: Sequence[System] = SYSTEMS
+    cells: list[Cell] = field(default_factory=list)
+    flapping: Flapping | None = None
+    flapping_runs: list[FlappingRun] = field(default_factory=list)
+    overhead: list[OverheadResult] = field(default_factory=list)
+    load: list[LoadResult] = field(default_factory=list)
+    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    duration: float = 0.0
+    machine: dict[str, Any] = field(default_factory=machine)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "date": self.started.isoformat(timespec="seconds"),
+            "duration_seconds": round(self.duration, 1),
+            "quick": self.quick,
+            "machine": self.machine,
+            "answer_chars": len(ANSWER),
+            "token_delay": TOKEN_DELAY,
+            "systems": [{"key": s.key, "label": s.label, "config": s.config} for s in self.systems],
+            "scenarios": [
+                {"key": s.key, "title": s.title, "expected": s.expected} for s in self.scenarios
+            ],
+            "cells": [cell.to_dict() for cell in self.cells],
+            "flapping": [run.to_dict() for run in self.flapping_runs],
+            "overhead": [overhead_dict(r) for r in self.overhead],
+            "load": [load_dict(r) for r in self.load],
+        }
+
+
+# Markdown
+
+
+def _cell_text(cell: Cell) -> str:
+    o = cell.outcome
+    attempts = f"{cell.primary_attempts}+{cell.backup_attempts}"
+    if o.kind == "complete":
+        what = "complete"
+    elif o.kind == "error":
+        what = f"error `{o.error}`"
+    elif o.kind == "truncated":
+        what = f"**TRUNCATED as success** (-{o.lost}/+{o.extra} chars)"
+    else:
+        what = "**HANG**"
+    return f"{what}<br>{o.wall:.2f} s, {attempts}"
+
+
+def matrix_table(results: Results) -> list[str]:
+    """Scenario rows, system columns; each cell: outcome, wall time, attempts primary+backup."""
+    systems = [s for s in results.systems if any(c.system == s.key for c in results.cells)]
+    by_key = {(c.scenario, c.system): c for c in results.cells}
+    lines = [
+        "| scenario | " + " | ".join(s.label for s in systems) + " |",
+        "|---|" + "---|" * len(systems),
+    ]
+    for scenario in results.scenarios:
+        row = [c for s in systems if (c := by_key.get((scenario.key, s.key))) is not None]
+        if not row:
+            continue
+        lines.append(f"| {scenario.label} | " + " | ".join(_cell_text(c) for c in row) + " |")
+    lines.append("| **complete answers** | " + " | ".join(_totals(results, systems)) + " |")
+    return lines
+
+
+def _totals(results: Results, systems: Sequence[System]) -> list[str]:
+    """Per system: complete answers where one is possible, and answers never to be trusted."""
+    totals = []
+    for system in systems:
+        cells = [c for c in results.cells if c.system == system.key]
+        possible = [c for c in cells if c.expected == "complete"]
+        complete = sum(c.outcome.kind == "complete" for c in possible)
+        bad = sum(c.outcome.kind in ("truncated", "hang") for c in cells)
+        bad_text = f", **{bad} truncated/hung**" if bad else ""
+        totals.append(f"**{complete}/{len(possible)}**{bad_text}")
+    return totals
+
+
+_SHORT = {
+    "complete": "complete",
+    "error": "error",
+    "truncated": "**TRUNCATED**",
+    "hang": "**HANG**",
+}
+
+
+def summary_table(results: Results) -> list[str]:
+    """The compact matrix the README quotes: outcome and wall time per cell."""
+    systems = [s for s in results.systems if any(c.system == s.key for c in results.cells)]
+    by_key = {(c.scenario, c.system): c for c in results.cells}
+    lines = [
+        "| scenario | " + " | ".join(s.label for s in systems) + " |",
+        "|---|" + "---|" * len(systems),
+    ]
+    for scenario in results.scenarios:
+        row = [c for s in systems if (c := by_key.get((scenario.key, s.key))) is not None]
+        if row:
+            lines.append(
+                f"| {scenario.label} | "
+                + " | ".join(f"{_SHORT[c.outcome.kind]} {c.outcome.wall:.2f} s" for c in row)
+                + " |"
+            )
+    lines.append("| **complete answers** | " + " | ".join(_totals(results, systems)) + " |")
+    return lines
+
+
+def flapping_table(results: Results) -> list[str]:
+    labels = {s.key: s.label for s in results.systems}
+    lines = [
+        "| system | complete | served by primary / backup | primary attempts (in the outage) "
+        "| primary serves again at | slowest request | all requests |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for run in results.flapping_runs:
+        at = run.primary_back_at
+        back = "never" if at is None else f"{at:.1f} s"
+        lines.append(
+            f"| {labels.get(run.system, run.system)} "
+            f"| {run.outcomes.get('complete', 0)}/{run.requests} "
+            f"| {run.served_by.get('primary', 0)} / {run.served_by.get('backup', 0)} "
+            f"| {run.primary_attempts} ({run.primary_attempts_during_outage}) "
+            f"| {back} | {max(run.walls, default=0.0):.2f} s | {run.wall:.1f} s |"
+        )
+    return lines
+
+
+def overhead_table(results: Results) -> list[str]:
+    lines = [
+        "| framework | call | pace | requests per side | bare wall | ours wall "
+        "| ratio of means | ratio per pair: median (p25-p75) | CPU per token: bare -> ours |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results.overhead:
+        pace = f"{r.token_delay * 1000:g} ms/token" if r.token_delay else "no delay"
+        call = "astream" if r.mode == "async" else "stream"
+        if r.framework == "LlamaIndex":
+            call = "astream_chat" if r.mode == "async" else "stream_chat"
+        ok = "" if r.all_complete else " (**incomplete answers**)"
+        lines.append(
+            f"| {r.framework} | {call} | {pace} | {r.requests} | {r.bare_wall * 1000:.0f} ms "
+            f"| {r.ours_wall * 1000:.0f} ms | **{r.ratio:.3f}x**{ok} "
+            f"| {r.ratio_median:.3f}x ({r.ratio_p25:.3f}-{r.ratio_p75:.3f}) "
+            f"| {r.bare_cpu_per_token_us:.0f} -> {r.ours_cpu_per_token_us:.0f} us "
+            f"(+{r.ours_cpu_per_token_us - r.bare_cpu_per_token_us:.0f}) |"
+        )
+    return lines
+
+
+def load_table(results: Results) -> list[str]:
+    lines = [
+        "| system | streams (cut mid-answer) | complete | errors | wrong answers "
+        "| chars lost / extra | attempts primary+backup | wall (traced pass) "
+        "| peak traced memory per stream |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results.load:
+        errors = f"{r.errors}" + (f" ({', '.join(r.error_types)})" if r.error_types else "")
+        wall = "" if r.wall is None else f"{r.wall:.1f} s "
+        lines.append(
+            f"| {r.system} | {r.streams} ({r.faulted}) | {r.complete} | {errors} | {r.wrong} "
+            f"| {r.chars_lost} / {r.chars_extra} | {r.primary_attempts}+{r.backup_attempts} "
+            f"| {wall}({r.traced_wall:.1f} s, {r.traced_complete} complete) "
+            f"| {r.peak_kib_per_stream:.0f} KiB |"
+        )
+    return lines
+
+
+def _machine_line(m: Mapping[str, Any]) -> str:
+    memory = f", {m['memory']} RAM" if m.get("memory") else ""
+    return f"{m['cpu']}, {m['cores']} cores{memory}, {m['os']}, Python {m['python']}"
+
+
+def markdown(results: Results) -> str:
+    """The whole report."""
+    m = results.machine
+    versions = ", ".join(f"{k} {v}" for k, v in m["packages"].items())
+    date = results.started.strftime("%Y-%m-%d %H:%M UTC")
+    out = [
+        "# Benchmarks",
+        "",
+        f"Generated by `{'python -m benchmarks --quick' if results.quick else 'make bench'}` "
+        f"on {date}, "
+        f"in {results.duration / 60:.1f} minutes.",
+        f"Machine: {_machine_line(m)}.",
+        f"Packages: {versions}.",
+        "",
+        "Every system streams the same question from the same local fault server (run in a "
+        "child process, so its CPU and memory are not counted) in one run; each cell gets a "
+        f"fresh client and freshly set faults. Primary and backup share one {len(ANSWER)}-"
+        f"character canonical answer, streamed a word per chunk every "
+        f"{TOKEN_DELAY * 1000:g} ms, so a correct fallback reproduces it exactly. Outcomes: "
+        "*complete* (exactly the canonical answer), *error* (an exception reached the caller), "
+        "*TRUNCATED as success* (the stream ended quietly with a different text: characters "
+        "lost / extra), *HANG* (no end within 20 s; cancelled). Each cell also gives the wall "
+        "time and the attempts primary+backup the server saw.",
+        "",
+        "## Systems",
+        "",
+        "| system | configuration |",
+        "|---|---|",
+        *(f"| {s.label} | `{s.config}` |" for s in results.systems),
+        "",
+        "## Summary",
+        "",
+        *summary_table(results),
+        "",
+        _CONTENT_POLICY_NOTE,
+        "",
+        "## Scenarios in detail",
+        "",
+        "Each cell: the outcome; the wall time; the attempts primary+backup the server saw.",
+        "",
+        *matrix_table(results),
+    ]
+    if results.flapping_runs and results.flapping is not None:
+        f = results.flapping
+        out += [
+            "",
+            f"## Flapping primary: {f.requests} requests in a row, the primary down (503) "
+            f"for the first {f.down_for:g} s",
+            "",
+            *flapping_table(results),
+        ]
+    if results.overhead:
+        out += [
+            "",
+            "## Overhead on the healthy path",
+            "",
+            "Requests alternate bare/ours; ratio = mean wall time of ours over the bare "
+            "model's. CPU time is the client process's, per streamed token.",
+            "",
+            *overhead_table(results),
+        ]
+    if results.load:
+        out += [
+            "",
+            "## Load: concurrent async streams",
+            "",
+            "All streams started at once with `asyncio.gather`; a fifth through a primary "
+            "cut mid-answer (`X-Fault: cut_after=N`). Our stall limits are 20 s here "
+            "(the README's recommendation). Memory: tracemalloc's peak above the start, "
+            "per stream in flight, from a second, traced pass.",
+            "",
+            *load_table(results),
+        ]
+    return "\n".join(out) + "\n"
+
+
+_CONTENT_POLICY_NOTE = (
+    "\\* Our adapters raise a content-policy refusal by default rather than send the same "
+    'prompt elsewhere (`rules={Category.CONTENT_POLICY: "fallback"}` changes that); it is '
+    "left out of the complete-answer count for every system."
+)
+
+
+def write(results: Results, directory: Path) -> dict[str, Path]:
+    """Write results.md, results.json and results.png into `directory`; their paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "markdown": directory / "results.md",
+        "json": directory / "results.json",
+        "chart": directory / "results.png",
+    }
+    paths["markdown"].write_text(markdown(results), encoding="utf-8")
+    paths["json"].write_text(json.dumps(results.to_dict(), indent=2) + "\n", encoding="utf-8")
+    draw(results, paths["chart"])
+    return paths

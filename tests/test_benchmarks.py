@@ -1,0 +1,71 @@
+"""The benchmark harness runs, and judges what each system delivered correctly (no timings).
+
+The quick run needs the ``bench`` extra (litellm, matplotlib), which ``make test``
+does not install; without it that test is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.__main__ import main
+from benchmarks.measure import compare, judge
+from benchmarks.scenarios import ANSWER
+
+
+def test_compare_counts_characters_lost_and_added() -> None:
+    """A cut answer loses its tail; a restarted one repeats what was already shown."""
+    assert compare(ANSWER) == (0, 0)
+    assert compare(ANSWER[:100]) == (len(ANSWER) - 100, 0)
+    assert compare(ANSWER[:100] + ANSWER) == (0, 100)
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "hung", "kind"),
+    [
+        (ANSWER, None, False, "complete"),
+        (ANSWER[:50], None, False, "truncated"),
+        (ANSWER[:50] + ANSWER, None, False, "truncated"),
+        (ANSWER[:50], ConnectionResetError(), False, "error"),
+        (ANSWER[:50], None, True, "hang"),
+    ],
+)
+def test_outcome_is_judged_against_the_canonical_answer(
+    text: str, error: BaseException | None, hung: bool, kind: str
+) -> None:
+    """Exact text is complete; a raise is an error; other quiet endings are truncated."""
+    outcome = judge(text, error, hung, wall=1.0)
+    assert outcome.kind == kind
+    assert outcome.error == (type(error).__name__ if error else None)
+    assert outcome.delivered == len(text)
+
+
+# litellm's own types trip a pydantic warning when it is imported.
+@pytest.mark.filterwarnings("ignore:Item .* is using the .ReadOnly. qualifier:UserWarning")
+def test_quick_run_finishes_a_cut_stream_only_with_our_adapters(tmp_path: Path) -> None:
+    """In a quick run, our adapters complete a stream cut mid-answer; the others raise."""
+    pytest.importorskip("litellm")
+    pytest.importorskip("matplotlib")
+    argv = ["--quick", "--parts", "matrix", "--scenarios", "healthy,cut", "--out", str(tmp_path)]
+    assert main(argv) == 0
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    outcomes = {(c["scenario"], c["system"]): c for c in results["cells"]}
+    systems = [s["key"] for s in results["systems"]]
+    assert len(outcomes) == 2 * len(systems) == 10
+    for system in systems:
+        assert outcomes["healthy", system]["kind"] == "complete"
+    for ours in ("fallback_chat_model", "fallback_llm"):
+        cut = outcomes["cut", ours]
+        assert (cut["kind"], cut["lost"], cut["extra"]) == ("complete", 0, 0)
+        assert (cut["primary_attempts"], cut["backup_attempts"]) == (1, 1)
+    for theirs in ("bare", "with_fallbacks", "litellm"):
+        cut = outcomes["cut", theirs]
+        assert cut["kind"] == "error"
+        assert 0 < cut["delivered"] < len(ANSWER)
+    report = (tmp_path / "results.md").read_text()
+    assert "| stream cut mid-answer |" in report
+    assert (tmp_path / "results.png").stat().st_size > 0
