@@ -11,6 +11,13 @@ the common case; `ChatHop` gives one model its own limits.
 
 from __future__ import annotations
 
+try:
+    import langchain_core as _langchain_core  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess
+    raise ImportError(
+        "langchain_fallback needs langchain-core: pip install 'fallback-chain[langchain]'"
+    ) from exc
+
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel

@@ -8,7 +8,6 @@ never a pydantic wrapper around it.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -29,7 +28,7 @@ from ._hops import (
 from ._retries import without_inner_retries
 from ._target import ChatRequest, ModelTarget
 
-__all__ = ["CHAIN_FIELDS", "Built", "build_chain", "check_models", "split_policy"]
+__all__ = ["CHAIN_FIELDS", "Built", "build_chain", "check_models", "hook_tuple", "split_policy"]
 
 CHAIN_FIELDS = frozenset(
     {
@@ -63,6 +62,12 @@ class Built:
 
 def check_models(models: object, owner: object) -> tuple[BaseChatModel | ChatHop, ...]:
     """``models`` as a tuple, or `ConfigurationError` naming the offending entry."""
+    if isinstance(models, (BaseChatModel, ChatHop)):
+        raise ConfigurationError(
+            "models",
+            f"got a single {type(models).__name__}",
+            "a list of models, primary first, e.g. models=[primary, backup]",
+        )
     if isinstance(models, (str, bytes, Mapping)) or not isinstance(models, Iterable):
         raise ConfigurationError(
             "models", f"got {type(models).__name__}", f"a list, each item {_EXPECTED_MODEL}"
@@ -104,7 +109,12 @@ def _leads_to(model: BaseChatModel, owner: object, seen: frozenset[int] = frozen
 
 
 def split_policy(data: dict[str, Any], known: Iterable[str]) -> dict[str, Any]:
-    """Fold Policy fields given as keywords into ``data["policy"]``; warn about unknown keys."""
+    """Fold Policy fields given as keywords into ``data["policy"]``; refuse unknown keys.
+
+    Provider options (``temperature``, ``api_key``) belong on each model, so an
+    unknown key is an error naming the closest option, never silently dropped
+    (``idle_timout=20`` would otherwise leave stall protection off).
+    """
     loose = {k: data.pop(k) for k in list(data) if k in _POLICY_FIELDS and k != "policy"}
     if loose:
         if data.get("policy") is not None:
@@ -118,17 +128,26 @@ def split_policy(data: dict[str, Any], known: Iterable[str]) -> dict[str, Any]:
         data.pop("policy", None)
     elif not isinstance(data["policy"], Policy):
         raise ConfigurationError("policy", f"got {type(data['policy']).__name__}", "a Policy")
-    ignored = sorted(set(data) - set(known))
-    if ignored:
-        warnings.warn(
-            f"FallbackChatModel ignores {', '.join(ignored)}: set provider options such as "
-            "these on each of its models",
-            UserWarning,
-            stacklevel=4,
-        )
-        for key in ignored:
-            del data[key]
+    known = set(known)
+    for key in data:
+        if key not in known:
+            raise ConfigurationError.unknown(
+                key,
+                key,
+                known | _POLICY_FIELDS,
+                "option of FallbackChatModel",
+                "provider options such as api_key or temperature belong on each model",
+            )
     return data
+
+
+def hook_tuple(hooks: Any) -> Any:
+    """``hooks`` as a tuple; anything but a list of hooks is left for the chain to refuse."""
+    if hooks is None:
+        return ()
+    if isinstance(hooks, (list, tuple)):
+        return tuple(hooks)
+    return hooks
 
 
 def build_chain(fields: Mapping[str, Any]) -> Built:

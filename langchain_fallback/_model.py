@@ -24,7 +24,7 @@ from fallback_core import (
     Policy,
 )
 
-from ._build import CHAIN_FIELDS, Built, build_chain, check_models, split_policy
+from ._build import CHAIN_FIELDS, Built, build_chain, check_models, hook_tuple, split_policy
 from ._call import RUN_KEY, open_call, public_kwargs
 from ._callbacks import RunHandle
 from ._hops import ChatHop, model_name
@@ -58,7 +58,10 @@ class FallbackChatModel(BaseChatModel):
     name and endpoint.
 
     Call options (``stop``, ``.bind(temperature=0)``, a per-call ``model``) go
-    to every model unchanged; ``stop`` set here applies when a call gives none.
+    to every model unchanged; ``stop``, ``temperature`` and ``max_tokens`` set
+    here apply when a call gives none. Any other keyword is refused with the
+    closest valid name: provider options (``api_key``, ``base_url``) belong on
+    each model.
     The caller's callbacks see one chat-model run per call, each token once,
     and every hop event as a ``fallback.*`` custom event on that run; the
     models themselves run unobserved. The answer's
@@ -87,6 +90,10 @@ class FallbackChatModel(BaseChatModel):
     max_retries: int | None = None
     stop: list[str] | None = None
     """Stop sequences for every model, used when a call gives none."""
+    temperature: float | None = None
+    """Sampling temperature for every model, used when a call gives none."""
+    max_tokens: int | None = None
+    """Output-token cap for every model, used when a call gives none."""
     inner_retries: Literal["off", "keep"] = "off"
     nested_runs: bool = False
     streaming: bool = False
@@ -100,7 +107,7 @@ class FallbackChatModel(BaseChatModel):
         if models is not None:
             data["models"] = models
         data["models"] = check_models(data.get("models", ()), owner=None)
-        data["hooks"] = tuple(data.get("hooks") or ())
+        data["hooks"] = hook_tuple(data.get("hooks"))
         data = split_policy(data, known=type(self).model_fields)
         super().__init__(**data)
         self._built = self._build()
@@ -112,7 +119,7 @@ class FallbackChatModel(BaseChatModel):
         if name == "models":
             value = check_models(value, owner=self)
         elif name == "hooks":
-            value = tuple(value or ())
+            value = hook_tuple(value)
         elif name == "policy" and not isinstance(value, Policy):
             raise ConfigurationError("policy", f"got {type(value).__name__}", "a Policy")
         built = self._build(**{name: value})
@@ -247,7 +254,9 @@ class FallbackChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
         stop = self.stop if stop is None else stop
-        call = open_call(messages, stop, kwargs, run_manager, nested=self.nested_runs)
+        call = open_call(
+            messages, stop, self._options(kwargs), run_manager, nested=self.nested_runs
+        )
         yield from call.stream(self.fallback_chain, run_manager)
 
     async def _astream(
@@ -258,11 +267,20 @@ class FallbackChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         stop = self.stop if stop is None else stop
-        call = open_call(messages, stop, kwargs, run_manager, nested=self.nested_runs)
+        call = open_call(
+            messages, stop, self._options(kwargs), run_manager, nested=self.nested_runs
+        )
         chunks = call.astream(self.fallback_chain, run_manager)
         async with aclosing(chunks):
             async for chunk in chunks:
                 yield chunk
+
+    def _options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The call's options, with the model-wide temperature and max_tokens as defaults."""
+        for key in ("temperature", "max_tokens"):
+            if getattr(self, key) is not None:
+                kwargs.setdefault(key, getattr(self, key))
+        return kwargs
 
     def _generate(
         self,

@@ -14,9 +14,23 @@ instrumentation event dispatched for every step of a call.
 
 from __future__ import annotations
 
+try:
+    import llama_index.core as _llama_index_core  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess
+    raise ImportError(
+        "llamaindex_fallback needs llama-index-core: pip install 'fallback-chain[llamaindex]'"
+    ) from exc
+
 from ._config import from_config
 from ._events import FallbackHopEvent
-from ._hops import InnerRetriesWarning, LLMHop
+from ._hops import FunctionCallingWarning, InnerRetriesWarning, LLMHop
 from ._llm import FallbackLLM
 
-__all__ = ["FallbackHopEvent", "FallbackLLM", "InnerRetriesWarning", "LLMHop", "from_config"]
+__all__ = [
+    "FallbackHopEvent",
+    "FallbackLLM",
+    "FunctionCallingWarning",
+    "InnerRetriesWarning",
+    "LLMHop",
+    "from_config",
+]

@@ -46,10 +46,13 @@ if TYPE_CHECKING:
 __all__ = [
     "BuiltChain",
     "ChainSettings",
+    "FunctionCallingWarning",
     "InnerRetriesWarning",
     "LLMHop",
     "build_chain",
     "check_no_cycle",
+    "not_function_calling",
+    "warn_about_function_calling",
     "warn_about_inner_retries",
 ]
 
@@ -85,7 +88,7 @@ class ChainSettings:
     """
 
     policy: Policy | None = None
-    hooks: tuple[Hook, ...] = ()
+    hooks: Sequence[Hook] = ()
     continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION
     timeout: float | None = None
     first_token_timeout: float | None = None
@@ -100,6 +103,10 @@ class BuiltChain:
     chain: Chain[LLMRequest]
     llms: tuple[LLM, ...]
     metadata: LLMMetadata
+
+
+class FunctionCallingWarning(UserWarning):
+    """Some hops of a chain call functions and some do not, so the chain does not."""
 
 
 class InnerRetriesWarning(UserWarning):
@@ -130,6 +137,12 @@ def class_traits(llm: LLM, metadata: LLMMetadata) -> _ClassTraits:
 
 def build_chain(llms: object, settings: ChainSettings) -> BuiltChain:
     """Validate ``llms`` and build their chain; raise `ConfigurationError` naming the field."""
+    if isinstance(llms, (LLM, LLMHop)):
+        raise ConfigurationError(
+            "llms",
+            f"got a single {type(llms).__name__}",
+            "a list of LLMs, primary first, e.g. FallbackLLM([primary, backup])",
+        )
     if isinstance(llms, (str, bytes)) or not isinstance(llms, Sequence):
         raise ConfigurationError("llms", f"got {type(llms).__name__}", "a list of LLMs")
     if not llms:
@@ -235,6 +248,29 @@ def warn_about_inner_retries(built: BuiltChain) -> None:
             "sees the failure, which delays the fallback; the chain's Policy already retries. "
             "Build these LLMs with max_retries=0.",
             InnerRetriesWarning,
+            stacklevel=3,
+        )
+
+
+def not_function_calling(built: BuiltChain) -> list[str]:
+    """The hops of ``built`` that cannot call functions, as ``name (Class)``."""
+    return [
+        f"{hop.name} ({type(llm).__name__})"
+        for hop, llm in zip(built.chain.hops, built.llms, strict=True)
+        if not llm.metadata.is_function_calling_model
+    ]
+
+
+def warn_about_function_calling(built: BuiltChain) -> None:
+    """Warn if some hops call functions and others do not: agents would refuse the chain."""
+    missing = not_function_calling(built)
+    if missing and len(missing) < len(built.llms):
+        warnings.warn(
+            f"{', '.join(missing)}: not a function-calling model, so neither is the chain and "
+            "FunctionAgent refuses it ('LLM must be a FunctionCallingLLM'). Build those hops "
+            "as function-calling models (e.g. OpenAILike(..., is_function_calling_model=True)) "
+            "or leave them out of chains used by agents.",
+            FunctionCallingWarning,
             stacklevel=3,
         )
 

@@ -45,6 +45,7 @@ from ._hops import (
     LLMHop,
     build_chain,
     check_no_cycle,
+    warn_about_function_calling,
     warn_about_inner_retries,
 )
 from ._responses import Answer
@@ -58,6 +59,9 @@ __all__ = ["FallbackLLM"]
 
 
 _POLICY_FIELDS = frozenset(f.name for f in dataclasses.fields(Policy))
+_OWN_OPTIONS = frozenset(
+    {"continue_instruction", "first_token_timeout", "health", "hooks", "idle_timeout", "timeout"}
+)
 
 
 class FallbackLLM(FunctionCallingLLM):
@@ -115,14 +119,19 @@ class FallbackLLM(FunctionCallingLLM):
         **kwargs: Any,
     ) -> None:
         policy = _policy(policy, {k: kwargs.pop(k) for k in list(kwargs) if k in _POLICY_FIELDS})
+        options = {*type(self).model_fields, *_POLICY_FIELDS, *_OWN_OPTIONS} - {"llms"}
         for key in kwargs:
             if key not in type(self).model_fields or key == "llms":
-                raise ConfigurationError(
-                    key, "not an option of FallbackLLM", "a Policy field or an LLM field"
+                raise ConfigurationError.unknown(
+                    key,
+                    key,
+                    options,
+                    "option of FallbackLLM",
+                    "provider options such as api_key or temperature belong on each LLM",
                 )
         settings = ChainSettings(
             policy,
-            tuple(hooks),
+            tuple(hooks) if isinstance(hooks, (list, tuple)) else hooks,
             continue_instruction,
             timeout,
             first_token_timeout,
@@ -134,6 +143,7 @@ class FallbackLLM(FunctionCallingLLM):
         self._settings = settings
         self._built = built
         warn_about_inner_retries(built)
+        warn_about_function_calling(built)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name != "llms":

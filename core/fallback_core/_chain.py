@@ -138,6 +138,12 @@ class Chain(Generic[RequestT]):
         if policy is not None and not isinstance(policy, Policy):
             raise ConfigurationError("policy", f"got {type(policy).__name__}", "a Policy")
         self.policy = policy or Policy()
+        if callable(hooks) or isinstance(hooks, (str, bytes)) or not isinstance(hooks, Sequence):
+            raise ConfigurationError(
+                "hooks",
+                f"got {'a single hook' if callable(hooks) else type(hooks).__name__}",
+                "a list of hooks, e.g. hooks=[hook]",
+            )
         for i, hook in enumerate(hooks):
             if not callable(hook):
                 raise ConfigurationError(

@@ -19,7 +19,8 @@ raised as the provider raised it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -51,7 +52,27 @@ class ConfigurationError(FallbackError, ValueError):
         self.field = field
         self.problem = problem
         self.expected = expected
+        self.suggestions: tuple[str, ...] = ()
+        """For an unknown name: the closest valid names, best first."""
         super().__init__(f"{field}: {problem}; expected {expected}")
+
+    @classmethod
+    def unknown(
+        cls, field: str, name: str, valid: Iterable[str], kind: str = "option", otherwise: str = ""
+    ) -> ConfigurationError:
+        """``name`` is not one of ``valid``: the error suggests the closest valid names.
+
+        ``otherwise`` is said instead when no valid name is close.
+        """
+        names = sorted(set(valid))
+        close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+        if close:
+            hint = f" (did you mean {' or '.join(map(repr, close))}?)"
+        else:
+            hint = f" ({otherwise})" if otherwise else ""
+        error = cls(field, f"unknown {kind} {name!r}{hint}", f"one of: {', '.join(names)}")
+        error.suggestions = tuple(close)
+        return error
 
 
 class ChainExhaustedError(FallbackError):

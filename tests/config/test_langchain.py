@@ -70,13 +70,13 @@ def test_alias_backups_come_before_the_default_chain(
     assert served_by(fault_server) == ["primary", "backup", "third"]
 
 
-def test_unknown_alias_falls_to_the_default_chain(chains: Path, fault_server: FaultServer) -> None:
-    """An alias the configuration lacks is skipped, and the default chain serves the call."""
-    skipped: list[EntrySkipped] = []
-    model = from_config(ChainConfig(chains, listeners=[only_skips(skipped)]), "fsat")
-    assert hop_names(model) == ["openai/third"]
-    assert [s.reason for s in skipped] == ["unknown alias (known: fast)"]
-    assert model.invoke("Hello?").text == ANSWER
+def test_unknown_alias_is_refused_naming_the_closest(chains: Path) -> None:
+    """An alias the configuration lacks is a ConfigurationError suggesting the closest alias."""
+    with pytest.raises(ConfigurationError) as caught:
+        from_config(ChainConfig(chains), "fsat")
+    assert caught.value.field == "alias"
+    assert caught.value.problem == "unknown alias 'fsat' (did you mean 'fast'?)"
+    assert caught.value.suggestions == ("fast",)
 
 
 @needs_no_anthropic
@@ -91,7 +91,7 @@ def test_unusable_entries_are_skipped_with_their_reasons(
                 "fast": [
                     "anthropic/claude-3-5-haiku-latest",
                     {"model": "openai/primary", "options": {"base_url": fault_server.base_url}},
-                    "nosuchprovider/model-x",
+                    {"model": "openai/x", "options": {"api_key": "k", "temperature": "hot"}},
                     {"model": "openai/backup", "options": langchain_options},
                 ]
             }
@@ -105,7 +105,7 @@ def test_unusable_entries_are_skipped_with_their_reasons(
     assert reasons[0].startswith("integration package not installed (")
     assert "langchain-anthropic" in reasons[0]
     assert reasons[1] == "no API key: set OPENAI_API_KEY or give the entry an api_key option"
-    assert reasons[2].startswith("ValueError: ")
+    assert reasons[2].startswith("ValidationError: ")
     assert model.invoke("Hello?").text == ANSWER
 
 

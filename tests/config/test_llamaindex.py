@@ -83,7 +83,7 @@ def test_unusable_entries_are_skipped_with_their_reasons(
                     {"model": "anthropic/claude-3-5-haiku-latest", "options": {"api_key": "k"}},
                     "openai/gpt-4o-mini",
                     {"model": "openai/primary", "options": {"api_key": "k"}},
-                    "vertex/gemini",
+                    "google_vertexai/gemini",
                     {"model": "openai_like/primary", "options": llamaindex_options},
                 ]
             },
@@ -99,7 +99,7 @@ def test_unusable_entries_are_skipped_with_their_reasons(
     )
     assert reasons[1] == "no API key: set OPENAI_API_KEY or give the entry an api_key option"
     assert reasons[2].startswith("ValueError: Unknown model 'primary'")
-    assert reasons[3].startswith("no LlamaIndex integration known for provider 'vertex'")
+    assert reasons[3].startswith("no LlamaIndex integration known for provider 'google_vertexai'")
 
 
 @needs_no_anthropic

@@ -145,7 +145,7 @@ def _aliases(*chain: object) -> dict[str, Any]:
         (_aliases({"alias": 3}), "aliases.fast.chain[1].alias", "a valid string"),
         ({"aliases": {"fast": []}}, "aliases.fast.chain", "at least 1 entry"),
         (
-            {"aliases": {"fast": {"chain": ["a/b"], "use_default": "no"}}},
+            {"aliases": {"fast": {"chain": ["openai/b"], "use_default": "no"}}},
             "aliases.fast.use_default",
             "a valid boolean",
         ),
@@ -192,7 +192,9 @@ def test_unknown_field_is_named_with_the_accepted_ones() -> None:
     with pytest.raises(ConfigurationError) as caught:
         ChainConfig(_aliases({"model": "openai/x", "timout": 3}))
     assert caught.value.field == "aliases.fast.chain[1].timout"
-    assert caught.value.problem == "unknown field"
+    assert (
+        caught.value.problem == "unknown field 'timout' (did you mean 'timeout' or 'idle_timeout'?)"
+    )
     assert "timeout" in caught.value.expected
     with pytest.raises(ConfigurationError) as top:
         ChainConfig({"alias": {}})
@@ -256,11 +258,23 @@ def test_missing_file_and_wrong_source_are_refused(write: Write) -> None:
 
 
 def test_reference_to_an_unknown_alias_is_refused() -> None:
-    """An alias reference must name an alias of the same configuration."""
+    """An alias reference must name an alias of the same configuration; the closest is named."""
     with pytest.raises(ConfigurationError) as caught:
         ChainConfig({"default": "locl", "aliases": {"local": ["openai_like/qwen"]}})
     assert caught.value.field == "default[0].alias"
+    assert caught.value.problem == "unknown alias 'locl' (did you mean 'local'?)"
     assert caught.value.expected == "one of: local"
+
+
+def test_unknown_provider_is_refused_at_load_naming_the_closest() -> None:
+    """A misspelt provider is an error when the file is loaded, not a skip at call time."""
+    with pytest.raises(ConfigurationError) as caught:
+        ChainConfig(_aliases("opnai/gpt-4o-mini"))
+    error = caught.value
+    assert error.field == "aliases.fast.chain[1].model"
+    assert error.problem.startswith("unknown provider 'opnai' (did you mean 'openai'")
+    assert "openai_like" in error.expected
+    assert error.suggestions[0] == "openai"
 
 
 def test_aliases_referring_to_each_other_in_a_loop_are_refused() -> None:

@@ -84,13 +84,14 @@ def test_unresolvable_entry_is_skipped_and_reported(caplog: pytest.LogCaptureFix
     assert "aliases.fast.chain[0] (openai/fast-1): integration package not installed" in caplog.text
 
 
-def test_unknown_alias_is_skipped_and_the_default_chain_serves() -> None:
-    """Asking for an alias that does not exist skips it and builds the default chain."""
-    plan = ChainConfig(CONFIG).plan("fsat", model_of)
-    assert [h.target for h in plan.hops] == ["openai/default-1", "openai_like/local-1"]
-    (skip,) = plan.skipped
-    assert (skip.entry, skip.where) == ("fsat", "aliases.fsat")
-    assert skip.reason == "unknown alias (known: fast, local, strict)"
+def test_unknown_alias_is_refused_with_the_closest_names() -> None:
+    """Asking for an alias that does not exist is an error suggesting the nearest aliases."""
+    with pytest.raises(ConfigurationError) as caught:
+        ChainConfig(CONFIG).plan("fsat", model_of)
+    error = caught.value
+    assert (error.field, error.suggestions) == ("alias", ("fast",))
+    assert error.problem == "unknown alias 'fsat' (did you mean 'fast'?)"
+    assert error.expected == "one of: fast, local, strict"
 
 
 def test_nothing_usable_raises_listing_every_skip() -> None:
@@ -109,10 +110,11 @@ def test_nothing_usable_raises_listing_every_skip() -> None:
     )
 
 
-def test_unknown_alias_without_a_default_chain_fails_saying_so() -> None:
-    """With no default chain an unknown alias leaves nothing, and the error names the alias."""
-    with pytest.raises(NoUsableModelError, match=r"aliases\.nope \(nope\): unknown alias"):
+def test_unknown_alias_of_an_empty_configuration_says_none_exist() -> None:
+    """With no aliases at all, asking for one is refused and nothing is suggested."""
+    with pytest.raises(ConfigurationError) as caught:
         ChainConfig({}).plan("nope", model_of)
+    assert (caught.value.problem, caught.value.suggestions) == ("unknown alias 'nope'", ())
 
 
 def test_repeated_entry_is_tried_once_and_hop_names_stay_unique() -> None:
@@ -260,8 +262,8 @@ def test_each_look_up_is_summed_up_for_listeners() -> None:
     heard: list[object] = []
     config = ChainConfig(CONFIG, listeners=[heard.append])
     config.plan("fast", refuse("openai/fast-1"))
-    config.plan("fsat", refuse())
+    config.plan("local", refuse())
     resolved = [r for r in heard if isinstance(r, AliasResolved)]
     summary = [(r.alias, r.skipped, r.known) for r in resolved]
-    assert summary == [("fast", 1, True), ("fsat", 1, False)]
+    assert summary == [("fast", 1, True), ("local", 0, True)]
     assert all(r.used > 0 for r in resolved)

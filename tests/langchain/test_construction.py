@@ -137,12 +137,48 @@ def test_bad_policy_value_is_refused_with_its_field() -> None:
     assert raised.value.field == "deadline"
 
 
-def test_provider_options_are_ignored_with_a_warning() -> None:
-    """Options that belong on the hop models (an API key) are dropped with a warning."""
-    with pytest.warns(UserWarning, match="ignores api_key"):
-        model = FallbackChatModel(models=[a_model()], api_key="sk-test")
+def test_misspelt_option_is_refused_naming_the_closest() -> None:
+    """A misspelt option (idle_timout) is an error suggesting idle_timeout, not a warning."""
+    with pytest.raises(ConfigurationError) as raised:
+        FallbackChatModel(models=[a_model()], idle_timout=20)
 
-    assert not hasattr(model, "api_key")
+    error = raised.value
+    assert error.field == "idle_timout"
+    assert error.problem.startswith(
+        "unknown option of FallbackChatModel 'idle_timout' (did you mean 'idle_timeout' or"
+    )
+    assert error.suggestions[0] == "idle_timeout"
+    assert "first_token_timeout" in error.expected
+
+
+def test_provider_options_are_refused_saying_where_they_belong() -> None:
+    """An option that belongs on the hop models (an API key) is refused with where to put it."""
+    with pytest.raises(ConfigurationError) as raised:
+        FallbackChatModel(models=[a_model()], api_key="sk-test")
+
+    assert raised.value.field == "api_key"
+    assert "belong on each model" in raised.value.problem
+
+
+def test_a_single_model_instead_of_a_list_is_refused() -> None:
+    """models= given one model says a list was expected, primary first."""
+    with pytest.raises(ConfigurationError) as raised:
+        FallbackChatModel(models=a_model())
+
+    assert (raised.value.field, raised.value.problem) == (
+        "models",
+        "got a single ScriptedChatModel",
+    )
+    assert "a list of models" in raised.value.expected
+
+
+def test_a_function_instead_of_a_list_of_hooks_is_refused() -> None:
+    """hooks= given a function says a list of hooks was expected."""
+    with pytest.raises(ConfigurationError) as raised:
+        FallbackChatModel(models=[a_model()], hooks=print)
+
+    assert (raised.value.field, raised.value.problem) == ("hooks", "got a single hook")
+    assert raised.value.expected == "a list of hooks, e.g. hooks=[hook]"
 
 
 def test_changing_a_limit_rebuilds_the_chain() -> None:

@@ -9,7 +9,7 @@ from llama_index.core import MockEmbedding
 from llama_index.core.llms import MockLLM
 
 from fallback_core import ConfigurationError, Policy
-from llamaindex_fallback import FallbackLLM, InnerRetriesWarning, LLMHop
+from llamaindex_fallback import FallbackLLM, FunctionCallingWarning, InnerRetriesWarning, LLMHop
 from tests.llamaindex.fakes import ScriptedLLM
 
 
@@ -30,10 +30,51 @@ def test_metadata_is_what_every_hop_can_serve() -> None:
 
 
 def test_one_hop_without_function_calling_makes_the_chain_not_function_calling() -> None:
-    """is_function_calling_model is true only if every hop is function-calling."""
-    llm = FallbackLLM([ScriptedLLM(model="a"), ScriptedLLM(model="b", function_calling=False)])
+    """is_function_calling_model is true only if every hop is; a warning names the hop and fix."""
+    with pytest.warns(FunctionCallingWarning) as caught:
+        llm = FallbackLLM([ScriptedLLM(model="a"), ScriptedLLM(model="b", function_calling=False)])
 
     assert not llm.metadata.is_function_calling_model
+    (warning,) = caught
+    message = str(warning.message)
+    assert message.startswith("b (ScriptedLLM): not a function-calling model")
+    assert "FunctionAgent refuses it" in message
+    assert "is_function_calling_model=True" in message
+
+
+def test_a_chain_of_only_plain_llms_is_not_warned_about() -> None:
+    """A chain with no function-calling hop at all is simply not one: no warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        llm = FallbackLLM([ScriptedLLM(model="a", function_calling=False)])
+    assert not llm.metadata.is_function_calling_model
+
+
+def test_misspelt_option_is_refused_naming_the_closest() -> None:
+    """A misspelt option is an error suggesting the nearest valid name."""
+    with pytest.raises(ConfigurationError) as raised:
+        FallbackLLM([ScriptedLLM(model="a")], idle_timout=20)
+
+    assert raised.value.field == "idle_timout"
+    assert raised.value.suggestions[0] == "idle_timeout"
+    assert "did you mean 'idle_timeout' or" in raised.value.problem
+
+
+def test_a_single_llm_instead_of_a_list_is_refused() -> None:
+    """llms given one LLM says a list was expected."""
+    with pytest.raises(ConfigurationError) as raised:
+        FallbackLLM(ScriptedLLM(model="a"))  # type: ignore[arg-type]
+
+    assert (raised.value.field, raised.value.problem) == ("llms", "got a single ScriptedLLM")
+    assert "a list of LLMs" in raised.value.expected
+
+
+def test_a_function_instead_of_a_list_of_hooks_is_refused() -> None:
+    """hooks= given a function says a list of hooks was expected."""
+    with pytest.raises(ConfigurationError) as raised:
+        FallbackLLM([ScriptedLLM(model="a")], hooks=print)  # type: ignore[arg-type]
+
+    assert (raised.value.field, raised.value.problem) == ("hooks", "got a single hook")
 
 
 def test_an_llm_hop_overrides_what_its_llm_reports() -> None:
@@ -141,7 +182,7 @@ def test_llms_without_inner_retries_draw_no_warning() -> None:
     """With max_retries=0 on every hop nothing is warned."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        FallbackLLM([ScriptedLLM(max_retries=0), MockLLM()])
+        FallbackLLM([ScriptedLLM(max_retries=0), ScriptedLLM(model="b")])
 
 
 def test_an_llm_whose_metadata_fails_is_refused_naming_it() -> None:

@@ -26,16 +26,25 @@ settings (``name``, ``timeout``, ``first_token_timeout``, ``idle_timeout``,
 and ``options`` for the provider's constructor. ``use_default: false`` keeps
 the default chain away from an alias.
 
-Building a chain (`ChainConfig.plan`, used by the adapters' ``from_config``)
-resolves each entry through the adapter. An entry that cannot be built here -
-its integration package is missing, its API key or a ``${NAME}`` variable is
+Loading validates everything the file says: an unknown field, provider or
+alias reference is a `ConfigurationError` naming its path and the closest
+valid names. Building a chain (`ChainConfig.plan`, used by the adapters'
+``from_config``) for an alias the file does not have is one too. Each entry is
+resolved through the adapter; an entry that cannot be built *here* - its
+integration package is missing, its API key or a ``${NAME}`` variable is
 unset, the provider refuses its options - is skipped: the config's listeners
-get an `EntrySkipped` and a warning is logged. So is an unknown alias, which
-leaves the default chain. Only when nothing is left does the build fail,
-with `NoUsableModelError` listing every skip and its reason.
+get an `EntrySkipped` and a warning is logged. Only when nothing is left does
+the build fail, with `NoUsableModelError` listing every skip and its reason.
 """
 
 from __future__ import annotations
+
+try:
+    import pydantic as _pydantic  # noqa: F401 - the configuration schema
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess
+    raise ImportError(
+        "fallback_core.config needs pydantic and PyYAML: pip install 'fallback-chain[config]'"
+    ) from exc
 
 from ._errors import AliasResolved, EntrySkipped, NoUsableModelError, Unresolvable
 from ._plan import API_KEY_VARIABLES, Plan, PlannedHop, require_api_key

@@ -24,8 +24,7 @@ __all__ = ["EntrySkipped", "NoUsableModelError", "Unresolvable"]
 class EntrySkipped:
     """An entry was left out of ``alias``'s chain when it was built.
 
-    ``entry`` is the entry as written (``provider/model``, or the alias name
-    when the alias itself is unknown), ``where`` its place in the file
+    ``entry`` is the entry as written (``provider/model``), ``where`` its place in the file
     (``default[0]``, ``aliases.fast.chain[2]``), ``reason`` why it was skipped.
     """
 
@@ -43,8 +42,8 @@ class EntrySkipped:
 class AliasResolved:
     """``alias`` was looked up and its chain planned: ``used`` entries, ``skipped`` left out.
 
-    ``known`` is False when the alias is not in the configuration (only the
-    default chain could serve it); ``used`` is 0 when nothing was usable.
+    ``known`` is always True now that an unknown alias is a `ConfigurationError`
+    (kept for listeners written against it); ``used`` is 0 when nothing was usable.
     """
 
     alias: str

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from .._errors import ConfigurationError
-from ._schema import ENTRY_TAGS, AliasRef, Entry, Settings
+from ._schema import ENTRY_TAGS, PROVIDERS, AliasRef, Entry, Settings
 
 __all__ = ["SUFFIXES", "parse", "read"]
 
@@ -108,35 +108,41 @@ def _translate(exc: ValidationError, source: str | None) -> ConfigurationError:
             len(o["loc"]) > len(e["loc"]) and o["loc"][: len(e["loc"])] == e["loc"] for o in found
         )
     ]
-    field, problem, expected = _explain(errors[0])
+    first = _explain(errors[0])
+    problem = first.problem
     notes = [f"in {source}"] if source else []
     if len(errors) > 1:
-        others = ", ".join(_explain(e)[0] for e in errors[1:4])
+        others = ", ".join(_explain(e).field for e in errors[1:4])
         more = "..." if len(errors) > 4 else ""
         notes.append(f"{len(errors) - 1} more problem(s): {others}{more}")
     if notes:
         problem = f"{problem} ({'; '.join(notes)})"
-    return ConfigurationError(field, problem, expected)
+    error = ConfigurationError(first.field, problem, first.expected)
+    error.suggestions = first.suggestions
+    return error
 
 
-def _explain(error: ErrorDetails) -> tuple[str, str, str]:
-    """(dotted path, what is wrong, what would be accepted) for one pydantic error."""
+def _explain(error: ErrorDetails) -> ConfigurationError:
+    """One pydantic error as (dotted path, what is wrong, what would be accepted)."""
     path = _path(error["loc"])
     kind, ctx = error["type"], error.get("ctx") or {}
     if kind == "unknown_field":
         field = f"{path}.{ctx['field']}" if path else str(ctx["field"])
-        return field, "unknown field", error["msg"]
+        allowed = str(ctx["allowed"]).split(", ")
+        return ConfigurationError.unknown(field, str(ctx["field"]), allowed, "field")
+    if kind == "unknown_provider":
+        return ConfigurationError.unknown(f"{path}.model", ctx["provider"], PROVIDERS, "provider")
     if kind == "missing":
-        return path, "missing", "a value"
+        return ConfigurationError(path, "missing", "a value")
     got = f"got {_short(error.get('input'))}"
     if kind == "too_short":
-        return path, "empty", f"at least {ctx.get('min_length', 1)} entry"
+        return ConfigurationError(path, "empty", f"at least {ctx.get('min_length', 1)} entry")
     if kind == "string_too_short":
-        return path, got, "a non-empty string"
+        return ConfigurationError(path, got, "a non-empty string")
     if kind in _OWN_TYPES:
-        return path, got, error["msg"]
+        return ConfigurationError(path, got, error["msg"])
     message = error["msg"].removeprefix("Input should be ").removeprefix("Value should have ")
-    return path, got, message
+    return ConfigurationError(path, got, message)
 
 
 def _path(loc: Sequence[int | str]) -> str:
@@ -162,9 +168,8 @@ def _check_references(settings: Settings) -> None:
     for where, chain in chains:
         for i, item in enumerate(chain):
             if isinstance(item, AliasRef) and item.alias not in settings.aliases:
-                known = ", ".join(sorted(settings.aliases)) or "none are configured"
-                raise ConfigurationError(
-                    f"{where}[{i}].alias", f"{item.alias!r} is not an alias", f"one of: {known}"
+                raise ConfigurationError.unknown(
+                    f"{where}[{i}].alias", item.alias, settings.aliases, "alias"
                 )
     for name in settings.aliases:
         _check_no_cycle(settings, [name])

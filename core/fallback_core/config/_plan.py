@@ -114,8 +114,8 @@ def make_plan(
     """Plan ``alias``'s chain; raise `NoUsableModelError` if no entry can be used.
 
     Each skipped entry is passed to ``report`` as it happens, then an
-    `AliasResolved` summing up the look-up. An unknown
-    alias is itself skipped, leaving the default chain. An entry equal to an
+    `AliasResolved` summing up the look-up. An unknown alias is a
+    `ConfigurationError` naming the closest configured ones. An entry equal to an
     earlier one (the default chain repeating an alias's model) is left out.
     """
     skipped: list[EntrySkipped] = []
@@ -126,13 +126,10 @@ def make_plan(
         report(record)
 
     spec = settings.aliases.get(alias)
-    places: list[tuple[str, ModelEntry]] = []
     if spec is None:
-        known = ", ".join(sorted(settings.aliases)) or "none are configured"
-        skip(alias, f"aliases.{alias}", f"unknown alias (known: {known})")
-    else:
-        places += _expand(settings, spec.chain, f"aliases.{alias}.chain")
-    if spec is None or spec.use_default:
+        raise ConfigurationError.unknown("alias", alias, settings.aliases, "alias")
+    places = list(_expand(settings, spec.chain, f"aliases.{alias}.chain"))
+    if spec.use_default:
         places += _expand(settings, settings.default, "default")
     hops: list[PlannedHop[T]] = []
     taken: set[str] = set()
@@ -144,11 +141,10 @@ def make_plan(
             skip(entry.model, where, exc.reason)
             continue
         hops.append(PlannedHop(_unique(entry.name or entry.model, taken), ready, target, where))
-    report(AliasResolved(alias, len(hops), len(skipped), spec is not None))
+    report(AliasResolved(alias, len(hops), len(skipped), True))
     if not hops:
         raise NoUsableModelError(alias, skipped)
-    own = spec.policy if spec is not None else None
-    return Plan(alias, tuple(hops), tuple(skipped), _policy_fields(settings.policy, own))
+    return Plan(alias, tuple(hops), tuple(skipped), _policy_fields(settings.policy, spec.policy))
 
 
 def _expand(

@@ -127,7 +127,7 @@ class ChainConfig:
         """Resolve ``alias``'s entries, then the default chain's, skipping what cannot be built.
 
         ``resolve`` builds one entry or raises `Unresolvable`. An unknown
-        alias is skipped too, leaving the default chain. Raises
+        alias is a `ConfigurationError` suggesting the closest ones. Raises
         `NoUsableModelError`, listing every skipped entry, if none is usable.
         """
         return make_plan(self._settings, alias, resolve, self._report)

@@ -20,6 +20,7 @@ from .._types import Strategy
 
 __all__ = [
     "ENTRY_TAGS",
+    "PROVIDERS",
     "AliasRef",
     "AliasSpec",
     "Entry",
@@ -33,6 +34,42 @@ Seconds = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
 Count = Annotated[int, Field(strict=True, ge=1)]
 
 _PROVIDER_MODEL = re.compile(r"[A-Za-z0-9_.-]+/\S.*")
+
+#: Every provider an entry may name (``-`` read as ``_``): LangChain's ``init_chat_model``
+#: providers, the LlamaIndex integrations ``llamaindex_fallback`` knows, and the
+#: OpenAI-compatible aliases. Any other name is a typo, refused when the file is loaded.
+PROVIDERS = frozenset(
+    {
+        "anthropic",
+        "anthropic_bedrock",
+        "azure_ai",
+        "azure_openai",
+        "baseten",
+        "bedrock",
+        "bedrock_converse",
+        "cohere",
+        "deepseek",
+        "fireworks",
+        "google_anthropic_vertex",
+        "google_genai",
+        "google_vertexai",
+        "groq",
+        "huggingface",
+        "ibm",
+        "litellm",
+        "mistralai",
+        "nvidia",
+        "ollama",
+        "openai",
+        "openai_compatible",
+        "openai_like",
+        "openrouter",
+        "perplexity",
+        "together",
+        "upstage",
+        "xai",
+    }
+)
 
 
 class _Section(BaseModel):
@@ -93,17 +130,25 @@ class ModelEntry(_Section):
             raise PydanticCustomError(
                 "provider_model", "model as 'provider/model', e.g. 'openai/gpt-4o-mini'"
             )
+        if isinstance(model, str) and _provider(model) not in PROVIDERS:
+            raise PydanticCustomError(
+                "unknown_provider", "a known provider", {"provider": _provider(model)}
+            )
         return data
 
     @property
     def provider(self) -> str:
         """The provider, lower-case with ``-`` read as ``_`` (``openai-compatible`` too)."""
-        return self.model.split("/", 1)[0].lower().replace("-", "_")
+        return _provider(self.model)
 
     @property
     def model_name(self) -> str:
         """The model's name at its provider: everything after the first ``/``."""
         return self.model.split("/", 1)[1]
+
+
+def _provider(model: str) -> str:
+    return model.split("/", 1)[0].lower().replace("-", "_")
 
 
 class AliasRef(_Section):

@@ -74,6 +74,13 @@ unreachable upstream is a 502. Command line: `serve --upstream URL
 
 from __future__ import annotations
 
+try:
+    import h11 as _h11  # noqa: F401 - the fault server's HTTP parser
+except ImportError as exc:  # pragma: no cover - exercised in a subprocess
+    raise ImportError(
+        "fallback_core.testing needs h11: pip install 'fallback-chain[testing]'"
+    ) from exc
+
 from fallback_core.testing._answers import ModelScript, canonical_answer
 from fallback_core.testing._faults import Fault, parse_fault
 from fallback_core.testing._log import AttemptRecord
