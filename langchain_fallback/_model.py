@@ -46,9 +46,12 @@ class FallbackChatModel(BaseChatModel):
     ``models`` are chat models or `ChatHop` (a model with its own limits).
     ``policy`` (or its fields as keywords: ``deadline=``, ``rules=``,
     ``max_attempts=``, ...) decides what is retried, where the walk moves on
-    and when it gives up. ``timeout`` bounds each attempt, ``first_token_timeout``
-    the wait for its first text and ``idle_timeout`` each later gap, for every
-    hop that sets none of its own; ``max_retries`` caps retries on one hop.
+    and when it gives up. ``timeout`` bounds each attempt,
+    ``first_token_timeout`` the wait from sending its request to its first text
+    or tool call and ``idle_timeout`` each later gap between
+    chunks, for every hop that sets none of its own (None lifts
+    a limit); with a ``deadline`` each hop waits for its first text at most its
+    share of what is left, so the backups are always tried; ``max_retries`` caps retries on one hop.
     ``inner_retries="off"`` (the default) runs each hop without its client's own
     retries, so the chain alone decides when to retry and failover is not held
     up; ``"keep"`` leaves them. ``nested_runs`` shows each attempt as a child

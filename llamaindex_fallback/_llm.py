@@ -69,9 +69,11 @@ class FallbackLLM(FunctionCallingLLM):
 
     ``llms`` holds LlamaIndex LLMs, or `LLMHop`s for per-LLM settings. Failure
     handling is a `fallback_core.Policy`, given as ``policy=`` or as its
-    fields (``deadline=``, ``max_attempts=``, ``rules=``, ...). ``timeout``,
-    ``first_token_timeout`` and ``idle_timeout`` (seconds) apply to every LLM
-    that sets none of its own; ``hooks`` receive the chain's telemetry events.
+    fields (``deadline=``, ``max_attempts=``, ``rules=``, ...). ``timeout``
+    (one attempt), ``first_token_timeout`` (from sending the
+    request to the first text or tool call) and ``idle_timeout``
+    (each later gap between chunks) apply to every LLM that sets
+    none of its own, None lifting a limit; ``hooks`` receive the chain's telemetry events.
     ``health`` (a `fallback_core.Health`, shareable) skips LLMs whose circuit
     is open; each LLM's identity is its class, model name and endpoint.
     Other keywords are the usual ``LLM`` fields (``system_prompt``,

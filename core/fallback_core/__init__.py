@@ -7,7 +7,14 @@ wrap their models as `Target` objects.
 
 from __future__ import annotations
 
-from ._chain import DEFAULT_CONTINUE_INSTRUCTION, Chain, Hop, Tier
+from ._chain import (
+    DEFAULT_CONTINUE_INSTRUCTION,
+    DEFAULT_FIRST_TOKEN_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    Chain,
+    Hop,
+    Tier,
+)
 from ._classify import Category, ErrorInfo, classify_error
 from ._drive import AsyncCallStream, CallStream
 from ._errors import (
@@ -36,6 +43,7 @@ from ._events import (
 from ._health import Breaker, Circuit, CircuitState, Health, Transition
 from ._logging import LoggingHook
 from ._policy import Action, Backoff, Policy, Rule
+from ._sent import request_sent, watch_requests
 from ._trace import AttemptRecord, ChainTrace
 from ._types import (
     Continuation,
@@ -49,6 +57,8 @@ from ._types import (
 
 __all__ = [
     "DEFAULT_CONTINUE_INSTRUCTION",
+    "DEFAULT_FIRST_TOKEN_TIMEOUT",
+    "DEFAULT_IDLE_TIMEOUT",
     "Action",
     "AsyncCallStream",
     "AttemptRecord",
@@ -94,5 +104,7 @@ __all__ = [
     "Transition",
     "Usage",
     "classify_error",
+    "request_sent",
     "rough_tokens",
+    "watch_requests",
 ]

@@ -22,7 +22,14 @@ from ._health import Health
 from ._policy import Policy
 from ._types import Strategy, Target
 
-__all__ = ["DEFAULT_CONTINUE_INSTRUCTION", "Chain", "Hop", "Tier"]
+__all__ = [
+    "DEFAULT_CONTINUE_INSTRUCTION",
+    "DEFAULT_FIRST_TOKEN_TIMEOUT",
+    "DEFAULT_IDLE_TIMEOUT",
+    "Chain",
+    "Hop",
+    "Tier",
+]
 
 RequestT = TypeVar("RequestT")
 
@@ -32,14 +39,28 @@ DEFAULT_CONTINUE_INSTRUCTION = (
 )
 
 
+#: Seconds from sending a hop's request to its first text or tool call. Chunks that carry
+#: neither - OpenAI's opening role-only chunk, Anthropic's ``message_start`` and ``ping``, a
+#: reasoning model's hidden thinking - do not count, so a primary that never answers, or
+#: answers only with keep-alives, is handed on. Generous, for reasoning models that think
+#: before their first visible token; raise it for long-thinking ones.
+DEFAULT_FIRST_TOKEN_TIMEOUT = 60.0
+
+#: Seconds a stream may go quiet once it has produced text (any chunk resets it).
+DEFAULT_IDLE_TIMEOUT = 30.0
+
+
 @dataclass(frozen=True, slots=True)
 class Hop(Generic[RequestT]):
     """One model in a chain, with its own limits.
 
     ``max_attempts`` caps attempts on this hop per call (1: never retried).
     ``timeout`` bounds one attempt from start to finish; ``first_token_timeout``
-    the wait for the first text; ``idle_timeout`` the gap between chunks after
-    it. ``context_window`` (tokens) lets a context-length failure skip hops no
+    the wait from sending the request (when the client reports it through
+    `request_sent`, else from the attempt's start) to the first text or tool
+    call; ``idle_timeout`` each gap between chunks after that. None: no limit
+    (`DEFAULT_FIRST_TOKEN_TIMEOUT` and `DEFAULT_IDLE_TIMEOUT` are the
+    recommended values). ``context_window`` (tokens) lets a context-length failure skip hops no
     larger. ``continuation`` says how this hop continues a broken answer.
     ``require_finish``: a stream that ends without a finish reason is truncated.
     ``identity`` names the deployment for shared health (provider, model,

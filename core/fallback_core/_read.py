@@ -21,6 +21,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Generator,
 from typing import Any
 
 from ._race import PRIMARY, RIVAL, Lost, Race, Start, Verdict, Won
+from ._sent import mark_requests, unmark_requests
 from ._steps import Attempt
 from ._types import Delta
 from ._walk import Walk
@@ -39,7 +40,11 @@ def read(step: Attempt, request: Any, walk: Walk) -> Generator[Delta, None, None
         finally:
             _close(stream)
         return
-    reader = _ThreadedReader(stream, queue.SimpleQueue(), PRIMARY)
+    token = mark_requests(walk.sent_marker())  # the reader thread copies this context
+    try:
+        reader = _ThreadedReader(stream, queue.SimpleQueue(), PRIMARY)
+    finally:
+        unmark_requests(token)
     try:
         yield from _read_within_limits(reader, walk)
     finally:
@@ -51,8 +56,10 @@ def _read_within_limits(reader: _ThreadedReader, walk: Walk) -> Generator[Delta,
         pending = walk.read_timeout()
         item = reader.get(None if pending is None else pending.limit)
         if item is _TIMED_OUT:
-            assert pending is not None
-            raise walk.timed_out(pending)
+            again = walk.read_timeout()  # the request may have been sent since: wait on
+            if again is not None and again.limit <= 0:
+                raise walk.timed_out(again)
+            continue
         if item is _END:
             return
         yield item
@@ -106,10 +113,16 @@ async def aread(step: Attempt, request: Any, walk: Walk) -> AsyncGenerator[Delta
             async for delta in stream:
                 yield delta
             return
+        first = True
         while True:
             pending = walk.read_timeout()
-            item = await _next_within(anext(stream), None if pending is None else pending.limit)
+            if first:  # the request goes out during this read: its limit may move
+                first = False
+                item = await _first_within(walk, anext(stream))
+            else:
+                item = await _next_within(anext(stream), None if pending is None else pending.limit)
             if item is _TIMED_OUT:
+                pending = walk.read_timeout()
                 assert pending is not None
                 raise walk.timed_out(pending)
             if item is _END:
@@ -166,6 +179,48 @@ async def _aread_hedged(
     finally:
         for pump in pumps.values():
             await pump.stop()
+
+
+if sys.version_info >= (3, 11):
+
+    async def _first_within(walk: Walk, awaitable: Awaitable[Any]) -> Any:
+        """An attempt's first read: like `_next_within`, its limit moved when the request is sent.
+
+        The client reports the moment (`request_sent`) from inside this very
+        read, on this task, so the timeout is rescheduled to the limit that
+        then applies: queueing inside the client does not eat the first-token wait.
+        """
+        pending = walk.read_timeout()
+        sent = walk.sent_marker()
+        loop = asyncio.get_running_loop()
+        scopes: list[asyncio.Timeout] = []
+
+        def moved() -> None:
+            sent()
+            again = walk.read_timeout()
+            if scopes and again is not None:
+                scopes[0].reschedule(loop.time() + again.limit)
+
+        token = mark_requests(moved)
+        try:
+            async with asyncio.timeout(None if pending is None else pending.limit) as scope:
+                scopes.append(scope)
+                return await awaitable
+        except StopAsyncIteration:
+            return _END
+        except TimeoutError:
+            if scope.expired():
+                return _TIMED_OUT
+            raise
+        finally:
+            unmark_requests(token)
+
+else:  # pragma: no cover - exercised on Python 3.10 only
+
+    async def _first_within(walk: Walk, awaitable: Awaitable[Any]) -> Any:
+        """An attempt's first read; on 3.10 its first-token wait counts from its start."""
+        pending = walk.read_timeout()
+        return await _next_within(awaitable, None if pending is None else pending.limit)
 
 
 class _Marker:

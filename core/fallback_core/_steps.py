@@ -64,6 +64,8 @@ class Live:
         "number",
         "seam",
         "seam_result",
+        "sent_at",
+        "share",
         "started",
         "tool_parts",
         "usage",
@@ -75,6 +77,8 @@ class Live:
         self.started = started
         self.continuation = cont
         self.first_token_at: float | None = None
+        self.sent_at = started  # when the request left, if the client says; else the start
+        self.share: float | None = None  # seconds of the deadline it may wait for its first text
         self.last_chunk_at = started
         self.chunks = 0
         self.chars = 0

@@ -16,6 +16,7 @@ Any attempt made after text reached the caller continues that text.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +104,8 @@ class Walk:
             strategy = "instruct" if hop.name in self._no_prefill else hop.continuation
             cont = Continuation(text, strategy, self.chain.continue_instruction)
         self._live = Live(hop, self._tries, self._clock(), cont)
+        if policy.deadline is not None:
+            self._live.share = self._share(policy.deadline)
         self._events.append(
             HopStarted(
                 self.call_id,
@@ -184,7 +187,8 @@ class Walk:
             ("deadline", self.chain.policy.deadline, self._started),
         ]
         if live.first_token_at is None:
-            limits.append(("first_token", hop.first_token_timeout, live.started))
+            limits.append(("first_token", hop.first_token_timeout, live.sent_at))
+            limits.append(("deadline_share", live.share, live.started))
         else:
             limits.append(("idle", hop.idle_timeout, live.last_chunk_at))
         for phase, limit, since in limits:
@@ -201,9 +205,37 @@ class Walk:
             "attempt": live.hop.timeout,
             "deadline": self.chain.policy.deadline,
             "first_token": live.hop.first_token_timeout,
+            "deadline_share": live.share,
             "idle": live.hop.idle_timeout,
         }[pending.phase]
         return StreamTimeoutError(pending.phase, configured or pending.limit)
+
+    def sent_marker(self) -> Callable[[], None]:
+        """A function telling the live attempt its request was just sent.
+
+        Its first-token wait then counts from that moment. Called after the
+        attempt ended or produced text (a late report), it does nothing.
+        """
+        attempt = self._require_live()
+
+        def sent() -> None:
+            if self._live is attempt and attempt.first_token_at is None:
+                attempt.sent_at = self._clock()
+
+        return sent
+
+    def _share(self, deadline: float) -> float | None:
+        """The part of the deadline the new attempt may wait for its first text.
+
+        What is left of the deadline is split evenly between this attempt and
+        each later place in the chain that could still be tried (another
+        deployment of the same tier counts as one place): with two hops and 60
+        s left the primary gets 30 s. None when no other place remains.
+        """
+        places = {self.chain.group_of[i] for i in self._route.after(self._index)}
+        if not places:
+            return None
+        return max(0.0, deadline - self._elapsed()) / (1 + len(places))
 
     # -- what the hop produced ------------------------------------------------
 
