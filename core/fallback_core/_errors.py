@@ -2,7 +2,8 @@
 
     FallbackError                      root: catch this to catch anything of ours
     ├── ConfigurationError (ValueError)  a chain, hop or policy built with bad input
-    ├── ChainExhaustedError            every hop was tried (or the budget ran out)
+    ├── ChainExhaustedError            every hop was tried (or the budget ran out);
+    │   │                              an ExceptionGroup of the attempts' errors (3.11+)
     │   └── DeadlineExceededError      ... because the call's total deadline passed
     └── HopFailure                     why one attempt on one hop failed (classified,
         │                              then retried or handed to the next hop)
@@ -20,8 +21,10 @@ raised as the provider raised it.
 from __future__ import annotations
 
 import difflib
+import functools
+import sys
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from ._trace import AttemptRecord
@@ -75,13 +78,52 @@ class ConfigurationError(FallbackError, ValueError):
         return error
 
 
-class ChainExhaustedError(FallbackError):
+_E = TypeVar("_E", bound="_AttemptErrors")
+
+if sys.version_info >= (3, 11):
+
+    class _AttemptErrors(FallbackError, ExceptionGroup[Exception]):  # noqa: F821
+        """On Python 3.11+ the exhausted chain is an exception group of its attempts' errors."""
+
+else:  # pragma: no cover - exercised on Python 3.10 only
+
+    class _AttemptErrors(FallbackError):
+        """Before Python 3.11 there are no exception groups: the errors are in ``attempts``."""
+
+        def __new__(cls: type[_E], message: str, errors: Sequence[Exception]) -> _E:
+            return super().__new__(cls, message)
+
+        def __init__(self, message: str, errors: Sequence[Exception]) -> None:
+            super().__init__(message)
+            self.message = message
+            self.exceptions = tuple(errors)
+
+
+class ChainExhaustedError(_AttemptErrors):
     """No hop produced a complete answer.
 
     ``attempts`` holds one record per attempt (hop, model, error category,
     exception, elapsed). ``partial_text`` is the text already delivered to the
     caller before the chain ran out; it is never presented as a complete answer.
+
+    On Python 3.11+ it is also an ``ExceptionGroup`` of the attempts' errors
+    (``exceptions``), so ``except* openai.RateLimitError`` handles the rate
+    limits among them and whatever remains is still a `ChainExhaustedError`.
+    A call that ended before any attempt failed (a deadline already passed,
+    every hop skipped) groups one `FallbackError` stating the reason.
     """
+
+    def __new__(
+        cls,
+        attempts: Sequence[AttemptRecord],
+        *,
+        partial_text: str = "",
+        reason: str = "every hop failed",
+    ) -> ChainExhaustedError:
+        attempts = tuple(attempts)
+        return super().__new__(
+            cls, _describe(attempts, partial_text, reason), _errors_of(attempts, reason)
+        )
 
     def __init__(
         self,
@@ -93,11 +135,33 @@ class ChainExhaustedError(FallbackError):
         self.attempts = tuple(attempts)
         self.partial_text = partial_text
         self.reason = reason
-        lines = [f"{reason} ({len(self.attempts)} attempt(s)):"]
-        lines += [f"  {i}. {a.describe()}" for i, a in enumerate(self.attempts, 1)]
-        if partial_text:
-            lines.append(f"  {len(partial_text)} characters were delivered before the failure")
-        super().__init__("\n".join(lines))
+        super().__init__(self.message, self.exceptions)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def derive(self, excs: Sequence[Exception]) -> ChainExhaustedError:
+        """The same failure narrowed to the attempts whose errors are ``excs`` (for ``except*``)."""
+        kept = {id(e) for e in excs}
+        attempts = [a for a in self.attempts if id(a.error) in kept]
+        return type(self)(attempts, partial_text=self.partial_text, reason=self.reason)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        rebuild = functools.partial(type(self), partial_text=self.partial_text, reason=self.reason)
+        return rebuild, (self.attempts,)
+
+
+def _describe(attempts: tuple[AttemptRecord, ...], partial_text: str, reason: str) -> str:
+    lines = [f"{reason} ({len(attempts)} attempt(s)):"]
+    lines += [f"  {i}. {a.describe()}" for i, a in enumerate(attempts, 1)]
+    if partial_text:
+        lines.append(f"  {len(partial_text)} characters were delivered before the failure")
+    return "\n".join(lines)
+
+
+def _errors_of(attempts: tuple[AttemptRecord, ...], reason: str) -> tuple[Exception, ...]:
+    errors = tuple(a.error for a in attempts if isinstance(a.error, Exception))
+    return errors or (FallbackError(reason),)
 
 
 class DeadlineExceededError(ChainExhaustedError):

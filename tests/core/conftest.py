@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -8,6 +9,9 @@ from dataclasses import dataclass, field
 import pytest
 
 from fallback_core import Chain, ChainTrace, Delta
+
+# Exception groups and except* came with Python 3.11.
+collect_ignore = ["test_exception_group.py"] if sys.version_info < (3, 11) else []
 
 
 @dataclass
