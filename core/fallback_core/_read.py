@@ -203,15 +203,7 @@ if sys.version_info >= (3, 11):
 
         token = mark_requests(moved)
         try:
-            async with asyncio.timeout(None if pending is None else pending.limit) as scope:
-                scopes.append(scope)
-                return await awaitable
-        except StopAsyncIteration:
-            return _END
-        except TimeoutError:
-            if scope.expired():
-                return _TIMED_OUT
-            raise
+            return await _next_within(awaitable, None if pending is None else pending.limit, scopes)
         finally:
             unmark_requests(token)
 
@@ -239,10 +231,19 @@ _TIMED_OUT: Any = _Marker("TIMED_OUT")
 
 if sys.version_info >= (3, 11):
 
-    async def _next_within(awaitable: Awaitable[Any], seconds: float | None) -> Any:
-        """What ``awaitable`` gives; `_END` when a stream ends, `_TIMED_OUT` after ``seconds``."""
+    async def _next_within(
+        awaitable: Awaitable[Any],
+        seconds: float | None,
+        scopes: list[asyncio.Timeout] | None = None,
+    ) -> Any:
+        """What ``awaitable`` gives; `_END` when a stream ends, `_TIMED_OUT` after ``seconds``.
+
+        ``scopes`` receives the timeout scope, so a caller can move its deadline.
+        """
         try:
             async with asyncio.timeout(seconds) as scope:
+                if scopes is not None:
+                    scopes.append(scope)
                 return await awaitable
         except StopAsyncIteration:
             return _END
@@ -253,7 +254,9 @@ if sys.version_info >= (3, 11):
 
 else:  # pragma: no cover - exercised on Python 3.10 only
 
-    async def _next_within(awaitable: Awaitable[Any], seconds: float | None) -> Any:
+    async def _next_within(
+        awaitable: Awaitable[Any], seconds: float | None, scopes: list[Any] | None = None
+    ) -> Any:
         """What ``awaitable`` gives; `_END` when a stream ends, `_TIMED_OUT` after ``seconds``."""
         try:
             return await asyncio.wait_for(awaitable, seconds)
