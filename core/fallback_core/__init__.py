@@ -15,13 +15,14 @@ from ._chain import (
     Hop,
     Tier,
 )
-from ._classify import Category, ErrorInfo, classify_error
+from ._classify import ANTHROPIC_CONTEXT_MESSAGES, Category, ErrorInfo, classify_error
 from ._drive import AsyncCallStream, CallStream
 from ._errors import (
     ChainExhaustedError,
     ConfigurationError,
     DeadlineExceededError,
     FallbackError,
+    HopBugError,
     HopFailure,
     MalformedChunkError,
     StreamTimeoutError,
@@ -56,6 +57,7 @@ from ._types import (
 )
 
 __all__ = [
+    "ANTHROPIC_CONTEXT_MESSAGES",
     "DEFAULT_CONTINUE_INSTRUCTION",
     "DEFAULT_FIRST_TOKEN_TIMEOUT",
     "DEFAULT_IDLE_TIMEOUT",
@@ -86,6 +88,7 @@ __all__ = [
     "HedgeStarted",
     "Hook",
     "Hop",
+    "HopBugError",
     "HopEnded",
     "HopFailure",
     "HopSkipped",
