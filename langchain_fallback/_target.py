@@ -20,7 +20,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
 
-from fallback_core import Continuation, Delta, ToolCallChunk, Usage, rough_tokens
+from fallback_core import Continuation, Delta, ToolCallChunk, Usage, output_cap, rough_tokens
 
 from ._hops import FINISH_KEYS
 
@@ -133,6 +133,10 @@ class ModelTarget:
     def estimate_tokens(self, request: ChatRequest) -> int:
         """A rough size of the request's messages, for skipping hops too small for it."""
         return rough_tokens(*(str(message.content) for message in request.messages))
+
+    def max_output_tokens(self, request: ChatRequest) -> int | None:
+        """The cap on the answer's tokens (the call's option, else the model's)."""
+        return output_cap(request.kwargs, self.model)
 
     @property
     def fallback_chain(self) -> Chain[Any] | None:

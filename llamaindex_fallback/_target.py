@@ -20,7 +20,7 @@ from llama_index.core.instrumentation.span import active_span_id
 from llama_index.core.llms import LLM
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
-from fallback_core import ConfigurationError, Continuation, Delta, rough_tokens
+from fallback_core import ConfigurationError, Continuation, Delta, output_cap, rough_tokens
 
 from ._deltas import DeltaReader
 
@@ -83,6 +83,10 @@ class LLMTarget:
         if request.operation == "complete":
             return rough_tokens(request.prompt)
         return rough_tokens(*(message.content or "" for message in request.messages))
+
+    def max_output_tokens(self, request: LLMRequest) -> int | None:
+        """The cap on the answer's tokens (the call's option, else the LLM's), for ``max_cost``."""
+        return output_cap(request.kwargs, self.llm)
 
     @property
     def fallback_chain(self) -> Chain[Any] | None:

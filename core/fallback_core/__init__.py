@@ -16,6 +16,7 @@ from ._chain import (
     Tier,
 )
 from ._classify import ANTHROPIC_CONTEXT_MESSAGES, Category, ErrorInfo, classify_error
+from ._cost import Price, Prices, output_cap
 from ._drive import AsyncCallStream, CallStream
 from ._errors import (
     ChainExhaustedError,
@@ -96,6 +97,8 @@ __all__ = [
     "LoggingHook",
     "MalformedChunkError",
     "Policy",
+    "Price",
+    "Prices",
     "RetryScheduled",
     "Rule",
     "Strategy",
@@ -107,6 +110,7 @@ __all__ = [
     "Transition",
     "Usage",
     "classify_error",
+    "output_cap",
     "request_sent",
     "rough_tokens",
     "watch_requests",

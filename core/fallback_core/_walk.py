@@ -76,7 +76,7 @@ class Walk:
         self._served: Hop[Any] | None = None
         self._finish_reason: str | None = None
         self._events: list[Event] = []
-        self._route = Route(chain, request, self.call_id, self._events.append)
+        self._route = Route(chain, request, self.call_id, self._events.append, lambda: self.text)
         self._index = self._route.first()
 
     # -- what the driver asks -------------------------------------------------
@@ -94,6 +94,11 @@ class Walk:
             return self._exhaust("the call's deadline passed", DeadlineExceededError)
         if policy.max_attempts is not None and self._total >= policy.max_attempts:
             return self._exhaust(f"max_attempts={policy.max_attempts} reached")
+        if not self._route.fits(self._index):  # a retry the call can no longer afford
+            following = self._route.following(self._index)
+            if following is None:
+                return self._exhaust(f"no hop left within max_cost={policy.max_cost}")
+            self._index, self._tries = following, 0
         chosen = self._route.admitted(self._index)
         if chosen != self._index:
             self._index, self._tries = chosen, 0
@@ -438,6 +443,7 @@ class Walk:
         merged = None
         for usage in by_hop.values():
             merged = usage if merged is None else merged + usage
+        costs = [r.cost for r in self._records if r.cost is not None]
         served = self._served
         return ChainTrace(
             attempts=tuple(self._records),
@@ -447,6 +453,7 @@ class Walk:
             usage=merged,
             usage_by_hop=tuple(by_hop.items()),
             finish_reason=self._finish_reason,
+            cost=sum(costs) if costs else None,
         )
 
     # -- inside ---------------------------------------------------------------
@@ -500,6 +507,10 @@ class Walk:
         now = self._clock()
         ttft = None if live.first_token_at is None else live.first_token_at - live.started
         hop = live.hop
+        price = self.chain.policy.price_of(hop)
+        cost = None if price is None or live.usage is None else price.of(live.usage)
+        if cost is not None:
+            self._route.spent += cost
         record = AttemptRecord(
             hop=_name(hop),
             model=hop.model,
@@ -516,6 +527,7 @@ class Walk:
             continuation=live.continuation.strategy if live.continuation else None,
             overlap_trimmed=live.seam_result.overlap if live.seam_result else 0,
             seam_fix=live.seam_result.fix if live.seam_result else None,
+            cost=cost,
         )
         self._records.append(record)
         if self.chain.health is not None:

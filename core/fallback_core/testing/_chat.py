@@ -51,15 +51,15 @@ class ChatBackend:
     upstream: Upstream | None = None
 
 
-async def answer_chat(conn: HttpConnection, http: Request, backend: ChatBackend) -> None:
-    """Serve one chat-completions request and record it in the attempts log."""
+async def answer_chat(conn: HttpConnection, http: Request, backend: ChatBackend) -> Attempt | None:
+    """Serve one chat-completions request; return its attempt (None: refused unread)."""
     try:
         request = parse_chat_request(http.body)
         spec = http.headers.get(FAULT_HEADER)
         fault = _header_fault(spec) if spec else backend.faults.draw(request.model)
     except BadRequest as refusal:
         await conn.respond(refusal.status, refusal.body)
-        return
+        return None
     attempt = backend.log.begin(
         request.model, fault.name if fault else None, streamed=request.stream
     )
@@ -71,6 +71,7 @@ async def answer_chat(conn: HttpConnection, http: Request, backend: ChatBackend)
     except OSError:  # the client went away mid-response
         attempt.finish("client_gone")
         conn.reset()
+    return attempt
 
 
 def _header_fault(spec: str) -> Fault:

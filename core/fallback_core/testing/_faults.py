@@ -9,6 +9,7 @@ command line.
 
 from __future__ import annotations
 
+import difflib
 import threading
 import time
 from collections.abc import Callable
@@ -154,7 +155,7 @@ class Fault:
 
 
 # Positional parameters of each fault in the text form, in order.
-_PARAMETERS: dict[str, tuple[str, ...]] = {
+FAULT_PARAMETERS: dict[str, tuple[str, ...]] = {
     "rate_limit": ("retry_after", "retry_after_ms"),
     "server_error": ("status",),
     "slow_first_token": ("delay",),
@@ -182,10 +183,10 @@ def _parse_step(spec: str) -> Fault:
     cut = min((i for i in (spec.find("="), spec.find(":")) if i >= 0), default=len(spec))
     name, rest = spec[:cut].strip(), spec[cut + 1 :].strip()
     if name not in FAULT_NAMES or name == "sequence":
-        raise ValueError(f"unknown fault {name!r} in {spec!r}")
+        raise ValueError(_unknown(name, spec))
     positional: list[float | int] = []
     keywords: dict[str, float | int] = {}
-    order = _PARAMETERS.get(name, ())
+    order = FAULT_PARAMETERS.get(name, ())
     for arg in filter(None, (a.strip() for a in rest.split(","))):
         key, equals, value = arg.partition("=")
         if not equals:
@@ -200,6 +201,13 @@ def _parse_step(spec: str) -> Fault:
         return factory(*positional, **keywords)
     except TypeError as exc:
         raise ValueError(f"bad arguments for {name!r} in {spec!r}: {exc}") from None
+
+
+def _unknown(name: str, spec: str) -> str:
+    names = sorted(FAULT_NAMES - {"sequence"})
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else "."
+    return f"unknown fault {name!r} in {spec!r}{hint} Valid faults: {', '.join(names)}"
 
 
 def _number(key: str, value: str, spec: str) -> float | int:

@@ -43,6 +43,7 @@ class HttpConnection:
         self._writer = writer
         self._h11 = h11.Connection(h11.SERVER)
         self._closed = False
+        self.status: int | None = None  # of the response to the current request, once sent
 
     @property
     def closed(self) -> bool:
@@ -56,6 +57,7 @@ class HttpConnection:
         """
         if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
             self._h11.start_next_cycle()
+        self.status = None
         head: h11.Request | None = None
         body = bytearray()
         while True:
@@ -96,6 +98,7 @@ class HttpConnection:
         if content_type:
             fields.append(("content-type", content_type))
         await self._write(self._h11.send(h11.Response(status_code=status, headers=fields)))
+        self.status = status
 
     async def send(self, data: bytes) -> None:
         """Send part of the body and wait until it is handed to the network."""

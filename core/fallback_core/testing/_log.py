@@ -109,3 +109,21 @@ class AttemptLog:
         """Forget every attempt (attempts still in flight are no longer reported)."""
         with self._lock:
             self._attempts.clear()
+
+
+def request_line(
+    method: str, path: str, status: int | None, record: AttemptRecord | None, seconds: float
+) -> str:
+    """One line for the request log: the request, its status and, for a chat attempt, its story.
+
+    `POST /v1/chat/completions 200 model=primary stream fault=cut_after outcome=cut
+    tokens=5 0.104s` - the status is `-` when no response head was sent (a reset).
+    """
+    parts = [method, path, str(status) if status is not None else "-"]
+    if record is not None:
+        parts += [f"model={record.model}", "stream" if record.streamed else "whole"]
+        parts += [f"fault={record.fault}"] if record.fault else []
+        parts += ["continuation"] if record.continuation else []
+        parts += [f"outcome={record.outcome}", f"tokens={record.tokens_sent}"]
+    parts.append(f"{seconds:.3f}s")
+    return " ".join(parts)

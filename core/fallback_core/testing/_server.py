@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import threading
+import time
 from collections.abc import Mapping
 from types import TracebackType
 
@@ -19,13 +21,14 @@ from fallback_core.testing._answers import ModelScript, canonical_answer
 from fallback_core.testing._chat import ChatBackend, answer_chat
 from fallback_core.testing._faults import Fault, FaultBook
 from fallback_core.testing._http import HttpConnection, Request
-from fallback_core.testing._log import AttemptLog, AttemptRecord
+from fallback_core.testing._log import Attempt, AttemptLog, AttemptRecord, request_line
 from fallback_core.testing._openai import error_body
 from fallback_core.testing._upstream import Upstream
 
 _THREAD_TIMEOUT = 10.0
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 _MODELS_PATHS = frozenset({"/v1/models", "/models"})
+_requests = logging.getLogger("fallback_core.testing")
 
 
 class FaultServer:
@@ -52,6 +55,11 @@ class FaultServer:
     client asked for. Scripts then only matter for `context_window`, and in
     the attempts log `continuation` marks prefills only (an "instruct"
     continuation cannot be told from a next turn without a canonical answer).
+
+    Every request answered is logged as one INFO line on the
+    `fallback_core.testing` logger (the command line prints them).
+    `GET /v1/models` lists every model the server was told about: scripted,
+    given a fault, or mapped to an upstream name.
     """
 
     def __init__(
@@ -66,6 +74,7 @@ class FaultServer:
         upstream_models: Mapping[str, str] | None = None,
     ) -> None:
         self._scripts = dict(models or {})
+        self._named = dict.fromkeys([*self._scripts, *(faults or {}), *(upstream_models or {})])
         self._faults = FaultBook()
         for model, fault in (faults or {}).items():
             self._faults.set(model, fault)
@@ -157,6 +166,7 @@ class FaultServer:
         A new fault replaces the model's previous one and starts its counters
         (and a flapping fault's clock) afresh.
         """
+        self._named.setdefault(model)
         self._faults.set(model, fault)
 
     def attempts(self, model: str | None = None) -> list[AttemptRecord]:
@@ -214,7 +224,13 @@ class FaultServer:
         self._connections[task] = conn
         try:
             while (request := await conn.next_request()) is not None:
-                await self._route(conn, request)
+                started = time.monotonic()
+                attempt = await self._route(conn, request)
+                if _requests.isEnabledFor(logging.INFO):
+                    record = attempt.snapshot() if attempt is not None else None
+                    seconds = time.monotonic() - started
+                    line = request_line(request.method, request.path, conn.status, record, seconds)
+                    _requests.info(line)
                 if not conn.can_continue():
                     break
         except (h11.ProtocolError, OSError):
@@ -228,21 +244,19 @@ class FaultServer:
             if not conn.closed:
                 await _quietly_close(conn)
 
-    async def _route(self, conn: HttpConnection, request: Request) -> None:
+    async def _route(self, conn: HttpConnection, request: Request) -> Attempt | None:
         if request.path in _CHAT_PATHS and request.method == "POST":
-            await answer_chat(conn, request, self._backend)
-        elif request.path in _MODELS_PATHS and request.method == "GET":
-            names = dict.fromkeys(
-                [*self._scripts, *(self._upstream.models if self._upstream else ())]
-            )
+            return await answer_chat(conn, request, self._backend)
+        if request.path in _MODELS_PATHS and request.method == "GET":
             models = [
                 {"id": name, "object": "model", "created": 0, "owned_by": "fault-server"}
-                for name in names
+                for name in self._named
             ]
             await conn.respond(200, json.dumps({"object": "list", "data": models}).encode())
         else:
             message = f"Unknown request URL: {request.method} {request.path}."
             await conn.respond(404, error_body(message, type="invalid_request_error", code=None))
+        return None
 
 
 async def _quietly_close(conn: HttpConnection) -> None:
