@@ -34,6 +34,7 @@ FORMS = {
     "context_length_exceeded": "context_length_exceeded",
     "content_policy": "content_policy",
     "reject_prefill": "reject_prefill",
+    "error_event": "error_event=after[,status]",
     "flapping": "flapping=down_for[,status]",
 }
 

@@ -1,6 +1,7 @@
-"""One chat-completions attempt: answer as the model's script says, broken as the fault says.
+"""One chat attempt: answer as the model's script says, broken as the fault says.
 
-`answer_chat` is the whole life of one attempt: it picks the fault (the
+`answer_chat` is the whole life of one attempt, in the wire format of the API
+asked (OpenAI's chat completions, Anthropic's messages; see `_wire`): it picks the fault (the
 `X-Fault` header first, else the model's fault), records the attempt, and
 either refuses, breaks the connection, or delivers the scripted reply as JSON
 or as a server-sent-event stream with the fault applied on the way. A proxying
@@ -15,25 +16,20 @@ its request end always finds the attempt finished in the log.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from fallback_core.testing._answers import ModelScript, Reply, estimate_prompt_tokens, plan_reply
-from fallback_core.testing._delivery import Delivery, Event
+from fallback_core.testing._answers import ModelScript, estimate_prompt_tokens, plan_reply
+from fallback_core.testing._delivery import Delivery
 from fallback_core.testing._faults import Fault, FaultBook, parse_fault
 from fallback_core.testing._http import HttpConnection, Request
 from fallback_core.testing._log import Attempt, AttemptLog
-from fallback_core.testing._openai import (
-    DONE_EVENT,
-    BadRequest,
-    ChatRequest,
-    Envelope,
-    error_body,
-    parse_chat_request,
-)
+from fallback_core.testing._openai import BadRequest, ChatRequest
 from fallback_core.testing._proxy import Upstream, relay
+from fallback_core.testing._wire import OpenAIWire, Refusal, Wire
 
 FAULT_HEADER = "x-fault"
+OPENAI: Wire = OpenAIWire()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,20 +47,23 @@ class ChatBackend:
     upstream: Upstream | None = None
 
 
-async def answer_chat(conn: HttpConnection, http: Request, backend: ChatBackend) -> Attempt | None:
-    """Serve one chat-completions request; return its attempt (None: refused unread)."""
+async def answer_chat(
+    conn: HttpConnection, http: Request, backend: ChatBackend, wire: Wire = OPENAI
+) -> Attempt | None:
+    """Serve one chat request in `wire`'s format; return its attempt (None: refused unread)."""
     try:
-        request = parse_chat_request(http.body)
+        request = wire.parse(http.body)
         spec = http.headers.get(FAULT_HEADER)
         fault = _header_fault(spec) if spec else backend.faults.draw(request.model)
-    except BadRequest as refusal:
-        await conn.respond(refusal.status, refusal.body)
+    except BadRequest as bad:
+        status, headers, body = wire.refused(bad)
+        await conn.respond(status, body, [*wire.headers(), *headers])
         return None
     attempt = backend.log.begin(
         request.model, fault.name if fault else None, streamed=request.stream
     )
     try:
-        await _attempt(conn, http, request, backend, fault, attempt)
+        await _attempt(conn, http, request, backend, fault, attempt, wire)
     except asyncio.CancelledError:
         attempt.finish("server_stopped")
         raise
@@ -91,17 +90,21 @@ async def _attempt(
     backend: ChatBackend,
     fault: Fault | None,
     attempt: Attempt,
+    wire: Wire,
 ) -> None:
     script = backend.script_for(request.model)
     prompt_tokens = estimate_prompt_tokens(request.messages)
     if fault is not None and fault.name == "reject_prefill" and request.last_role != "assistant":
         fault = attempt.fault = None
-    refusal = _refusal(fault, request.model) or _window_refusal(script, prompt_tokens)
+    refusal = _refusal(wire, fault, request)
+    window = script.context_window
+    if refusal is None and window is not None and prompt_tokens > window:
+        refusal = wire.too_long(window, prompt_tokens)
     if refusal is not None:
         status, headers, body = refusal
         attempt.status = status
         attempt.finish("error_response")
-        await conn.respond(status, body, headers)
+        await conn.respond(status, body, [*wire.headers(), *headers])
         return
     if fault is not None and fault.name == "reset_before_headers":
         attempt.finish("reset")
@@ -111,7 +114,15 @@ async def _attempt(
         await conn.wait_for_disconnect(None)
         attempt.finish("client_gone")
         return
-    delivery = Delivery(conn, fault, attempt, backend.token_delay)
+    error_event = wire.error_event(fault.status or 529) if fault and fault.status else b""
+    delivery = Delivery(
+        conn,
+        fault,
+        attempt,
+        backend.token_delay,
+        malformed=wire.malformed_event,
+        error_event=error_event,
+    )
     if backend.upstream is not None:
         await relay(backend.upstream, http.body, request, http.headers, delivery)
         return
@@ -125,73 +136,20 @@ async def _attempt(
         stop=request.stop,
     )
     attempt.continuation = reply.continuation
-    envelope = Envelope(request.model)
     if request.stream:
-        await delivery.stream(_events(envelope, reply, prompt_tokens, request.include_usage))
+        await delivery.stream(wire.events(reply, request, prompt_tokens), wire.headers())
     else:
-        await delivery.whole(envelope.completion(reply, prompt_tokens), len(reply.pieces))
+        body = wire.whole(reply, request, prompt_tokens)
+        await delivery.whole(body, len(reply.pieces), wire.headers())
 
 
-_Refusal = tuple[int, list[tuple[str, str]], bytes]
-
-
-def _refusal(fault: Fault | None, model: str) -> _Refusal | None:
+def _refusal(wire: Wire, fault: Fault | None, request: ChatRequest) -> Refusal | None:
+    """The error response `fault` answers with before anything is streamed, if it refuses."""
     if fault is None:
         return None
-    if fault.name == "rate_limit":
-        headers = []
-        if fault.retry_after is not None:
-            headers.append(("retry-after", f"{fault.retry_after:g}"))
-        if fault.retry_after_ms is not None:
-            headers.append(("retry-after-ms", str(fault.retry_after_ms)))
-        message = f"Rate limit reached for {model} (scripted by the fault server)."
-        return 429, headers, error_body(message, type="requests", code="rate_limit_exceeded")
-    if fault.name in ("server_error", "flapping"):
-        status = fault.status or 500
-        kind = "overloaded_error" if status == 529 else "server_error"
-        message = f"The server had an error while processing your request ({status}, scripted)."
-        return status, [], error_body(message, type=kind, code=None)
-    if fault.name == "context_length_exceeded":
-        return 400, [], _context_body("This model's maximum context length is 8192 tokens.")
-    if fault.name == "content_policy":
-        message = "Your request was rejected as a result of our safety system (scripted)."
-        body = error_body(message, type="invalid_request_error", code="content_policy_violation")
-        return 400, [], body
-    if fault.name == "reject_prefill":
-        message = (
-            "This model does not support assistant message prefill. "
-            "The conversation must end with a user message."
-        )
-        body = error_body(message, type="invalid_request_error", code=None, param="messages")
-        return 400, [], body
-    return None
-
-
-def _window_refusal(script: ModelScript, prompt_tokens: int) -> _Refusal | None:
-    window = script.context_window
-    if window is None or prompt_tokens <= window:
-        return None
-    message = (
-        f"This model's maximum context length is {window} tokens. "
-        f"However, your messages resulted in {prompt_tokens} tokens."
-    )
-    return 400, [], _context_body(message)
-
-
-def _context_body(message: str) -> bytes:
-    return error_body(
-        message, type="invalid_request_error", code="context_length_exceeded", param="messages"
-    )
-
-
-async def _events(
-    envelope: Envelope, reply: Reply, prompt_tokens: int, with_usage: bool
-) -> AsyncIterator[Event]:
-    """The scripted reply as server-sent events: one chunk per token, then the closing ones."""
-    for delta in envelope.deltas(reply):
-        chunk = envelope.chunk(delta, None, with_usage=with_usage)
-        yield Event("token", chunk, delta.get("content") or "")
-    yield Event("closing", envelope.chunk({}, reply.finish_reason, with_usage=with_usage))
-    if with_usage:
-        yield Event("closing", envelope.usage_chunk(prompt_tokens, len(reply.pieces)))
-    yield Event("done", DONE_EVENT)
+    if fault.name == "error_event" and not request.stream:  # no stream to break: a plain error
+        status = fault.status or 529
+        if status == 429:
+            return wire.refusal(Fault.rate_limit(), request)
+        return wire.refusal(Fault.server_error(status), request)
+    return wire.refusal(fault, request)

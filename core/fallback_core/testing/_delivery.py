@@ -12,7 +12,7 @@ token whoever wrote it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,7 +42,11 @@ class Event:
 
 
 class Delivery:
-    """Sends one reply to `conn` with `fault` (if any) applied, recording it on `attempt`."""
+    """Sends one reply to `conn` with `fault` (if any) applied, recording it on `attempt`.
+
+    `malformed` and `error_event` are the protocol's garbled event and its
+    mid-stream error event (what `malformed_chunk` and `error_event` send).
+    """
 
     def __init__(
         self,
@@ -50,7 +54,12 @@ class Delivery:
         fault: Fault | None,
         attempt: Attempt,
         token_delay: float = 0.0,
+        *,
+        malformed: bytes = MALFORMED_EVENT,
+        error_event: bytes = b"",
     ) -> None:
+        self.malformed = malformed
+        self.error_event = error_event
         self.conn = conn
         self.attempt = attempt
         self.fault_name = fault.name if fault else None
@@ -58,7 +67,9 @@ class Delivery:
         self.after = fault.after if fault else None
         self.token_delay = token_delay
 
-    async def whole(self, body: bytes, tokens: int) -> None:
+    async def whole(
+        self, body: bytes, tokens: int, headers: Sequence[tuple[str, str]] = ()
+    ) -> None:
         """Deliver a reply of `tokens` tokens as the JSON `body`."""
         if self.fault_name in ("slow_first_token", "stall_after") and await self._pause():
             return
@@ -66,20 +77,23 @@ class Delivery:
             body = b"{not json"
         self.attempt.status = 200
         if self.fault_name == "cut_after":
-            await self.conn.start(200, [("content-length", str(len(body)))], "application/json")
+            length = ("content-length", str(len(body)))
+            await self.conn.start(200, [*headers, length], "application/json")
             await self.conn.send(body[: len(body) // 2])
             self.attempt.finish("cut")
             await self.conn.close()
             return
         self.attempt.tokens_sent = tokens
         self.attempt.finish("completed")
-        await self.conn.respond(200, body)
+        await self.conn.respond(200, body, headers)
 
-    async def stream(self, events: AsyncIterable[Event]) -> None:
+    async def stream(
+        self, events: AsyncIterable[Event], headers: Sequence[tuple[str, str]] = ()
+    ) -> None:
         """Deliver `events` as a server-sent-event stream, striking at the fault's token."""
         conn, attempt = self.conn, self.attempt
         attempt.status = 200
-        await conn.start(200, _SSE_HEADERS, "text/event-stream; charset=utf-8")
+        await conn.start(200, [*_SSE_HEADERS, *headers], "text/event-stream; charset=utf-8")
         if self.fault_name == "slow_first_token" and await self._pause():
             return
         sent, ended = 0, False
@@ -129,5 +143,10 @@ class Delivery:
         if self.fault_name == "stall_after":
             return not await self._pause()
         if self.fault_name == "malformed_chunk":
-            await self.conn.send(MALFORMED_EVENT)
+            await self.conn.send(self.malformed)
+        if self.fault_name == "error_event":
+            self.attempt.finish("error_event")
+            await self.conn.send(self.error_event)
+            await self.conn.end()
+            return False
         return True

@@ -29,6 +29,7 @@ FaultName = Literal[
     "context_length_exceeded",
     "content_policy",
     "reject_prefill",
+    "error_event",
     "flapping",
     "sequence",
 ]
@@ -134,6 +135,19 @@ class Fault:
         return cls("content_policy", times=times, status=400)
 
     @classmethod
+    def error_event(cls, after: int, status: int = 529, *, times: int | None = None) -> Fault:
+        """After `after` tokens of a 200 stream, an error event (529: overloaded), then the end.
+
+        What a provider under load does mid-answer: Anthropic's `event: error`
+        (`overloaded_error` for 529, `api_error` for other 5xx, `rate_limit_error`
+        for 429), OpenAI's `{"error": ...}` chunk. A request that is not streamed
+        gets the error as its HTTP status instead.
+        """
+        if status != 429 and not 500 <= status <= 599:
+            raise ValueError(f"an error event stands for a 429 or 5xx, got {status}")
+        return cls("error_event", times=times, status=status, after=after)
+
+    @classmethod
     def reject_prefill(cls, *, times: int | None = None) -> Fault:
         """HTTP 400 for any request ending with an assistant message; others answered normally."""
         return cls("reject_prefill", times=times, status=400)
@@ -162,6 +176,7 @@ FAULT_PARAMETERS: dict[str, tuple[str, ...]] = {
     "cut_after": ("n",),
     "stall_after": ("n", "seconds"),
     "malformed_chunk": ("after",),
+    "error_event": ("after", "status"),
     "flapping": ("down_for", "status"),
 }
 _INTEGER_PARAMETERS = frozenset({"status", "n", "after", "retry_after_ms", "times"})

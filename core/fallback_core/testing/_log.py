@@ -17,6 +17,7 @@ Outcome = Literal[
     "error_response",  # an HTTP error status was sent
     "reset",  # the connection was reset before any response byte
     "cut",  # the server closed the connection mid-response on purpose
+    "error_event",  # a stream that began with 200 ended with an error event
     "client_gone",  # the client disconnected before the response was complete
     "server_stopped",  # the server stopped while the attempt was in flight
     "upstream_error",  # proxy mode: the upstream failed mid-response, so the connection was closed

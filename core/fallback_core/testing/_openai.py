@@ -22,7 +22,7 @@ MALFORMED_EVENT = b"data: {not json\n\n"
 
 
 class BadRequest(Exception):
-    """A request the server refuses with an OpenAI-style error body."""
+    """A refused request; ``body`` is its OpenAI error body (other wires read the fields)."""
 
     def __init__(
         self,
@@ -34,7 +34,11 @@ class BadRequest(Exception):
         param: str | None = None,
     ) -> None:
         super().__init__(message)
+        self.message = message
         self.status = status
+        self.type = type
+        self.code = code
+        self.param = param
         self.body = error_body(message, type=type, code=code, param=param)
 
 
