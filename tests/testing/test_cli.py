@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -199,3 +200,17 @@ def test_request_log_marks_a_reset_without_status(caplog: pytest.LogCaptureFixtu
     )
     assert names == ["gone"]
     assert later == ["gone", "later"]
+
+
+def test_the_command_line_serves_the_messages_api_too(
+    served: tuple[str, subprocess.Popen[str]],
+) -> None:
+    """The same process answers the anthropic SDK at the base URL without /v1."""
+    base_url, process = served
+    sdk = anthropic.Anthropic(base_url=base_url.removesuffix("/v1"), api_key="t", max_retries=0)
+    message = sdk.messages.create(model="backup", max_tokens=50, messages=HELLO)
+    sdk.close()
+    status, lines = _stop(process)
+    assert message.content[0].text == "Backups finish the answer."
+    assert lines[-1].startswith("POST /v1/messages 200 model=backup whole outcome=completed")
+    assert status == 0

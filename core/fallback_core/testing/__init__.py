@@ -1,4 +1,4 @@
-"""A local OpenAI-compatible server whose models fail on cue, for testing fallback chains.
+"""A local OpenAI-compatible (and Anthropic-compatible) server whose models fail on cue.
 
     from fallback_core.testing import Fault, FaultServer, ModelScript
 
@@ -6,6 +6,15 @@
         server.set_fault("primary", Fault.cut_after(5))
         ...  # point any OpenAI client at server.base_url
         assert server.attempt_count("primary") == 1
+
+The same server speaks Anthropic's Messages API at `FaultServer.anthropic_base_url`
+(`POST /v1/messages`, streamed or not, as the `anthropic` SDK and the
+integrations built on it expect): the same models, faults and attempts log,
+with Anthropic's error bodies (`request-id` and `retry-after` headers), its
+event sequence, `tool_use` blocks, and its rule that a final assistant message
+(a prefill) must not end with whitespace. `error_event` breaks a stream the
+way a provider under load does: Anthropic's `event: error` (`overloaded_error`)
+after a 200, OpenAI's `{"error": ...}` chunk.
 
 Every model answers with a known canonical text (`FaultServer.answer_for`; names
 not configured get `canonical_answer(name)`), and a request that continues a
@@ -46,6 +55,7 @@ in place of `=`), an argument being a positional value or `key=value`.
     X-Fault: stall_after=3,0.5           (args: n, seconds; no seconds: for good)
     X-Fault: malformed_chunk=2           (arg: after)
     X-Fault: missing_done
+    X-Fault: error_event=3,529           (args: after, status)
     X-Fault: context_length_exceeded | content_policy | reject_prefill
 
 A header fault replaces the model's fault for that request only and leaves the

@@ -5,8 +5,10 @@
         --fault primary=cut_after:5 --fault backup=rate_limit:times=1
 
 It prints the base URL on the first line of output, then one line per request
-on stderr. Fault specs use the text form of `parse_fault` (`--help` lists
-them). `--tool-call primary=auto` makes a model call the offered tool;
+on stderr. The Anthropic Messages API is served too, at that URL without `/v1`
+(what `anthropic.Anthropic(base_url=...)` takes). Fault specs use the text
+form of `parse_fault` (`--help` lists them). `--tool-call primary=auto`
+makes a model call the offered tool;
 `--tool-call 'primary=get_weather:{"city": "Paris"}'` scripts its call.
 Proxy mode puts the faults in front of a real OpenAI-compatible server (here
 a local llama.cpp one):
@@ -145,7 +147,7 @@ def _tool_call(spec: str) -> tuple[str, Mapping[str, Any]]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_PROG,
-        description="A local OpenAI-compatible server whose models fail on cue.",
+        description="A local OpenAI- and Anthropic-compatible server whose models fail on cue.",
         epilog=_FAULTS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -193,6 +193,8 @@ class Reply:
     finish_reason: str
     tool_call: ToolCall | None = None
     continuation: bool = False
+    stop_sequence: str | None = None
+    """The stop sequence that ended the answer early, if one did."""
 
     @property
     def text(self) -> str:
@@ -255,14 +257,15 @@ def plan_reply(
         text = answer_to(script, messages, response_format)
     else:
         text = continue_answer(script, *continued)
-    cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    cuts = [(i, s) for s in stop if s and (i := text.find(s)) >= 0]
     if cuts:
-        text = text[: min(cuts)]
+        text = text[: min(cuts)[0]]
     tokens = tokenise(text)
     continuation = continued is not None
     if max_tokens is not None and len(tokens) > max_tokens:
         return Reply(tuple(tokens[:max_tokens]), "length", continuation=continuation)
-    return Reply(tuple(tokens), "stop", continuation=continuation)
+    stopped_by = min(cuts)[1] if cuts else None
+    return Reply(tuple(tokens), "stop", continuation=continuation, stop_sequence=stopped_by)
 
 
 def _call_reply(name: str, arguments: Mapping[str, Any]) -> Reply:

@@ -116,12 +116,15 @@ class Fault:
 
     @classmethod
     def malformed_chunk(cls, after: int, *, times: int | None = None) -> Fault:
-        """After `after` tokens send a `data: {not json` event, then carry on normally."""
+        """After `after` tokens send an event whose data is `{not json`, then carry on normally."""
         return cls("malformed_chunk", times=times, after=after)
 
     @classmethod
     def missing_done(cls, *, times: int | None = None) -> Fault:
-        """Send the whole stream with its finish chunk but no `data: [DONE]`, then close."""
+        """Send the whole stream with its finish chunk but no `data: [DONE]`, then close.
+
+        On the Anthropic API: the `message_delta` with the stop reason, no `message_stop`.
+        """
         return cls("missing_done", times=times)
 
     @classmethod

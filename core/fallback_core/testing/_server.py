@@ -18,6 +18,7 @@ from types import TracebackType
 import h11
 
 from fallback_core.testing._answers import ModelScript, canonical_answer
+from fallback_core.testing._anthropic import AnthropicWire
 from fallback_core.testing._chat import ChatBackend, answer_chat
 from fallback_core.testing._faults import Fault, FaultBook
 from fallback_core.testing._http import HttpConnection, Request
@@ -27,12 +28,15 @@ from fallback_core.testing._upstream import Upstream
 
 _THREAD_TIMEOUT = 10.0
 _CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+_MESSAGES_PATH = "/v1/messages"
 _MODELS_PATHS = frozenset({"/v1/models", "/models"})
 _requests = logging.getLogger("fallback_core.testing")
 
 
 class FaultServer:
-    """An OpenAI chat-completions server on 127.0.0.1 whose models fail as scripted.
+    """An OpenAI chat-completions and Anthropic Messages server on 127.0.0.1 whose models fail.
+
+    OpenAI clients take `base_url`, Anthropic ones `anthropic_base_url`.
 
     `models` maps model names to their scripts; any other model name is served
     too, with `canonical_answer(name)`. Each model answers like a healthy one
@@ -151,6 +155,11 @@ class FaultServer:
         return f"http://{self._host}:{self.port}/v1"
 
     @property
+    def anthropic_base_url(self) -> str:
+        """The Anthropic base URL (`POST /v1/messages` under it), e.g. `http://127.0.0.1:8123`."""
+        return f"http://{self._host}:{self.port}"
+
+    @property
     def upstream(self) -> str | None:
         """The upstream base URL in proxy mode, else None."""
         return self._upstream.base_url if self._upstream is not None else None
@@ -247,6 +256,14 @@ class FaultServer:
     async def _route(self, conn: HttpConnection, request: Request) -> Attempt | None:
         if request.path in _CHAT_PATHS and request.method == "POST":
             return await answer_chat(conn, request, self._backend)
+        if request.path == _MESSAGES_PATH and request.method == "POST":
+            wire = AnthropicWire()
+            if self._upstream is not None:
+                message = "proxy mode relays the OpenAI chat-completions API only"
+                body = wire.error("invalid_request_error", message)
+                await conn.respond(400, body, wire.headers())
+                return None
+            return await answer_chat(conn, request, self._backend, wire)
         if request.path in _MODELS_PATHS and request.method == "GET":
             models = [
                 {"id": name, "object": "model", "created": 0, "owned_by": "fault-server"}

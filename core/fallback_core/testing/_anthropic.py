@@ -1,0 +1,286 @@
+"""The Anthropic Messages API wire format (`POST /v1/messages`), as api.anthropic.com writes it.
+
+Requests are read into the same `ChatRequest` the scripted models answer
+(content blocks become text, `tool_result` blocks tool messages, Anthropic
+tools and `tool_choice` the OpenAI shapes `plan_reply` reads), after the
+API's own checks: `max_tokens` is required, roles are `user` / `assistant`,
+and a final assistant message (a prefill, which the model continues) must not
+end with whitespace.
+
+Answers: a `message` object, or the event stream `message_start`,
+`content_block_start`, `ping`, `content_block_delta` (`text_delta` /
+`input_json_delta`) per token, `content_block_stop`, `message_delta` (stop
+reason and output tokens), `message_stop`. Errors: `{"type": "error",
+"error": {"type", "message"}, "request_id"}` with a `request-id` header; the
+mid-stream `event: error` the API sends under load after a 200.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from fallback_core.testing._answers import Reply, message_text
+from fallback_core.testing._delivery import Event
+from fallback_core.testing._faults import Fault
+from fallback_core.testing._openai import BadRequest, ChatRequest
+from fallback_core.testing._wire import Headers, Refusal, retry_headers
+
+_STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+_NO_PREFILL = (
+    "This model does not support assistant message prefill. "
+    "The conversation must end with a user message."
+)
+
+
+class AnthropicWire:
+    """Anthropic's Messages API; one instance per response, so its request id is shared."""
+
+    malformed_event = b"event: content_block_delta\ndata: {not json\n\n"
+
+    def __init__(self) -> None:
+        self.request_id = f"req_{uuid.uuid4().hex[:24]}"
+
+    def parse(self, body: bytes) -> ChatRequest:
+        return parse_messages_request(body)
+
+    def refused(self, bad: BadRequest) -> Refusal:
+        return bad.status, [], self.error(_error_type(bad.status, bad.type), bad.message)
+
+    def error(self, kind: str, message: str) -> bytes:
+        """An error body: the envelope, the error, the request id."""
+        error = {"type": kind, "message": message}
+        return json.dumps({"type": "error", "error": error, "request_id": self.request_id}).encode()
+
+    def refusal(self, fault: Fault, request: ChatRequest) -> Refusal | None:
+        if fault.name == "rate_limit":
+            message = (
+                "This request would exceed the rate limit for your organization of 50 requests "
+                f"per minute ({request.model}, scripted by the fault server)."
+            )
+            return 429, retry_headers(fault), self.error("rate_limit_error", message)
+        if fault.name in ("server_error", "flapping"):
+            status = fault.status or 500
+            if status == 529:
+                return status, [], self.error("overloaded_error", "Overloaded")
+            return status, [], self.error("api_error", "Internal server error")
+        if fault.name == "context_length_exceeded":
+            return self.too_long(200000, 210000)
+        if fault.name == "content_policy":
+            message = "Output blocked by content filtering policy"
+            return 400, [], self.error("invalid_request_error", message)
+        if fault.name == "reject_prefill":
+            return 400, [], self.error("invalid_request_error", _NO_PREFILL)
+        return None
+
+    def too_long(self, window: int, prompt_tokens: int) -> Refusal:
+        message = f"prompt is too long: {prompt_tokens} tokens > {window} maximum"
+        return 400, [], self.error("invalid_request_error", message)
+
+    def error_event(self, status: int) -> bytes:
+        if status == 429:
+            kind, message = "rate_limit_error", "Rate limited"
+        elif status == 529:
+            kind, message = "overloaded_error", "Overloaded"
+        else:
+            kind, message = "api_error", "Internal server error"
+        data = {"type": "error", "error": {"type": kind, "message": message}}
+        return _sse("error", data)
+
+    def headers(self) -> Headers:
+        return (("request-id", self.request_id),)
+
+    def whole(self, reply: Reply, request: ChatRequest, prompt_tokens: int) -> bytes:
+        call = reply.tool_call
+        if call is None:
+            content: list[dict[str, Any]] = [{"type": "text", "text": reply.text}]
+        else:
+            content = [_tool_use(reply, json.loads(call.arguments))]
+        body = {
+            **_message(request, reply),
+            "content": content,
+            "usage": _usage(prompt_tokens, len(reply.pieces)),
+        }
+        return json.dumps(body).encode()
+
+    async def events(
+        self, reply: Reply, request: ChatRequest, prompt_tokens: int
+    ) -> AsyncIterator[Event]:
+        """The API's event sequence for `reply`: one `content_block_delta` per token."""
+        start = {**_message(request, None), "content": [], "usage": _usage(prompt_tokens, 1)}
+        yield Event("other", _sse("message_start", {"type": "message_start", "message": start}))
+        call = reply.tool_call
+        block = {"type": "text", "text": ""} if call is None else _tool_use(reply, {})
+        opening = {"type": "content_block_start", "index": 0, "content_block": block}
+        yield Event("other", _sse("content_block_start", opening))
+        yield Event("other", _sse("ping", {"type": "ping"}))
+        for piece in reply.pieces:
+            if call is None:
+                delta = {"type": "text_delta", "text": piece}
+            else:
+                delta = {"type": "input_json_delta", "partial_json": piece}
+            data = {"type": "content_block_delta", "index": 0, "delta": delta}
+            yield Event("token", _sse("content_block_delta", data), piece if call is None else "")
+        stop = {"type": "content_block_stop", "index": 0}
+        yield Event("other", _sse("content_block_stop", stop))
+        reason, sequence = _stop(reply)
+        closing = {
+            "type": "message_delta",
+            "delta": {"stop_reason": reason, "stop_sequence": sequence},
+            "usage": {"output_tokens": len(reply.pieces)},
+        }
+        yield Event("closing", _sse("message_delta", closing))
+        yield Event("done", _sse("message_stop", {"type": "message_stop"}))
+
+
+def _sse(event: str, data: Mapping[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _message(request: ChatRequest, reply: Reply | None) -> dict[str, Any]:
+    """A `message` object's head; a streamed one opens with no stop reason yet."""
+    reason, sequence = (None, None) if reply is None else _stop(reply)
+    return {
+        "id": f"msg_{uuid.uuid4().hex[:24]}",
+        "type": "message",
+        "role": "assistant",
+        "model": request.model,
+        "stop_reason": reason,
+        "stop_sequence": sequence,
+    }
+
+
+def _stop(reply: Reply) -> tuple[str, str | None]:
+    """The stop reason and, when a stop sequence ended the answer, which one."""
+    if reply.stop_sequence is not None:
+        return "stop_sequence", reply.stop_sequence
+    return _STOP_REASONS.get(reply.finish_reason, "end_turn"), None
+
+
+def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    return {
+        "input_tokens": input_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": output_tokens,
+        "service_tier": "standard",
+    }
+
+
+def _tool_use(reply: Reply, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    call = reply.tool_call
+    assert call is not None
+    tool_id = "toolu_" + call.id.removeprefix("call_")
+    return {"type": "tool_use", "id": tool_id, "name": call.name, "input": dict(arguments)}
+
+
+def _error_type(status: int, kind: str) -> str:
+    if status == 404:
+        return "not_found_error"
+    return kind if kind.endswith("_error") else "invalid_request_error"
+
+
+# -- requests ----------------------------------------------------------------
+
+
+def parse_messages_request(body: bytes) -> ChatRequest:
+    """Read a Messages API request as the API validates it; raise BadRequest where it refuses."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise BadRequest("There was an issue with your request body: invalid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    model, messages, max_tokens = data.get("model"), data.get("messages"), data.get("max_tokens")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("model: Field required")
+    if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+        raise BadRequest("max_tokens: Field required")
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        raise BadRequest("messages: Field required")
+    for i, message in enumerate(messages):
+        if message.get("role") not in ("user", "assistant"):
+            role = message.get("role")
+            raise BadRequest(f"messages.{i}.role: Input should be 'user' or 'assistant' ({role})")
+    if (
+        messages
+        and messages[-1]["role"] == "assistant"
+        and _text_of(messages[-1]) != (_text_of(messages[-1]).rstrip())
+    ):
+        raise BadRequest("messages: final assistant content cannot end with trailing whitespace")
+    stops = tuple(s for s in data.get("stop_sequences") or () if isinstance(s, str) and s)
+    tools, tool_choice = _tools(data)
+    chat = [*_system(data.get("system")), *(m for message in messages for m in _chat(message))]
+    return ChatRequest(
+        model=model,
+        messages=tuple(chat),
+        stream=data.get("stream") is True,
+        include_usage=False,
+        max_tokens=max_tokens,
+        stop=stops,
+        tools=tools,
+        tool_choice=tool_choice,
+        response_format=None,
+    )
+
+
+def _text_of(message: Mapping[str, Any]) -> str:
+    """The text of a message's content: the string, or its text blocks."""
+    content = message.get("content")
+    if isinstance(content, list):
+        texts = [b for b in content if isinstance(b, dict) and b.get("type") == "text"]
+        return "".join(b.get("text") or "" for b in texts)
+    return content if isinstance(content, str) else ""
+
+
+def _system(system: object) -> list[dict[str, Any]]:
+    if isinstance(system, list):
+        system = "".join(b.get("text", "") for b in system if isinstance(b, dict))
+    return [{"role": "system", "content": system}] if isinstance(system, str) and system else []
+
+
+def _chat(message: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One Messages API message as chat messages: tool results become tool messages."""
+    role, content = message["role"], message.get("content")
+    blocks = content if isinstance(content, list) else []
+    results = [b for b in blocks if isinstance(b, dict) and b.get("type") == "tool_result"]
+    chat: list[dict[str, Any]] = [
+        {"role": "tool", "tool_call_id": r.get("tool_use_id"), "content": _result_text(r)}
+        for r in results
+    ]
+    text = _text_of(message)
+    if text or not results:
+        chat.append({"role": role, "content": text})
+    return chat
+
+
+def _result_text(result: Mapping[str, Any]) -> str:
+    content = result.get("content")
+    return message_text({"content": content}) if isinstance(content, list) else str(content or "")
+
+
+def _tools(data: Mapping[str, Any]) -> tuple[tuple[Mapping[str, Any], ...], object]:
+    """The custom tools in OpenAI's shape, and `tool_choice` as OpenAI spells it."""
+    tools = data.get("tools") or []
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise BadRequest("tools: Input should be a valid list")
+    names = [
+        tool["name"]
+        for tool in tools
+        if isinstance(tool.get("name"), str) and tool.get("type", "custom") == "custom"
+    ]
+    schemas = {tool.get("name"): tool.get("input_schema") or {} for tool in tools}
+    functions = tuple(
+        {"type": "function", "function": {"name": name, "parameters": schemas[name]}}
+        for name in names
+    )
+    choice = data.get("tool_choice")
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind == "tool":
+        name = choice.get("name") if isinstance(choice, dict) else None
+        if name not in names:
+            raise BadRequest(f"tool_choice: tool {name!r} was not found in tools")
+        return functions, {"type": "function", "function": {"name": name}}
+    return functions, {"any": "required", "none": "none"}.get(kind or "")
