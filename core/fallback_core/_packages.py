@@ -14,6 +14,7 @@ import functools
 import importlib.metadata
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 __all__ = ["packages_involved"]
 
@@ -22,33 +23,40 @@ _OURS = frozenset({"fallback_core", "langchain_fallback", "llamaindex_fallback"}
 
 def packages_involved(exc: BaseException) -> tuple[tuple[str, ...], str | None]:
     """The packages ``exc``'s traceback went through, innermost first, and the raising module."""
-    modules = _modules(exc)
-    raised_in = modules[0] if modules else None
+    frames = _frames(exc)
+    raised_in = frames[0][0] if frames else None
     named: list[str] = []
-    for i, module in enumerate(modules):
+    for i, (module, filename) in enumerate(frames):
         top = module.split(".", 1)[0]
         if (top in _OURS and i > 0) or top in sys.stdlib_module_names:
             continue
-        label = _distribution(top) or module
+        label = _distribution(top, filename) or module
         if label not in named:
             named.append(label)
     return tuple(named), raised_in
 
 
-def _modules(exc: BaseException) -> list[str]:
-    """The module of each traceback frame, innermost first, without repeats."""
+def _frames(exc: BaseException) -> list[tuple[str, str]]:
+    """The module and file of each traceback frame, innermost first, without repeats."""
     frames = []
     tb = exc.__traceback__
     while tb is not None:
         name = tb.tb_frame.f_globals.get("__name__")
         if isinstance(name, str):
-            frames.append(name)
+            frames.append((name, tb.tb_frame.f_code.co_filename))
         tb = tb.tb_next
     return list(dict.fromkeys(reversed(frames)))
 
 
-def _distribution(top: str) -> str | None:
-    names = _distributions().get(top)
+def _distribution(top: str, filename: str) -> str | None:
+    """The installed distribution (with its version) that holds ``filename``.
+
+    A namespace package (``llama_index``) is shared by many distributions: the
+    one whose files include this file is the one.
+    """
+    names = _distributions().get(top) or []
+    if len(names) > 1:
+        names = [name for name in names if _holds(name, filename)] or names[:1]
     if not names:
         return None
     name = names[0]
@@ -56,6 +64,16 @@ def _distribution(top: str) -> str | None:
         return f"{name} {importlib.metadata.version(name)}"
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a broken install
         return name
+
+
+@functools.lru_cache(maxsize=64)
+def _holds(name: str, filename: str) -> bool:
+    try:
+        files = importlib.metadata.distribution(name).files or []
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a broken install
+        return False
+    path = Path(filename).as_posix()
+    return any(path.endswith("/" + file.as_posix()) for file in files if file.suffix == ".py")
 
 
 @functools.lru_cache(maxsize=1)

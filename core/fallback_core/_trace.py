@@ -101,6 +101,7 @@ class ChainTrace:
                     "continuation": a.continuation,
                     "overlap_trimmed": a.overlap_trimmed,
                     "seam_fix": a.seam_fix,
+                    "usage": _usage_dict(a.usage),
                     "cost": a.cost,
                 }
                 for a in self.attempts

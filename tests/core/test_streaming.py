@@ -15,6 +15,7 @@ from fallback_core import (
     Hop,
     Policy,
     ToolCallChunk,
+    Usage,
 )
 
 from .conftest import Drive
@@ -167,3 +168,16 @@ def test_stall_is_detected_within_the_timeout_plus_a_small_constant(drive: Drive
     run = drive(chain)
     assert run.text == "a b"
     assert run.trace.attempts[0].elapsed < 0.2 + 1.0
+
+
+def test_usage_reported_before_a_failure_counts_and_is_traced_per_attempt(drive: Drive) -> None:
+    """Input tokens a stream reported at its start count in the merged usage though it broke."""
+    primary = Scripted([Delta(usage=Usage(input_tokens=12)), "Half ", ConnectionResetError()])
+    backup = Scripted(ok("an answer.", usage=Usage(20, 3, 23)))
+    run = drive(Chain([Hop(primary, name="p"), Hop(backup, name="b")]))
+
+    assert run.text == "Half an answer."
+    assert run.trace.usage == Usage(32, 3, 23)
+    broken, finished = run.trace.to_dict()["attempts"]
+    assert broken["usage"] == {"input_tokens": 12, "output_tokens": None, "total_tokens": None}
+    assert finished["usage"] == {"input_tokens": 20, "output_tokens": 3, "total_tokens": 23}

@@ -27,7 +27,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from fallback_core.testing import FaultServer, ModelScript
 from fallback_core.testing.pytest_plugin import fault_server  # noqa: F401
 
-from .servers import OpenAIHops
+from .servers import AnthropicHops, OpenAIHops
 
 ANSWER = (
     "Fallback chains keep a pipeline answering when one provider stumbles, "
@@ -115,3 +115,9 @@ def openai_hop(fault_server: FaultServer) -> Iterator[OpenAIHops]:  # noqa: F811
     hops = OpenAIHops(fault_server)
     yield hops
     hops.close()
+
+
+@pytest.fixture
+def anthropic_hop(fault_server: FaultServer) -> AnthropicHops:  # noqa: F811
+    """Makes ``ChatAnthropic`` models that talk to the test's fault server."""
+    return AnthropicHops(fault_server)

@@ -1,4 +1,4 @@
-"""Real ``ChatOpenAI`` hops pointed at a local fault server."""
+"""Real ``ChatOpenAI`` and ``ChatAnthropic`` hops pointed at a local fault server."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import httpx
+from langchain_anthropic import ChatAnthropic
 from langchain_openai import ChatOpenAI
 
 from fallback_core.testing import FaultServer
@@ -41,3 +42,21 @@ class OpenAIHops:
     def close(self) -> None:
         self.client.close()
         asyncio.run(self.async_client.aclose())
+
+
+class AnthropicHops:
+    """Builds ``ChatAnthropic`` models for a fault server's model names (its Messages API)."""
+
+    def __init__(self, server: FaultServer) -> None:
+        self.server = server
+
+    def __call__(self, name: str, **options: Any) -> ChatAnthropic:
+        settings: dict[str, Any] = {
+            "model": name,
+            "anthropic_api_url": self.server.anthropic_base_url,
+            "api_key": "test",
+            "max_retries": 0,
+            "default_request_timeout": 10,
+        }
+        settings.update(options)
+        return ChatAnthropic(**settings)

@@ -129,7 +129,7 @@ class AnthropicWire:
         closing = {
             "type": "message_delta",
             "delta": {"stop_reason": reason, "stop_sequence": sequence},
-            "usage": {"output_tokens": len(reply.pieces)},
+            "usage": _usage(prompt_tokens, len(reply.pieces), cumulative=True),
         }
         yield Event("closing", _sse("message_delta", closing))
         yield Event("done", _sse("message_stop", {"type": "message_stop"}))
@@ -159,14 +159,15 @@ def _stop(reply: Reply) -> tuple[str, str | None]:
     return _STOP_REASONS.get(reply.finish_reason, "end_turn"), None
 
 
-def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
-    return {
+def _usage(input_tokens: int, output_tokens: int, *, cumulative: bool = False) -> dict[str, Any]:
+    """A `usage` object; the `message_delta` one holds the cumulative counts, no service tier."""
+    usage: dict[str, Any] = {
         "input_tokens": input_tokens,
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
         "output_tokens": output_tokens,
-        "service_tier": "standard",
     }
+    return usage if cumulative else {**usage, "service_tier": "standard"}
 
 
 def _tool_use(reply: Reply, arguments: Mapping[str, Any]) -> dict[str, Any]:
