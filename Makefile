@@ -16,8 +16,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# llama-index-llms-anthropic works only with anthropic<1 (tests/llamaindex_anthropic):
+# that SDK goes beside the venv, put first on the path by the tests that need it.
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/anthropic-0 'anthropic<1'
 	touch $(STAMP)
 
 demo: $(STAMP)

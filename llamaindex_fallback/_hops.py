@@ -7,10 +7,12 @@ per LLM with `LLMHop`:
 - ``require_finish``: whether the LLM's stream reliably reports a finish
   reason. Only then can a stream that ends quietly be told apart from a
   complete answer. OpenAI and every OpenAI-compatible client (``OpenAILike``)
-  do: their ``raw`` chunk carries ``choices[0].finish_reason``. Other classes
-  are not relied on (``CustomLLM`` and ``MockLLM`` never report one; the
-  Anthropic integration does not yield the event carrying its stop reason in
-  every version); their broken streams are still caught when they raise or stall.
+  do: their ``raw`` chunk carries ``choices[0].finish_reason``. So does
+  ``Anthropic`` from llama-index-llms-anthropic 0.10.2 on, which yields the
+  ``message_delta`` event carrying ``stop_reason`` (earlier versions drop it,
+  and are not relied on). Other classes are not relied on (``CustomLLM`` and
+  ``MockLLM`` never report one); their broken streams are still caught when
+  they raise or stall.
 - ``continuation``: ``"prefill"`` for LLMs that continue a final assistant
   message (Anthropic's Claude) and for completion models (they continue text
   natively); ``"instruct"`` otherwise.
@@ -39,6 +41,7 @@ from fallback_core import (
 )
 
 from ._target import LLMRequest, LLMTarget, model_name
+from ._traits import class_traits
 
 if TYPE_CHECKING:
     from ._llm import FallbackLLM
@@ -111,28 +114,6 @@ class FunctionCallingWarning(UserWarning):
 
 class InnerRetriesWarning(UserWarning):
     """An LLM in a chain retries inside its own client, so the chain learns of failures late."""
-
-
-@dataclass(frozen=True, slots=True)
-class _ClassTraits:
-    require_finish: bool
-    continuation: Strategy
-
-
-# Matched against the qualified names in an LLM's MRO; the first match wins.
-_KNOWN_CLASSES: tuple[tuple[str, _ClassTraits], ...] = (
-    ("llama_index.llms.openai.base.OpenAI", _ClassTraits(True, "instruct")),
-    ("llama_index.llms.anthropic.base.Anthropic", _ClassTraits(False, "prefill")),
-)
-
-
-def class_traits(llm: LLM, metadata: LLMMetadata) -> _ClassTraits:
-    """What the chain may assume about ``llm``'s class (see the module docstring)."""
-    names = {f"{c.__module__}.{c.__qualname__}" for c in type(llm).__mro__}
-    for name, traits in _KNOWN_CLASSES:
-        if name in names:
-            return traits
-    return _ClassTraits(False, "instruct" if metadata.is_chat_model else "prefill")
 
 
 def build_chain(llms: object, settings: ChainSettings) -> BuiltChain:
