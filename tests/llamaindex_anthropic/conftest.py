@@ -17,10 +17,11 @@ from pathlib import Path
 import anthropic
 import llama_index.core
 
+from fallback_core.testing.pytest_plugin import fault_server  # noqa: F401
+
 _STATIC = Path(llama_index.core.__file__).parent / "_static"
 os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(_STATIC / "tiktoken_cache"))
 os.environ.setdefault("NLTK_DATA", str(_STATIC / "nltk_cache"))
 
 COMPATIBLE = int(anthropic.__version__.split(".")[0]) < 1
 collect_ignore_glob = [] if COMPATIBLE else ["test_*.py"]
-pytest_plugins = ["fallback_core.testing.pytest_plugin"]
