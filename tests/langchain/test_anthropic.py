@@ -182,3 +182,40 @@ def test_an_agent_calls_its_tool_through_a_claude_hop(
     assert [c.tool_calls[0]["args"] for c in calls] == [{"city": "Paris"}]
     assert [m.text for m in messages if isinstance(m, ToolMessage)] == ["Sunny and 24C in Paris."]
     assert messages[-1].text == "It is sunny in Paris today."
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openai"])
+def test_a_healthy_stream_carries_the_finish_reason_the_adapter_reads(
+    streamed: Call,
+    fault_server: FaultServer,
+    anthropic_hop: AnthropicHops,
+    openai_hop: OpenAIHops,
+    provider: str,
+) -> None:
+    """ChatAnthropic's stop_reason and ChatOpenAI's finish_reason end the answer: no fallback."""
+    make = {"anthropic": anthropic_hop, "openai": openai_hop}[provider]
+    model = FallbackChatModel(models=[ChatHop(make("primary"), name="primary")])
+    assert model.fallback_chain.hops[0].require_finish
+
+    answer = streamed(model, "hi")
+
+    trace = answer.message.response_metadata["fallback"]
+    assert trace["finish_reason"] == {"anthropic": "end_turn", "openai": "stop"}[provider]
+
+
+@pytest.mark.parametrize("order", ["anthropic>openai", "openai>anthropic"])
+def test_a_stream_ending_without_its_finish_is_continued(
+    streamed: Call,
+    fault_server: FaultServer,
+    anthropic_hop: AnthropicHops,
+    openai_hop: OpenAIHops,
+    order: str,
+) -> None:
+    """All but the last words, then the connection closes before the finish: continued."""
+    fault_server.set_fault("primary", Fault.cut_after(len(ANSWER.split()) - 2))
+    model = chain(order, anthropic_hop, openai_hop)
+
+    answer = streamed(model, "hi")
+
+    assert answer.text == ANSWER
+    assert answer.message.response_metadata["fallback"]["served_by"] == "backup"
