@@ -6,7 +6,8 @@
 For each scenario of ``tests/cassettes/scenarios.py`` and each adapter, a
 fresh `FaultServer` on 127.0.0.1 is given the primary's fault, the adapter -
 ``FallbackChatModel`` over ``ChatOpenAI`` hops, or ``FallbackLLM`` over
-``OpenAILike`` hops - is called once through its sync streaming method under
+``OpenAILike`` hops, or ``FallbackChatModel`` over ``ChatAnthropic`` hops
+speaking the Messages API - is called once through its sync streaming method under
 vcrpy (record mode "all", the project's rules in ``tests/cassettes/recording.py``),
 and ``cassettes/<adapter>/<scenario>.yaml`` is replaced only when the call did
 what the scenario says: the same answer, the same attempts in the same order,
@@ -58,6 +59,7 @@ from tests.cassettes.keyscan import find_secrets  # noqa: E402
 from tests.cassettes.recording import CASSETTES, vcr_config  # noqa: E402
 from tests.cassettes.scenarios import (  # noqa: E402
     ANSWER,
+    ANTHROPIC_SCENARIOS,
     LANGCHAIN_SCENARIOS,
     LLAMAINDEX_SCENARIOS,
     MODELS,
@@ -70,7 +72,11 @@ from tests.cassettes.scenarios import (  # noqa: E402
 )
 
 # How each adapter is called while recording: its sync streaming method.
-RECORDED_KIND: dict[Adapter, str] = {"langchain": "stream", "llamaindex": "stream_chat"}
+RECORDED_KIND: dict[Adapter, str] = {
+    "langchain": "stream",
+    "llamaindex": "stream_chat",
+    "langchain-anthropic": "stream",
+}
 _BROKEN_BODY = (httpcore.RemoteProtocolError, httpcore.ReadError)
 
 
@@ -180,10 +186,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Record the scenarios named (every one when none is); return the exit status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("scenarios", nargs="*", help="scenario names (default: all)")
+    parser.add_argument(
+        "--adapter", help="only this adapter's cassettes (e.g. langchain-anthropic)"
+    )
     args = parser.parse_args(argv)
     plan: list[tuple[Adapter, Scenario]] = [
         *(("langchain", s) for s in LANGCHAIN_SCENARIOS),
         *(("llamaindex", s) for s in LLAMAINDEX_SCENARIOS),
+        *(("langchain-anthropic", s) for s in ANTHROPIC_SCENARIOS),
     ]
     known = {scenario.name for _, scenario in plan}
     unknown = set(args.scenarios) - known
@@ -193,6 +203,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     failed = 0
     for adapter, scenario in plan:
         if args.scenarios and scenario.name not in args.scenarios:
+            continue
+        if args.adapter and adapter != args.adapter:
             continue
         try:
             path, requests = record(adapter, scenario, recorder)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessage
 from langchain_openai import ChatOpenAI
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse
@@ -28,6 +29,7 @@ from llamaindex_fallback import FallbackLLM
 
 __all__ = [
     "ANSWER",
+    "ANTHROPIC_SCENARIOS",
     "LANGCHAIN_KINDS",
     "LANGCHAIN_SCENARIOS",
     "LLAMAINDEX_KINDS",
@@ -45,7 +47,7 @@ __all__ = [
     "build",
 ]
 
-Adapter = Literal["langchain", "llamaindex"]
+Adapter = Literal["langchain", "llamaindex", "langchain-anthropic"]
 # One attempt as the trace reports it: hop, failure category (None: it served), continuation.
 Attempt = tuple[str, str | None, str | None]
 
@@ -119,6 +121,35 @@ SCENARIOS = (
         (_SERVED,),
     ),
 )
+_CLAUDE = frozenset({"langchain-anthropic"})
+# ChatAnthropic hops over the Messages API. No cut stream: vcrpy records a body
+# only when it arrives whole, and the httpx2 transport the anthropic SDK uses has
+# no tap here (the fault-server tests cover the cut); the overload mid-stream
+# arrives whole, a 200 whose last event is `event: error`.
+ANTHROPIC_SCENARIOS = (
+    Scenario("happy_path", "Claude streams the answer", None, (_SERVED,), adapters=_CLAUDE),
+    Scenario(
+        "rate_limit_then_backup",
+        "429 with retry-after: 0 on every try: two retries, then the backup",
+        Fault.rate_limit(retry_after=0),
+        (*[("primary", "rate_limit", None)] * 3, ("backup", None, None)),
+        adapters=_CLAUDE,
+    ),
+    Scenario(
+        "overloaded_then_backup",
+        "529 overloaded_error on every try: one retry, then the backup",
+        Fault.server_error(529),
+        (*[("primary", "server", None)] * 2, ("backup", None, None)),
+        adapters=_CLAUDE,
+    ),
+    Scenario(
+        "overloaded_mid_stream_continued",
+        "event: error (overloaded_error) after four tokens of a 200: the retry continues it",
+        Fault.error_event(4, times=1),
+        (("primary", "server", None), ("primary", None, "prefill")),
+        adapters=_CLAUDE,
+    ),
+)
 LANGCHAIN_SCENARIOS = tuple(s for s in SCENARIOS if "langchain" in s.adapters)
 LLAMAINDEX_SCENARIOS = tuple(s for s in SCENARIOS if "llamaindex" in s.adapters)
 
@@ -143,7 +174,25 @@ class Clients:
 
 
 def build(adapter: Adapter, scenario: Scenario, base_url: str, clients: Clients) -> Any:
-    """The adapter's fallback model over real OpenAI clients: "primary", then "backup"."""
+    """The adapter's fallback model over real clients: "primary", then "backup".
+
+    ``base_url`` is the OpenAI one; Claude hops take it without ``/v1``.
+    """
+    if adapter == "langchain-anthropic":
+        claude = [
+            ChatHop(
+                ChatAnthropic(
+                    model=name,
+                    anthropic_api_url=base_url.removesuffix("/v1"),
+                    api_key="test",  # type: ignore[arg-type]
+                    max_retries=0,
+                    max_tokens=1024,
+                ),
+                name=name,
+            )
+            for name in ("primary", "backup")
+        ]
+        return FallbackChatModel(models=claude, **NO_WAIT)
     if adapter == "langchain":
         hops = [
             ChatHop(
@@ -193,7 +242,7 @@ def attempts_of(trace: Mapping[str, Any]) -> tuple[Attempt, ...]:
 
 def ask(adapter: Adapter, model: Any, kind: str) -> Outcome:
     """Ask `model` the `PROMPT` once, the `kind` way (one of the adapter's `*_KINDS`)."""
-    if adapter == "langchain":
+    if adapter != "llamaindex":
         return _ask_langchain(model, kind)
     return _ask_llamaindex(model, kind)
 
