@@ -269,6 +269,8 @@ def named_chains(run: BlockRun) -> Iterator[None]:
     previous = signal.getsignal(signal.SIGHUP)
     run.on_close(lambda: signal.signal(signal.SIGHUP, previous))
     with_anthropic = importlib.util.find_spec("langchain_anthropic") is not None
+    if with_anthropic:  # its Anthropic entry is then part of the chain
+        run.needs_anthropic("langchain-anthropic", "langchain_anthropic")
     yield
     answer = run.namespace["llm"].invoke("Why back up a model?")
     names = [hop.name for hop in run.namespace["llm"].fallback_chain.hops]
@@ -281,6 +283,18 @@ def named_chains(run: BlockRun) -> Iterator[None]:
         assert names == ["openai/gpt-4o", "openai/gpt-4o-mini"]
         assert answer.response_metadata["model_name"] == "gpt-4o-mini"
     assert run.server.attempt_count("gpt-4o") == 1
+
+
+@fixture("cost")
+def cost(run: BlockRun) -> Iterator[None]:
+    """The block builds a policy; its prices and ceiling are what the text says."""
+    yield
+    from fallback_core import Hop, Price
+
+    policy = run.namespace["policy"]
+    haiku = Hop(None, model="claude-3-5-haiku-20241022")  # type: ignore[arg-type]  # unrun
+    assert policy.max_cost == 0.02
+    assert policy.price_of(haiku) == Price(0.80, 4.00)  # a dated snapshot of the entry
 
 
 @fixture("fault-server")
