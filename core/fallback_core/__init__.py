@@ -16,7 +16,7 @@ from ._chain import (
     Tier,
 )
 from ._classify import Category, ErrorInfo, classify_error
-from ._cost import Price, Prices, output_cap
+from ._cost import Price, Prices, capped, output_cap
 from ._drive import AsyncCallStream, CallStream
 from ._errors import (
     ChainExhaustedError,
@@ -106,6 +106,7 @@ __all__ = [
     "ToolCallChunk",
     "Transition",
     "Usage",
+    "capped",
     "classify_error",
     "output_cap",
     "request_sent",
