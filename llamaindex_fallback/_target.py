@@ -20,7 +20,7 @@ from llama_index.core.instrumentation.span import active_span_id
 from llama_index.core.llms import LLM
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
-from fallback_core import Continuation, Delta, capped, output_cap, rough_tokens
+from fallback_core import ConfigurationError, Continuation, Delta, capped, output_cap, rough_tokens
 
 from ._deltas import DeltaReader
 
@@ -200,9 +200,16 @@ def model_name(metadata: LLMMetadata) -> str | None:
 
 
 def _with_tools(llm: LLM) -> FunctionCallingLLM:
-    """``llm`` if it can chat with tools; a hop that cannot fails, and the chain moves on."""
+    """``llm`` if it can chat with tools; a hop that cannot fails, and the chain moves on.
+
+    The failure is a `ConfigurationError` (not a ``TypeError``, which the chain
+    would raise as a bug): the hop was chosen knowingly, and the construction
+    warned that the chain is not function-calling.
+    """
     if not isinstance(llm, FunctionCallingLLM):
-        raise TypeError(f"{type(llm).__name__} is not a FunctionCallingLLM: it cannot use tools")
+        raise ConfigurationError(
+            type(llm).__name__, "is not a FunctionCallingLLM: it cannot use tools", "tool use"
+        )
     return llm
 
 

@@ -15,7 +15,7 @@ from ._chain import (
     Hop,
     Tier,
 )
-from ._classify import Category, ErrorInfo, classify_error
+from ._classify import ANTHROPIC_CONTEXT_MESSAGES, Category, ErrorInfo, classify_error
 from ._cost import Price, Prices, capped, output_cap
 from ._drive import AsyncCallStream, CallStream
 from ._errors import (
@@ -23,6 +23,7 @@ from ._errors import (
     ConfigurationError,
     DeadlineExceededError,
     FallbackError,
+    HopBugError,
     HopFailure,
     MalformedChunkError,
     StreamTimeoutError,
@@ -57,6 +58,7 @@ from ._types import (
 )
 
 __all__ = [
+    "ANTHROPIC_CONTEXT_MESSAGES",
     "DEFAULT_CONTINUE_INSTRUCTION",
     "DEFAULT_FIRST_TOKEN_TIMEOUT",
     "DEFAULT_IDLE_TIMEOUT",
@@ -87,6 +89,7 @@ __all__ = [
     "HedgeStarted",
     "Hook",
     "Hop",
+    "HopBugError",
     "HopEnded",
     "HopFailure",
     "HopSkipped",

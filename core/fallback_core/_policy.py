@@ -61,6 +61,7 @@ DEFAULT_RULES: Mapping[Category, Rule] = MappingProxyType(
         Category.CONTENT_POLICY: Rule(then=Action.RAISE),
         Category.AUTH: Rule(),
         Category.BAD_REQUEST: Rule(then=Action.RAISE),
+        Category.BUG: Rule(then=Action.RAISE),
         Category.UNKNOWN: Rule(),
     }
 )

@@ -20,11 +20,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ._classify import Category, classify_error
+from ._classify import Category, ErrorInfo, classify_error
 from ._cost import tokens_written
 from ._errors import (
     ChainExhaustedError,
     DeadlineExceededError,
+    HopBugError,
     MalformedChunkError,
     StreamTimeoutError,
     StreamTruncatedError,
@@ -41,6 +42,7 @@ from ._events import (
     RetryScheduled,
 )
 from ._health import COUNTED
+from ._packages import packages_involved
 from ._policy import Action
 from ._route import Route
 from ._seam import Seam
@@ -171,10 +173,8 @@ class Walk:
         else:
             if not rival_won:
                 self._route.failed.add(index)
-            info = classify_error(loser_error)
-            self._close_live(
-                "failed", loser_error, self.chain.policy.category_of(loser_error, info.category)
-            )
+            category = self._categorise(loser, loser_error, classify_error(loser_error))
+            self._close_live("failed", loser_error, category)
         self._live = winner
         if rival_won:
             self._index, self._tries = index, 1
@@ -231,6 +231,7 @@ class Walk:
 
         def sent() -> None:
             if self._live is attempt and attempt.first_token_at is None:
+                attempt.request_sent = True
                 attempt.sent_at = self._clock()
 
         return sent
@@ -361,7 +362,7 @@ class Walk:
         """The live hop raised ``exc`` (or was judged failed); decide what comes next."""
         live = self._require_live()
         info = classify_error(exc)
-        category = self.chain.policy.category_of(exc, info.category)
+        category = self._categorise(live, exc, info)
         self._close_live("failed", exc, category)
         rule = self.chain.policy.rule(category)
         hop = live.hop
@@ -397,7 +398,7 @@ class Walk:
                 self._next = Sleep(delay)
                 return
         if rule.then is Action.RAISE:
-            self._next = Fail(exc)
+            self._next = Fail(_bug(hop, exc) if category is Category.BUG else exc)
             return
         if category is Category.CONTEXT_LENGTH:
             self._route.larger_than = hop.context_window
@@ -478,6 +479,18 @@ class Walk:
         )
 
     # -- inside ---------------------------------------------------------------
+
+    def _categorise(self, live: Live, exc: BaseException, info: ErrorInfo) -> Category:
+        """The failure's category: the user's classifier first, else the default.
+
+        A programming error is a bug only before the attempt's request went
+        out; once the provider answered, the client failed on what came back,
+        so it is a malformed response like any other.
+        """
+        default = info.category
+        if default is Category.BUG and (live.request_sent or live.chunks):
+            default = Category.MALFORMED
+        return self.chain.policy.category_of(exc, default)
 
     def _require_live(self) -> Live:
         if self._live is None:
@@ -578,6 +591,13 @@ class Walk:
 
 def _name(hop: Hop[Any]) -> str:
     return hop.name or "?"
+
+
+def _bug(hop: Hop[Any], exc: BaseException) -> HopBugError:
+    packages, module = packages_involved(exc)
+    error = HopBugError(_name(hop), exc, packages, module)
+    error.__cause__ = exc
+    return error
 
 
 def _last_error(records: list[AttemptRecord]) -> BaseException | None:
