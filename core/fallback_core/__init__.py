@@ -16,7 +16,7 @@ from ._chain import (
     Tier,
 )
 from ._classify import ANTHROPIC_CONTEXT_MESSAGES, Category, ErrorInfo, classify_error
-from ._cost import Price, Prices, output_cap
+from ._cost import Price, Prices, capped, output_cap
 from ._drive import AsyncCallStream, CallStream
 from ._errors import (
     ChainExhaustedError,
@@ -109,6 +109,7 @@ __all__ = [
     "ToolCallChunk",
     "Transition",
     "Usage",
+    "capped",
     "classify_error",
     "output_cap",
     "request_sent",

@@ -21,6 +21,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ._classify import Category, ErrorInfo, classify_error
+from ._cost import tokens_written
 from ._errors import (
     ChainExhaustedError,
     DeadlineExceededError,
@@ -76,6 +77,8 @@ class Walk:
         self._served: Hop[Any] | None = None
         self._finish_reason: str | None = None
         self._events: list[Event] = []
+        self._request = request
+        self._wrote: Hop[Any] | None = None  # the hop whose attempt last delivered text
         self._route = Route(chain, request, self.call_id, self._events.append, lambda: self.text)
         self._index = self._route.first()
 
@@ -103,13 +106,16 @@ class Walk:
         if chosen != self._index:
             self._index, self._tries = chosen, 0
         hop = self.chain.hops[self._index]
-        self._tries += 1
-        self._total += 1
         text = self.text
         cont = None
         if text:
+            left = self._tokens_left(hop)
+            if left is not None and left <= 0:
+                return self._capped()
             strategy = "instruct" if hop.name in self._no_prefill else hop.continuation
-            cont = Continuation(text, strategy, self.chain.continue_instruction)
+            cont = Continuation(text, strategy, self.chain.continue_instruction, left)
+        self._tries += 1
+        self._total += 1
         self._live = Live(hop, self._tries, self._clock(), cont)
         if policy.deadline is not None:
             self._live.share = self._share(policy.deadline)
@@ -229,6 +235,22 @@ class Walk:
                 attempt.sent_at = self._clock()
 
         return sent
+
+    def _tokens_left(self, hop: Hop[Any]) -> int | None:
+        """What the caller's token cap leaves for a continuation on ``hop`` (None: no cap)."""
+        cap = getattr(hop.target, "max_output_tokens", None)
+        limit = None if cap is None else cap(self._request)
+        return None if limit is None else limit - tokens_written(self._records)
+
+    def _capped(self) -> Finish:
+        """The text delivered already fills the caller's token cap: the answer ends there.
+
+        As the provider would have ended it: finish reason ``"length"``, served
+        by the hop that wrote its last text.
+        """
+        self._served, self._finish_reason = self._wrote, "length"
+        self._next = Finish()
+        return self._next
 
     def _share(self, deadline: float) -> float | None:
         """The part of the deadline the new attempt may wait for its first text.
@@ -511,6 +533,8 @@ class Walk:
         cost = None if price is None or live.usage is None else price.of(live.usage)
         if cost is not None:
             self._route.spent += cost
+        if live.chars:
+            self._wrote = hop
         record = AttemptRecord(
             hop=_name(hop),
             model=hop.model,
