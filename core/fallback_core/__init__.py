@@ -33,6 +33,7 @@ from ._events import (
     ContinuationJoined,
     Event,
     FallbackTriggered,
+    HealthStoreChanged,
     HedgeStarted,
     Hook,
     HopEnded,
@@ -44,6 +45,7 @@ from ._health import Breaker, Circuit, CircuitState, Health, Transition
 from ._logging import LoggingHook
 from ._policy import Action, Backoff, Policy, Rule
 from ._sent import request_sent, watch_requests
+from ._store import LocalStore
 from ._trace import AttemptRecord, ChainTrace
 from ._types import (
     Continuation,
@@ -83,6 +85,7 @@ __all__ = [
     "FallbackError",
     "FallbackTriggered",
     "Health",
+    "HealthStoreChanged",
     "HedgeStarted",
     "Hook",
     "Hop",
@@ -90,6 +93,7 @@ __all__ = [
     "HopFailure",
     "HopSkipped",
     "HopStarted",
+    "LocalStore",
     "LoggingHook",
     "MalformedChunkError",
     "Policy",
