@@ -259,3 +259,24 @@ def test_async_calls_without_an_asyncio_client_use_the_sync_one_off_the_loop(
 
         assert asyncio.run(calls()) == ["b"] * 4
         assert len(primary.calls) == 3
+
+
+def test_each_attempt_costs_one_round_trip(
+    redis_server: RedisServer, prefix: str, serve: Serve
+) -> None:
+    """A call on a healthy primary sends Redis one script before its attempt and one with its
+    verdict; a failover adds one per further attempt; nothing else runs on the call path."""
+    store = counting_store(redis_server, prefix)
+    health = Health(BREAKER, store=store)
+    healthy = Chain(
+        [Hop(Scripted(ok("p")), name="p"), Hop(Scripted(ok("b")), name="b")], health=health
+    )
+    failing, _, _ = chain_on(health)
+    with store:
+        assert serve(healthy, 1) == ["p"]  # the script is loaded once, on first use
+        Counting.sent.clear()
+        assert serve(healthy, 3) == ["p"] * 3
+        assert Counting.sent == ["EVALSHA"] * 6
+        Counting.sent.clear()
+        assert serve(failing, 1) == ["b"]
+        assert Counting.sent == ["EVALSHA"] * 3, "before the primary, before the backup, after"
