@@ -29,6 +29,8 @@ from llama_index.core.llms import LLM
 
 from fallback_core import (
     DEFAULT_CONTINUE_INSTRUCTION,
+    DEFAULT_FIRST_TOKEN_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
     Chain,
     ConfigurationError,
     Health,
@@ -91,8 +93,8 @@ class ChainSettings:
     hooks: Sequence[Hook] = ()
     continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION
     timeout: float | None = None
-    first_token_timeout: float | None = None
-    idle_timeout: float | None = None
+    first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
     health: Health | None = None
 
 

@@ -22,6 +22,7 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 
 from fallback_core import Continuation, Delta, rough_tokens
 
+from ._clients import watch_llm_requests
 from ._deltas import DeltaReader
 
 if TYPE_CHECKING:
@@ -92,18 +93,17 @@ class LLMTarget:
         return self.llm.fallback_chain if isinstance(self.llm, FallbackLLM) else None
 
     def stream(self, request: LLMRequest, continuation: Continuation | None) -> Iterator[Delta]:
+        """The hop's deltas; the LLM is called on the first read, where the chain times it."""
+        watch_llm_requests(self.llm, is_async=False)
         with _inside_span(request.span_id):
             responses = self._call(request, continuation)
-        return DeltaReader(self.name).read(responses)
+        yield from DeltaReader(self.name).read(responses)
 
-    def astream(
+    async def astream(
         self, request: LLMRequest, continuation: Continuation | None
     ) -> AsyncIterator[Delta]:
-        return self._astream(request, continuation)
-
-    async def _astream(
-        self, request: LLMRequest, continuation: Continuation | None
-    ) -> AsyncIterator[Delta]:
+        """The hop's deltas, on the running event loop."""
+        watch_llm_requests(self.llm, is_async=True)
         with _inside_span(request.span_id):
             responses = await self._acall(request, continuation)
         async for delta in DeltaReader(self.name).aread(responses):

@@ -43,7 +43,7 @@ from ._events import (
 from ._health import Breaker, Circuit, CircuitState, Health, Transition
 from ._logging import LoggingHook
 from ._policy import Action, Backoff, Policy, Rule
-from ._sent import request_sent, watch_requests
+from ._sent import request_queued, request_sent, watch_requests
 from ._trace import AttemptRecord, ChainTrace
 from ._types import (
     Continuation,
@@ -104,6 +104,7 @@ __all__ = [
     "Transition",
     "Usage",
     "classify_error",
+    "request_queued",
     "request_sent",
     "rough_tokens",
     "watch_requests",

@@ -100,8 +100,12 @@ class Policy:
     ``rules`` overrides the default `Rule` per category (a bare ``"fallback"`` /
     ``"raise"`` keeps the default retries). ``max_retry_after`` caps how long a
     provider's Retry-After is honoured: a longer request moves on to the next hop
-    instead of waiting. ``deadline`` bounds the whole call in seconds;
-    ``max_attempts`` bounds attempts across all hops.
+    instead of waiting. ``deadline`` bounds the whole call in seconds, and is
+    never spent on one hop while others remain: an attempt waits for its first
+    text at most an equal share of what is left of the deadline between it and
+    each later place in the chain it could still move on to (a tier counts
+    once) - with two hops and 60 s left the primary gets 30 s, then the backup
+    whatever is left. ``max_attempts`` bounds attempts across all hops.
     """
 
     rules: Mapping[Category, RuleLike] = field(default_factory=lambda: DEFAULT_RULES)
