@@ -25,25 +25,16 @@ from fallback_core import (
 )
 from fallback_core._steps import Attempt
 from fallback_core._walk import Walk
+from tests.walking import Clock, ClockedWalk
 
 from .conftest import Drive
 from .scripted import Scripted, Stall, ok
 
 
-class Clock:
-    """A clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def walk(hops: list[Any], *, deadline: float | None = None) -> tuple[Walk, Clock]:
-    clock = Clock()
-    chain = Chain(hops, policy=Policy(deadline=deadline), clock=clock, rng=random.Random(0))
-    return Walk(chain, "request"), clock
+    chain = Chain(hops, policy=Policy(deadline=deadline), rng=random.Random(0))
+    run = ClockedWalk(chain, "request")
+    return run.walk, run.clock
 
 
 def start(w: Walk) -> str:

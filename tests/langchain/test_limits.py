@@ -10,17 +10,10 @@ import httpx
 import pytest
 from langchain_openai import ChatOpenAI
 
-from fallback_core import (
-    DEFAULT_FIRST_TOKEN_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT,
-    Chain,
-    Delta,
-    StreamTimeoutError,
-)
-from fallback_core._steps import Attempt
-from fallback_core._walk import Walk
+from fallback_core import DEFAULT_FIRST_TOKEN_TIMEOUT, DEFAULT_IDLE_TIMEOUT
 from fallback_core.testing import Fault, FaultServer, ModelScript
 from langchain_fallback import FallbackChatModel, with_backups
+from tests.walking import ClockedWalk, check_quickstart_share
 
 from .conftest import ANSWER, Call
 from .servers import OpenAIHops
@@ -35,22 +28,7 @@ def quickstart(**options: Any) -> FallbackChatModel:
     return with_backups(primary, backup, **options)
 
 
-class Clock:
-    now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def first_limit(model: FallbackChatModel) -> tuple[Walk, Clock, StreamTimeoutError]:
-    """A walk of ``model``'s own chain on a fake clock, its first attempt started."""
-    chain, clock = model.fallback_chain, Clock()
-    request = SimpleNamespace(messages=())  # what the hops read to estimate a prompt
-    walk = Walk(Chain(list(chain.hops), policy=chain.policy, clock=clock), request)
-    assert isinstance(walk.next_step(), Attempt)
-    pending = walk.read_timeout()
-    assert pending is not None
-    return walk, clock, pending
+REQUEST = SimpleNamespace(messages=())  # what the hops read to estimate a prompt's size
 
 
 def test_with_nothing_configured_a_silent_primary_waits_the_default_then_fails_over() -> None:
@@ -58,30 +36,18 @@ def test_with_nothing_configured_a_silent_primary_waits_the_default_then_fails_o
     model = quickstart()
     limits = {(h.first_token_timeout, h.idle_timeout) for h in model.fallback_chain.hops}
     assert limits == {(DEFAULT_FIRST_TOKEN_TIMEOUT, DEFAULT_IDLE_TIMEOUT)}
-    _, _, pending = first_limit(model)
-    assert (pending.phase, pending.limit) == ("first_token", DEFAULT_FIRST_TOKEN_TIMEOUT)
+    run = ClockedWalk(model.fallback_chain, REQUEST)
+    run.start()
+    assert run.limit() == ("first_token", DEFAULT_FIRST_TOKEN_TIMEOUT)
+    run.expire(DEFAULT_FIRST_TOKEN_TIMEOUT)
+    assert run.start().hop.name == "gpt-4.1-mini"
 
 
 def test_the_readme_quickstart_settings_leave_the_backup_half_the_deadline() -> None:
     """``idle_timeout=20, deadline=60``: a silent primary is given up at 30 s, the backup has 30."""
-    walk, clock, pending = first_limit(quickstart(idle_timeout=20, deadline=60))
-    assert (pending.phase, pending.limit) == ("deadline_share", 30.0)
-    clock.now = 30.0
-    expired = walk.read_timeout()
-    assert expired is not None
-    walk.fail(walk.timed_out(expired))
-    step = walk.next_step()
-    assert isinstance(step, Attempt)
-    assert step.hop.name == "gpt-4.1-mini"
-    assert step.continuation is None
-    pending = walk.read_timeout()
-    assert pending is not None
-    assert (pending.phase, pending.limit) == ("deadline", 30.0)
-    clock.now = 31.0
-    walk.accept(Delta(text="Rayleigh"))
-    pending = walk.read_timeout()
-    assert pending is not None
-    assert (pending.phase, pending.limit) == ("idle", 20.0)
+    check_quickstart_share(
+        quickstart(idle_timeout=20, deadline=60).fallback_chain, REQUEST, "gpt-4.1-mini"
+    )
 
 
 def test_a_primary_that_never_sends_a_byte_is_served_by_the_backup(

@@ -10,19 +10,13 @@ import pytest
 from llama_index.core.base.llms.types import ChatResponse
 from llama_index.llms.openai import OpenAI
 
-from fallback_core import (
-    DEFAULT_FIRST_TOKEN_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT,
-    Chain,
-    StreamTimeoutError,
-)
-from fallback_core._steps import Attempt
-from fallback_core._walk import Walk
+from fallback_core import DEFAULT_FIRST_TOKEN_TIMEOUT, DEFAULT_IDLE_TIMEOUT
 from fallback_core.testing import Fault, FaultServer, ModelScript
 from llamaindex_fallback import FallbackLLM, _target
 from llamaindex_fallback._calls import chat_request
 from tests.llamaindex.conftest import Drive, user
 from tests.llamaindex.http import SHARED, models, openai_like
+from tests.walking import ClockedWalk, check_quickstart_share
 
 
 @pytest.fixture
@@ -37,47 +31,22 @@ def quickstart(**options: object) -> FallbackLLM:
     return FallbackLLM([primary, backup], **options)  # type: ignore[arg-type]
 
 
-class Clock:
-    now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def first_limit(llm: FallbackLLM) -> tuple[Walk, Clock, StreamTimeoutError]:
-    """A walk of ``llm``'s own chain on a fake clock, its first attempt started."""
-    chain, clock = llm.fallback_chain, Clock()
-    request = chat_request(user(), None, {})
-    walk = Walk(Chain(list(chain.hops), policy=chain.policy, clock=clock), request)
-    assert isinstance(walk.next_step(), Attempt)
-    pending = walk.read_timeout()
-    assert pending is not None
-    return walk, clock, pending
-
-
 def test_with_nothing_configured_a_silent_primary_waits_the_default_then_fails_over() -> None:
     """No options at all: each LLM has the default first-token and idle limits."""
     llm = quickstart()
     limits = {(h.first_token_timeout, h.idle_timeout) for h in llm.fallback_chain.hops}
     assert limits == {(DEFAULT_FIRST_TOKEN_TIMEOUT, DEFAULT_IDLE_TIMEOUT)}
-    _, _, pending = first_limit(llm)
-    assert (pending.phase, pending.limit) == ("first_token", DEFAULT_FIRST_TOKEN_TIMEOUT)
+    run = ClockedWalk(llm.fallback_chain, chat_request(user(), None, {}))
+    run.start()
+    assert run.limit() == ("first_token", DEFAULT_FIRST_TOKEN_TIMEOUT)
+    run.expire(DEFAULT_FIRST_TOKEN_TIMEOUT)
+    assert run.start().hop.name == "gpt-4.1-mini"
 
 
 def test_the_readme_quickstart_settings_leave_the_backup_half_the_deadline() -> None:
     """``idle_timeout=20, deadline=60``: a silent primary is given up at 30 s, the backup has 30."""
-    walk, clock, pending = first_limit(quickstart(idle_timeout=20, deadline=60))
-    assert (pending.phase, pending.limit) == ("deadline_share", 30.0)
-    clock.now = 30.0
-    expired = walk.read_timeout()
-    assert expired is not None
-    walk.fail(walk.timed_out(expired))
-    step = walk.next_step()
-    assert isinstance(step, Attempt)
-    assert step.hop.name == "gpt-4.1-mini"
-    pending = walk.read_timeout()
-    assert pending is not None
-    assert (pending.phase, pending.limit) == ("deadline", 30.0)
+    llm = quickstart(idle_timeout=20, deadline=60)
+    check_quickstart_share(llm.fallback_chain, chat_request(user(), None, {}), "gpt-4.1-mini")
 
 
 def test_a_primary_that_never_sends_a_byte_is_served_by_the_backup(
