@@ -4,6 +4,13 @@ The caller's model object is never changed; its hop runs on a copy that
 
 - does not retry inside its client (`without_inner_retries`), unless
   ``inner_retries="keep"``;
+- streams its token usage: the chain always streams, so without it an
+  ``invoke`` through the chain would report none where the bare model's
+  ``invoke`` does. A model class with a ``stream_usage`` field left unset
+  (``ChatOpenAI`` pointed at any ``base_url``, ``AzureChatOpenAI``) gets
+  ``stream_usage=True`` - OpenAI's ``stream_options={"include_usage": true}``,
+  whose counts come in a last chunk with no choices. One set to False keeps
+  it (for an endpoint that refuses ``stream_options``);
 - reports when each request leaves (`fallback_core.watch_requests` on the
   openai / anthropic SDK clients it holds), so a hop's first-token wait is
   counted from then, not from when the request started queueing for a
@@ -29,8 +36,18 @@ _SDK_CLIENTS = ("root_client", "root_async_client", "_client", "_async_client")
 def hop_model(model: BaseChatModel, hop: str, *, inner_retries: str) -> BaseChatModel:
     """The model hop ``hop`` runs on: ``model`` itself, or a private copy of it."""
     running = without_inner_retries(model, hop) if inner_retries == "off" else model
+    running = with_stream_usage(running)
     watch_model_requests(running)
     return running
+
+
+def with_stream_usage(model: BaseChatModel) -> BaseChatModel:
+    """``model``, or a copy that streams its usage if its class can and it was left unset."""
+    if "stream_usage" not in type(model).model_fields:
+        return model
+    if getattr(model, "stream_usage", None) is not None:
+        return model
+    return model.model_copy(update={"stream_usage": True})
 
 
 def watch_model_requests(model: BaseChatModel) -> int:

@@ -1,5 +1,13 @@
 """What each hop asks of its LLM's client, without changing the caller's LLM.
 
+- Usage in the stream: the chain always streams, and OpenAI's API reports a
+  stream's token counts only when asked (``stream_options={"include_usage":
+  true}``; the counts come in a last chunk with no choices). So every call to
+  an LLM of the OpenAI family (``OpenAI``, ``OpenAILike`` and the
+  OpenAI-compatible integrations built on them) asks for them, as the bare
+  LLM's non-streaming ``chat`` reports them. An LLM given ``stream_options``
+  in its own ``additional_kwargs`` keeps them (those win); ``LLMHop(llm,
+  stream_usage=False)`` asks for nothing, for an endpoint that refuses them.
 - A report when the request leaves: the httpx client the LLM's SDK client
   sends through gets `fallback_core.watch_requests`, so the hop's first-token
   wait counts from the moment the request is sent, not from when it started
@@ -8,11 +16,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from llama_index.core.llms import LLM
 
 from fallback_core import watch_requests
 
-__all__ = ["watch_llm_requests"]
+__all__ = ["asks_for_usage", "usage_options", "watch_llm_requests"]
+
+_OPENAI_FAMILY = "llama_index.llms.openai.base.OpenAI"
+
+
+def asks_for_usage(llm: LLM, stream_usage: bool | None = None) -> bool:
+    """Whether calls to ``llm`` ask it to stream its token usage.
+
+    ``stream_usage`` None: the OpenAI family is asked; True: any LLM is;
+    False: none is.
+    """
+    if stream_usage is not None:
+        return stream_usage
+    return _OPENAI_FAMILY in {f"{c.__module__}.{c.__qualname__}" for c in type(llm).__mro__}
+
+
+def usage_options() -> dict[str, Any]:
+    """The call keywords that ask for a stream's usage (a fresh dict: the SDK may keep it)."""
+    return {"stream_options": {"include_usage": True}}
 
 
 def watch_llm_requests(llm: LLM, *, is_async: bool) -> bool:

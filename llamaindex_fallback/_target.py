@@ -22,7 +22,7 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 
 from fallback_core import Continuation, Delta, rough_tokens
 
-from ._clients import watch_llm_requests
+from ._clients import asks_for_usage, usage_options, watch_llm_requests
 from ._deltas import DeltaReader
 
 if TYPE_CHECKING:
@@ -71,11 +71,15 @@ class LLMTarget:
     do) cannot change what the next hop is sent.
     """
 
-    __slots__ = ("is_chat_model", "llm", "name")
+    __slots__ = ("asks_for_usage", "is_chat_model", "llm", "name")
 
-    def __init__(self, llm: LLM, metadata: LLMMetadata) -> None:
+    def __init__(
+        self, llm: LLM, metadata: LLMMetadata, *, stream_usage: bool | None = None
+    ) -> None:
         self.llm = llm
         self.is_chat_model = metadata.is_chat_model
+        #: Whether each call asks the LLM to stream its token usage (see ``_clients``).
+        self.asks_for_usage = asks_for_usage(llm, stream_usage)
         #: The LLM's model name (else its class name), used when its hop is given no name.
         self.name = model_name(metadata) or llm.class_name()
 
@@ -116,8 +120,8 @@ class LLMTarget:
         if self._continues_text(request, cont):
             assert cont is not None
             prompt = self._prompt(request) + cont.text
-            return llm.stream_complete(prompt, formatted=True, **request.kwargs)
-        kwargs = dict(request.kwargs)
+            return llm.stream_complete(prompt, formatted=True, **self._kwargs(request))
+        kwargs = self._kwargs(request)
         if request.operation == "complete" and cont is None:
             return llm.stream_complete(request.prompt, formatted=request.formatted, **kwargs)
         messages = self._messages(request, cont)
@@ -135,8 +139,8 @@ class LLMTarget:
         if self._continues_text(request, cont):
             assert cont is not None
             prompt = self._prompt(request) + cont.text
-            return await llm.astream_complete(prompt, formatted=True, **request.kwargs)
-        kwargs = dict(request.kwargs)
+            return await llm.astream_complete(prompt, formatted=True, **self._kwargs(request))
+        kwargs = self._kwargs(request)
         if request.operation == "complete" and cont is None:
             return await llm.astream_complete(request.prompt, formatted=request.formatted, **kwargs)
         messages = self._messages(request, cont)
@@ -148,6 +152,12 @@ class LLMTarget:
                 **kwargs,
             )
         return await llm.astream_chat(messages, **kwargs)
+
+    def _kwargs(self, request: LLMRequest) -> dict[str, Any]:
+        """The call's keywords: the caller's, after what the hop asks of its client."""
+        if not self.asks_for_usage:
+            return dict(request.kwargs)
+        return {**usage_options(), **request.kwargs}
 
     def _continues_text(self, request: LLMRequest, cont: Continuation | None) -> bool:
         """A completion model continues a prefill natively: the prompt, then the text so far."""
