@@ -25,7 +25,7 @@ from ._hops import (
     model_name,
     requires_finish,
 )
-from ._retries import without_inner_retries
+from ._private import hop_model
 from ._target import ChatRequest, ModelTarget
 
 __all__ = ["CHAIN_FIELDS", "Built", "build_chain", "check_models", "hook_tuple", "split_policy"]
@@ -192,7 +192,7 @@ def _build(
     running_models: list[tuple[str, BaseChatModel]] = []
     for setting, name in zip(settings, names, strict=True):
         model = setting.model
-        running = without_inner_retries(model, name) if inner_retries == "off" else model
+        running = hop_model(model, name, inner_retries=inner_retries)
         running_models.append((name, running))
         hops.append(
             Hop(

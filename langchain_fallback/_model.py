@@ -18,6 +18,8 @@ from pydantic_core import core_schema
 
 from fallback_core import (
     DEFAULT_CONTINUE_INSTRUCTION,
+    DEFAULT_FIRST_TOKEN_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
     Chain,
     ConfigurationError,
     Health,
@@ -46,12 +48,13 @@ class FallbackChatModel(BaseChatModel):
     ``models`` are chat models or `ChatHop` (a model with its own limits).
     ``policy`` (or its fields as keywords: ``deadline=``, ``rules=``,
     ``max_attempts=``, ...) decides what is retried, where the walk moves on
-    and when it gives up. ``timeout`` bounds each attempt,
-    ``first_token_timeout`` the wait from sending its request to its first text
-    or tool call and ``idle_timeout`` each later gap between
-    chunks, for every hop that sets none of its own (None lifts
-    a limit); with a ``deadline`` each hop waits for its first text at most its
-    share of what is left, so the backups are always tried; ``max_retries`` caps retries on one hop.
+    and when it gives up. For every hop that sets none of its own,
+    ``first_token_timeout`` (default 60 s) bounds the wait from sending its
+    request to its first text or tool call, ``idle_timeout`` (default 30 s)
+    each later gap between chunks and ``timeout`` (default none) one whole
+    attempt; None lifts a limit. With a ``deadline`` each hop waits for its
+    first text at most its share of what is left, so the backups are always
+    tried. ``max_retries`` caps retries on one hop.
     ``inner_retries="off"`` (the default) runs each hop without its client's own
     retries, so the chain alone decides when to retry and failover is not held
     up; ``"keep"`` leaves them. ``nested_runs`` shows each attempt as a child
@@ -88,8 +91,11 @@ class FallbackChatModel(BaseChatModel):
     hooks: Annotated[tuple[Any, ...], SkipValidation()] = ()
     continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION
     timeout: float | None = None
-    first_token_timeout: float | None = None
-    idle_timeout: float | None = None
+    """Seconds one attempt may take from start to finish, for hops that set none."""
+    first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT
+    """Seconds from sending a hop's request to its first text or tool call."""
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
+    """Seconds a hop's stream may go quiet between chunks after its first text."""
     max_retries: int | None = None
     stop: list[str] | None = None
     """Stop sequences for every model, used when a call gives none."""

@@ -29,6 +29,8 @@ from llama_index.core.llms import LLM
 
 from fallback_core import (
     DEFAULT_CONTINUE_INSTRUCTION,
+    DEFAULT_FIRST_TOKEN_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
     Chain,
     ConfigurationError,
     Health,
@@ -66,7 +68,10 @@ class LLMHop:
     Fields left None take the `FallbackLLM`'s defaults (the time limits) or
     what is known about the LLM's class (``continuation``, ``require_finish``;
     ``context_window`` from its metadata). Time limits are in seconds;
-    ``max_attempts`` caps attempts on this LLM per call.
+    ``max_attempts`` caps attempts on this LLM per call. ``stream_usage``:
+    whether each call asks the LLM to stream its token usage (None: LLMs of
+    the OpenAI family are asked, with ``stream_options``; False: never, for
+    an endpoint that refuses the option).
     """
 
     llm: LLM
@@ -78,6 +83,7 @@ class LLMHop:
     context_window: int | None = None
     continuation: Strategy | None = None
     require_finish: bool | None = None
+    stream_usage: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +97,8 @@ class ChainSettings:
     hooks: Sequence[Hook] = ()
     continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION
     timeout: float | None = None
-    first_token_timeout: float | None = None
-    idle_timeout: float | None = None
+    first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
     health: Health | None = None
 
 
@@ -188,7 +194,7 @@ def _hop(i: int, item: object, settings: ChainSettings) -> tuple[Hop[LLMRequest]
         ) from exc
     traits = class_traits(spec.llm, meta)
     hop = Hop(
-        LLMTarget(spec.llm, meta),
+        LLMTarget(spec.llm, meta, stream_usage=spec.stream_usage),
         name=spec.name,
         model=model_name(meta),
         max_attempts=spec.max_attempts,

@@ -31,6 +31,8 @@ from pydantic import SkipValidation
 
 from fallback_core import (
     DEFAULT_CONTINUE_INSTRUCTION,
+    DEFAULT_FIRST_TOKEN_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
     Chain,
     ConfigurationError,
     Health,
@@ -69,11 +71,14 @@ class FallbackLLM(FunctionCallingLLM):
 
     ``llms`` holds LlamaIndex LLMs, or `LLMHop`s for per-LLM settings. Failure
     handling is a `fallback_core.Policy`, given as ``policy=`` or as its
-    fields (``deadline=``, ``max_attempts=``, ``rules=``, ...). ``timeout``
-    (one attempt), ``first_token_timeout`` (from sending the
-    request to the first text or tool call) and ``idle_timeout``
-    (each later gap between chunks) apply to every LLM that sets
-    none of its own, None lifting a limit; ``hooks`` receive the chain's telemetry events.
+    fields (``deadline=``, ``max_attempts=``, ``rules=``, ...). For every LLM
+    that sets none of its own, ``first_token_timeout`` (default 60 s) bounds
+    the wait from sending its request to its first text or tool call,
+    ``idle_timeout`` (default 30 s) each later gap between chunks and
+    ``timeout`` (default none) one whole attempt; None lifts a limit. With a
+    ``deadline`` each LLM waits for its first text at most its share of what
+    is left, so the backups are always tried. ``hooks`` receive the chain's
+    telemetry events.
     ``health`` (a `fallback_core.Health`, shareable) skips LLMs whose circuit
     is open; each LLM's identity is its class, model name and endpoint.
     Other keywords are the usual ``LLM`` fields (``system_prompt``,
@@ -115,8 +120,8 @@ class FallbackLLM(FunctionCallingLLM):
         hooks: Sequence[Hook] = (),
         continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION,
         timeout: float | None = None,
-        first_token_timeout: float | None = None,
-        idle_timeout: float | None = None,
+        first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         health: Health | None = None,
         **kwargs: Any,
     ) -> None:

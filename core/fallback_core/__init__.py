@@ -46,7 +46,7 @@ from ._events import (
 from ._health import Breaker, Circuit, CircuitState, Health, Transition
 from ._logging import LoggingHook
 from ._policy import Action, Backoff, Policy, Rule
-from ._sent import request_sent, watch_requests
+from ._sent import request_queued, request_sent, watch_requests
 from ._store import LocalStore
 from ._trace import AttemptRecord, ChainTrace
 from ._types import (
@@ -116,6 +116,7 @@ __all__ = [
     "capped",
     "classify_error",
     "output_cap",
+    "request_queued",
     "request_sent",
     "rough_tokens",
     "watch_requests",

@@ -39,14 +39,17 @@ DEFAULT_CONTINUE_INSTRUCTION = (
 )
 
 
-#: Seconds from sending a hop's request to its first text or tool call. Chunks that carry
-#: neither - OpenAI's opening role-only chunk, Anthropic's ``message_start`` and ``ping``, a
-#: reasoning model's hidden thinking - do not count, so a primary that never answers, or
-#: answers only with keep-alives, is handed on. Generous, for reasoning models that think
-#: before their first visible token; raise it for long-thinking ones.
+#: Seconds from sending a hop's request to its first text or tool call, applied to every hop
+#: that sets none. Chunks that carry neither - OpenAI's opening role-only chunk, Anthropic's
+#: ``message_start`` and ``ping``, keep-alives, a reasoning model's thinking - do not count,
+#: so a primary that never answers, or answers only with keep-alives, is handed on. Generous
+#: because reasoning models think before their first visible token (OpenAI's chat completions
+#: send nothing on the wire meanwhile); raise it for long-thinking models.
 DEFAULT_FIRST_TOKEN_TIMEOUT = 60.0
 
-#: Seconds a stream may go quiet once it has produced text (any chunk resets it).
+#: Seconds a stream may go quiet between two chunks once its first text or tool call has
+#: arrived (any chunk then resets it), applied to every hop that sets none. Tokens of a
+#: streaming answer come a few per second; a gap this long is a stalled stream.
 DEFAULT_IDLE_TIMEOUT = 30.0
 
 
@@ -55,12 +58,14 @@ class Hop(Generic[RequestT]):
     """One model in a chain, with its own limits.
 
     ``max_attempts`` caps attempts on this hop per call (1: never retried).
-    ``timeout`` bounds one attempt from start to finish; ``first_token_timeout``
-    the wait from sending the request (when the client reports it through
-    `request_sent`, else from the attempt's start) to the first text or tool
-    call; ``idle_timeout`` each gap between chunks after that. None: no limit
-    (`DEFAULT_FIRST_TOKEN_TIMEOUT` and `DEFAULT_IDLE_TIMEOUT` are the
-    recommended values). ``context_window`` (tokens) lets a context-length failure skip hops no
+    ``timeout`` bounds one attempt from start to finish (default: none, a
+    long answer may take minutes); ``first_token_timeout`` the wait from
+    sending the request (when the client reports it through `request_sent`,
+    else from the attempt's start) to the first text or tool call
+    (`DEFAULT_FIRST_TOKEN_TIMEOUT`); ``idle_timeout`` each gap between chunks
+    after that (`DEFAULT_IDLE_TIMEOUT`). None lifts a limit. With a call
+    ``deadline`` the first-token wait is also capped by the deadline share
+    (see `Policy`). ``context_window`` (tokens) lets a context-length failure skip hops no
     larger. ``continuation`` says how this hop continues a broken answer.
     ``require_finish``: a stream that ends without a finish reason is truncated.
     ``identity`` names the deployment for shared health (provider, model,
@@ -73,8 +78,8 @@ class Hop(Generic[RequestT]):
     model: str | None = None
     max_attempts: int | None = None
     timeout: float | None = None
-    first_token_timeout: float | None = None
-    idle_timeout: float | None = None
+    first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
     context_window: int | None = None
     continuation: Strategy = "instruct"
     require_finish: bool = True

@@ -47,7 +47,7 @@ from ._packages import packages_involved
 from ._policy import Action
 from ._route import Route
 from ._seam import Seam
-from ._steps import Attempt, Consult, Fail, Finish, Live, Sleep, Step, assemble
+from ._steps import Attempt, Consult, Fail, Finish, Live, SendReports, Sleep, Step, assemble
 from ._trace import AttemptRecord, ChainTrace
 from ._types import Continuation, Delta, ToolCallChunk, Usage
 
@@ -221,7 +221,8 @@ class Walk:
             ("deadline", self.chain.policy.deadline, self._started),
         ]
         if live.first_token_at is None:
-            limits.append(("first_token", hop.first_token_timeout, live.sent_at))
+            if not live.queued:  # held while the client has not sent the request
+                limits.append(("first_token", hop.first_token_timeout, live.sent_at))
             limits.append(("deadline_share", live.share, live.started))
         else:
             limits.append(("idle", hop.idle_timeout, live.last_chunk_at))
@@ -244,20 +245,13 @@ class Walk:
         }[pending.phase]
         return StreamTimeoutError(pending.phase, configured or pending.limit)
 
-    def sent_marker(self) -> Callable[[], None]:
-        """A function telling the live attempt its request was just sent.
+    def send_reports(self, changed: Callable[[], None] = lambda: None) -> SendReports:
+        """Where the live attempt's client reports its request queued, then sent.
 
-        Its first-token wait then counts from that moment. Called after the
-        attempt ended or produced text (a late report), it does nothing.
+        While queued, the first-token wait is held; once sent, it counts from
+        then. ``changed`` runs after each report that moved a limit.
         """
-        attempt = self._require_live()
-
-        def sent() -> None:
-            if self._live is attempt and attempt.first_token_at is None:
-                attempt.request_sent = True
-                attempt.sent_at = self._clock()
-
-        return sent
+        return SendReports(self._require_live(), self._clock, changed)
 
     def _tokens_left(self, hop: Hop[Any]) -> int | None:
         """What the caller's token cap leaves for a continuation on ``hop`` (None: no cap)."""
