@@ -310,3 +310,17 @@ def agent_middleware(run: BlockRun) -> Iterator[None]:
 
     assert tool_results == ["It is sunny and 24C in Paris."]
     assert result["messages"][-1].content == ANSWER
+
+
+@fixture("llamaindex-agent")
+def llamaindex_agent(run: BlockRun) -> Iterator[None]:
+    """The agent calls the tool; the primary's final answer drops and the backup continues it."""
+    answer = "Six times seven is forty-two."
+    script = ModelScript(answer, tool_calls=(("multiply", {"a": 6, "b": 7}),))
+    # a healthy tool-call turn, then the final answer cut after three words
+    primary_fault = Fault.sequence(Fault.slow_first_token(0), Fault.cut_after(3))
+    run.serve({"primary": script, "backup": script}, faults={"primary": primary_fault})
+    yield
+    assert run.stdout == f"{answer}\n"
+    assert run.server.attempt_count("primary") == 2
+    assert [a.continuation for a in run.server.attempts("backup")] == [True]
