@@ -20,7 +20,15 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.messages.ai import UsageMetadata, add_usage
 
-from fallback_core import Continuation, Delta, ToolCallChunk, Usage, rough_tokens
+from fallback_core import (
+    Continuation,
+    Delta,
+    ToolCallChunk,
+    Usage,
+    capped,
+    output_cap,
+    rough_tokens,
+)
 
 from ._hops import FINISH_KEYS
 
@@ -134,6 +142,10 @@ class ModelTarget:
         """A rough size of the request's messages, for skipping hops too small for it."""
         return rough_tokens(*(str(message.content) for message in request.messages))
 
+    def max_output_tokens(self, request: ChatRequest) -> int | None:
+        """The cap on the answer's tokens (the call's option, else the model's)."""
+        return output_cap(request.kwargs, self.model)
+
     @property
     def fallback_chain(self) -> Chain[Any] | None:
         """The chain inside the model, when the model is itself a FallbackChatModel."""
@@ -143,7 +155,7 @@ class ModelTarget:
     def _call(
         self, request: ChatRequest, continuation: Continuation | None
     ) -> tuple[list[BaseMessage], dict[str, Any]]:
-        kwargs = dict(request.kwargs)
+        kwargs = capped(request.kwargs, continuation)
         if request.binding is not None:
             kwargs.update(request.binding.kwargs_for(self.model, self.name))
         return continued(request.messages, continuation), kwargs

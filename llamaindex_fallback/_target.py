@@ -20,7 +20,7 @@ from llama_index.core.instrumentation.span import active_span_id
 from llama_index.core.llms import LLM
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
-from fallback_core import Continuation, Delta, rough_tokens
+from fallback_core import ConfigurationError, Continuation, Delta, capped, output_cap, rough_tokens
 
 from ._deltas import DeltaReader
 
@@ -84,6 +84,10 @@ class LLMTarget:
             return rough_tokens(request.prompt)
         return rough_tokens(*(message.content or "" for message in request.messages))
 
+    def max_output_tokens(self, request: LLMRequest) -> int | None:
+        """The cap on the answer's tokens (the call's option, else the LLM's), for ``max_cost``."""
+        return output_cap(request.kwargs, self.llm)
+
     @property
     def fallback_chain(self) -> Chain[Any] | None:
         """The chain inside the LLM, when it is itself a `FallbackLLM`."""
@@ -112,12 +116,12 @@ class LLMTarget:
     # -- calling the LLM ------------------------------------------------------
 
     def _call(self, request: LLMRequest, cont: Continuation | None) -> Iterator[Any]:
-        llm = self.llm
+        llm = self._llm_for(cont)
+        kwargs = capped(request.kwargs, cont)
         if self._continues_text(request, cont):
             assert cont is not None
             prompt = self._prompt(request) + cont.text
-            return llm.stream_complete(prompt, formatted=True, **request.kwargs)
-        kwargs = dict(request.kwargs)
+            return llm.stream_complete(prompt, formatted=True, **kwargs)
         if request.operation == "complete" and cont is None:
             return llm.stream_complete(request.prompt, formatted=request.formatted, **kwargs)
         messages = self._messages(request, cont)
@@ -131,12 +135,12 @@ class LLMTarget:
         return llm.stream_chat(messages, **kwargs)
 
     async def _acall(self, request: LLMRequest, cont: Continuation | None) -> AsyncIterator[Any]:
-        llm = self.llm
+        llm = self._llm_for(cont)
+        kwargs = capped(request.kwargs, cont)
         if self._continues_text(request, cont):
             assert cont is not None
             prompt = self._prompt(request) + cont.text
-            return await llm.astream_complete(prompt, formatted=True, **request.kwargs)
-        kwargs = dict(request.kwargs)
+            return await llm.astream_complete(prompt, formatted=True, **kwargs)
         if request.operation == "complete" and cont is None:
             return await llm.astream_complete(request.prompt, formatted=request.formatted, **kwargs)
         messages = self._messages(request, cont)
@@ -148,6 +152,17 @@ class LLMTarget:
                 **kwargs,
             )
         return await llm.astream_chat(messages, **kwargs)
+
+    def _llm_for(self, cont: Continuation | None) -> LLM:
+        """The LLM, or for a capped continuation a copy whose own cap is what is left.
+
+        LlamaIndex's OpenAI LLMs let their ``max_tokens`` field win over a call
+        option, so lowering the cap in the call's options alone would not do.
+        """
+        llm = self.llm
+        if cont is None or cont.max_tokens is None or getattr(llm, "max_tokens", None) is None:
+            return llm
+        return llm.model_copy(update={"max_tokens": cont.max_tokens})
 
     def _continues_text(self, request: LLMRequest, cont: Continuation | None) -> bool:
         """A completion model continues a prefill natively: the prompt, then the text so far."""
@@ -185,9 +200,16 @@ def model_name(metadata: LLMMetadata) -> str | None:
 
 
 def _with_tools(llm: LLM) -> FunctionCallingLLM:
-    """``llm`` if it can chat with tools; a hop that cannot fails, and the chain moves on."""
+    """``llm`` if it can chat with tools; a hop that cannot fails, and the chain moves on.
+
+    The failure is a `ConfigurationError` (not a ``TypeError``, which the chain
+    would raise as a bug): the hop was chosen knowingly, and the construction
+    warned that the chain is not function-calling.
+    """
     if not isinstance(llm, FunctionCallingLLM):
-        raise TypeError(f"{type(llm).__name__} is not a FunctionCallingLLM: it cannot use tools")
+        raise ConfigurationError(
+            type(llm).__name__, "is not a FunctionCallingLLM: it cannot use tools", "tool use"
+        )
     return llm
 
 

@@ -15,13 +15,15 @@ from ._chain import (
     Hop,
     Tier,
 )
-from ._classify import Category, ErrorInfo, classify_error
+from ._classify import ANTHROPIC_CONTEXT_MESSAGES, Category, ErrorInfo, classify_error
+from ._cost import Price, Prices, capped, output_cap
 from ._drive import AsyncCallStream, CallStream
 from ._errors import (
     ChainExhaustedError,
     ConfigurationError,
     DeadlineExceededError,
     FallbackError,
+    HopBugError,
     HopFailure,
     MalformedChunkError,
     StreamTimeoutError,
@@ -56,6 +58,7 @@ from ._types import (
 )
 
 __all__ = [
+    "ANTHROPIC_CONTEXT_MESSAGES",
     "DEFAULT_CONTINUE_INSTRUCTION",
     "DEFAULT_FIRST_TOKEN_TIMEOUT",
     "DEFAULT_IDLE_TIMEOUT",
@@ -86,6 +89,7 @@ __all__ = [
     "HedgeStarted",
     "Hook",
     "Hop",
+    "HopBugError",
     "HopEnded",
     "HopFailure",
     "HopSkipped",
@@ -93,6 +97,8 @@ __all__ = [
     "LoggingHook",
     "MalformedChunkError",
     "Policy",
+    "Price",
+    "Prices",
     "RetryScheduled",
     "Rule",
     "Strategy",
@@ -103,7 +109,9 @@ __all__ = [
     "ToolCallChunk",
     "Transition",
     "Usage",
+    "capped",
     "classify_error",
+    "output_cap",
     "request_sent",
     "rough_tokens",
     "watch_requests",

@@ -5,6 +5,8 @@
     ├── ChainExhaustedError            every hop was tried (or the budget ran out);
     │   │                              an ExceptionGroup of the attempts' errors (3.11+)
     │   └── DeadlineExceededError      ... because the call's total deadline passed
+    ├── HopBugError                    a hop failed with a programming error before its
+    │                                  request went out (Category.BUG); raised, not failed over
     └── HopFailure                     why one attempt on one hop failed (classified,
         │                              then retried or handed to the next hop)
         ├── StreamTruncatedError       the stream ended without its finish signal
@@ -15,7 +17,9 @@
 Context rides on attributes (``attempts``, ``partial_text``, ``field``), never
 inside the message alone. Errors raised by providers (openai, anthropic, httpx)
 are never wrapped on the way through: a hop failure the policy says to raise is
-raised as the provider raised it.
+raised as the provider raised it. The one wrapper is `HopBugError`, whose
+``__cause__`` is the programming error itself: it names the hop and the
+packages the error came through, which the bare ``TypeError`` cannot.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ __all__ = [
     "ConfigurationError",
     "DeadlineExceededError",
     "FallbackError",
+    "HopBugError",
     "HopFailure",
     "MalformedChunkError",
     "StreamTimeoutError",
@@ -166,6 +171,41 @@ def _errors_of(attempts: tuple[AttemptRecord, ...], reason: str) -> tuple[Except
 
 class DeadlineExceededError(ChainExhaustedError):
     """The call's total deadline passed before a hop finished the answer."""
+
+
+class HopBugError(FallbackError):
+    """A hop failed with a programming error before its request went out.
+
+    A ``TypeError``, ``AttributeError``, ``NameError``, ``ImportError`` (and
+    kin) raised before any request was sent says the code calling the model is
+    broken - an integration that does not work with the installed SDK, a bug in
+    the caller's code - not that the provider failed. Moving on to the next hop
+    would hide it, and the same hop would fail on every call, so the chain
+    raises this instead (``Policy(rules={Category.BUG: "fallback"})`` moves on).
+
+    ``hop`` names the hop, ``error`` is the original exception (also
+    ``__cause__``), ``packages`` the installed distributions its traceback
+    passed through (``"anthropic 2.16.0"``), innermost first, and ``module``
+    the module that raised it.
+    """
+
+    def __init__(
+        self, hop: str, error: BaseException, packages: Sequence[str], module: str | None
+    ) -> None:
+        self.hop = hop
+        self.error = error
+        self.packages = tuple(packages)
+        self.module = module
+        where = f" in {module}" if module else ""
+        via = f" (packages involved: {', '.join(self.packages)})" if self.packages else ""
+        super().__init__(
+            f"hop {hop!r} failed with a programming error before its request was sent: "
+            f"{type(error).__name__}{where}: {error}{via}. Not failed over, as every call "
+            "would fail the same way; Policy(rules={Category.BUG: 'fallback'}) moves on instead"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.hop, self.error, self.packages, self.module)
 
 
 class HopFailure(FallbackError):

@@ -14,12 +14,16 @@ import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import tenacity as _tenacity
 
 from ._classify import Category
+from ._cost import Price, PriceLike, Prices
 from ._errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from ._chain import Hop
 
 __all__ = ["Action", "Backoff", "Classifier", "Policy", "Rule"]
 
@@ -57,6 +61,7 @@ DEFAULT_RULES: Mapping[Category, Rule] = MappingProxyType(
         Category.CONTENT_POLICY: Rule(then=Action.RAISE),
         Category.AUTH: Rule(),
         Category.BAD_REQUEST: Rule(then=Action.RAISE),
+        Category.BUG: Rule(then=Action.RAISE),
         Category.UNKNOWN: Rule(),
     }
 )
@@ -101,7 +106,10 @@ class Policy:
     ``"raise"`` keeps the default retries). ``max_retry_after`` caps how long a
     provider's Retry-After is honoured: a longer request moves on to the next hop
     instead of waiting. ``deadline`` bounds the whole call in seconds;
-    ``max_attempts`` bounds attempts across all hops.
+    ``max_attempts`` bounds attempts across all hops. ``prices`` (a `Prices`
+    table, or a mapping of hop or model names to prices per million tokens)
+    gives each attempt and call a cost; ``max_cost`` then caps a call's cost:
+    a hop whose expected cost would take the call past it is skipped.
     """
 
     rules: Mapping[Category, RuleLike] = field(default_factory=lambda: DEFAULT_RULES)
@@ -111,6 +119,8 @@ class Policy:
     deadline: float | None = None
     max_attempts: int | None = None
     hedge_after: float | None = None
+    prices: Prices | Mapping[str, PriceLike] = field(default_factory=Prices)
+    max_cost: float | None = None
 
     def __post_init__(self) -> None:
         merged = dict(DEFAULT_RULES)
@@ -136,6 +146,16 @@ class Policy:
         _check_positive("max_retry_after", self.max_retry_after, allow_zero=True)
         _check_positive("deadline", self.deadline)
         _check_positive("hedge_after", self.hedge_after)
+        if not isinstance(self.prices, Prices):
+            object.__setattr__(self, "prices", Prices(self.prices))
+        if self.max_cost is not None:
+            cost = self.max_cost
+            if isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost <= 0:
+                raise ConfigurationError("max_cost", f"got {cost!r}", "a number > 0, or None")
+            if not self.prices:
+                raise ConfigurationError(
+                    "max_cost", "no prices to measure it by", "prices= given as well"
+                )
         if self.max_attempts is not None and self.max_attempts < 1:
             raise ConfigurationError("max_attempts", f"{self.max_attempts}", "an int >= 1 or None")
 
@@ -144,6 +164,11 @@ class Policy:
         rule = self.rules[category]
         assert isinstance(rule, Rule)  # __post_init__ turned every override into a Rule
         return rule
+
+    def price_of(self, hop: Hop[Any]) -> Price | None:
+        """``hop``'s price per million tokens, if ``prices`` knows it."""
+        assert isinstance(self.prices, Prices)  # __post_init__ made it one
+        return self.prices.for_hop(hop)
 
     def category_of(self, exc: BaseException, default: Category) -> Category:
         """The category the user's classifier gives ``exc``, else ``default``."""

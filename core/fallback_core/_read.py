@@ -17,7 +17,14 @@ import contextvars
 import queue
 import sys
 import threading
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Generator, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+)
 from typing import Any
 
 from ._race import PRIMARY, RIVAL, Lost, Race, Start, Verdict, Won
@@ -33,14 +40,18 @@ def read(step: Attempt, request: Any, walk: Walk) -> Generator[Delta, None, None
     if step.hedge_after is not None:
         yield from _read_hedged(step.hedge_after, step, request, walk)
         return
-    stream = step.hop.target.stream(request, step.continuation)
+    # The request goes out when the stream is made or first read: `request_sent`
+    # reaches this attempt meanwhile (a reader thread copies this context).
+    sent = walk.sent_marker()
+    token = mark_requests(sent)
+    try:
+        stream = step.hop.target.stream(request, step.continuation)
+    finally:
+        unmark_requests(token)
     if not walk.may_time_out():
-        try:
-            yield from stream
-        finally:
-            _close(stream)
+        yield from _untimed(stream, sent)
         return
-    token = mark_requests(walk.sent_marker())  # the reader thread copies this context
+    token = mark_requests(sent)
     try:
         reader = _ThreadedReader(stream, queue.SimpleQueue(), PRIMARY)
     finally:
@@ -49,6 +60,23 @@ def read(step: Attempt, request: Any, walk: Walk) -> Generator[Delta, None, None
         yield from _read_within_limits(reader, walk)
     finally:
         reader.stop()
+
+
+def _untimed(stream: Iterator[Delta], sent: Callable[[], None]) -> Generator[Delta, None, None]:
+    """Read a stream with no time limit, reporting a request sent during its first read."""
+    iterator = iter(stream)
+    try:
+        token = mark_requests(sent)
+        try:
+            first = next(iterator, _END)
+        finally:
+            unmark_requests(token)
+        if first is _END:
+            return
+        yield first
+        yield from iterator
+    finally:
+        _close(stream)
 
 
 def _read_within_limits(reader: _ThreadedReader, walk: Walk) -> Generator[Delta, None, None]:
@@ -110,6 +138,14 @@ async def aread(step: Attempt, request: Any, walk: Walk) -> AsyncGenerator[Delta
     stream = step.hop.target.astream(request, step.continuation)
     try:
         if not walk.may_time_out():
+            token = mark_requests(walk.sent_marker())  # the request goes out in this first read
+            try:
+                first = await anext(stream, _END)
+            finally:
+                unmark_requests(token)
+            if first is _END:
+                return
+            yield first
             async for delta in stream:
                 yield delta
             return

@@ -1,8 +1,10 @@
-"""Which hop a call tries next: tiers by weight, context windows, and shared health.
+"""Which hop a call tries next: tiers by weight, context windows, cost, and shared health.
 
 `Route` belongs to one call's `Walk` and keeps the call's own exclusions - hops
 given up on, the context window a failure showed too small - so nothing one
-call learns leaks into another (shared health is the deliberate exception).
+call learns leaks into another (shared health is the deliberate exception),
+and what the call has spent, so a hop it cannot afford under ``max_cost`` is
+passed over.
 It reports the hops it passes over as `HopSkipped` events.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ._cost import expected_cost
 from ._events import Event, HopSkipped
 
 if TYPE_CHECKING:
@@ -25,15 +28,23 @@ class Route:
     __slots__ = (
         "_call_id",
         "_chain",
+        "_delivered",
+        "_over_budget",
         "_prompt_fits",
         "_report",
         "_request",
         "failed",
         "larger_than",
+        "spent",
     )
 
     def __init__(
-        self, chain: Chain[Any], request: object, call_id: str, report: Callable[[Event], None]
+        self,
+        chain: Chain[Any],
+        request: object,
+        call_id: str,
+        report: Callable[[Event], None],
+        delivered: Callable[[], str] = str,
     ) -> None:
         self._chain = chain
         self._request = request
@@ -42,6 +53,9 @@ class Route:
         self._prompt_fits: dict[int, bool] | None = None
         self.failed: set[int] = set()  # hops this call has given up on
         self.larger_than: int | None = None  # context window the next hop must exceed
+        self.spent = 0.0  # what the call's attempts cost so far, where priced
+        self._delivered = delivered  # the text the caller has received
+        self._over_budget: set[int] = set()  # hops already reported as too costly
 
     def first(self) -> int:
         """The hop a call starts on (a weighted pick if the first place is a tier)."""
@@ -88,11 +102,34 @@ class Route:
         return self._first_admitted(list(self.after(index)))
 
     def fits(self, index: int) -> bool:
-        """Whether hop ``index`` can take this call's prompt, as far as is known."""
+        """Whether hop ``index`` can take this call's prompt and cost, as far as is known."""
         window = self._hop(index).context_window
         if self.larger_than is not None and window is not None and window <= self.larger_than:
             return False
-        return self._prompt_sizes().get(index, True)
+        return self._prompt_sizes().get(index, True) and self._affordable(index)
+
+    def _affordable(self, index: int) -> bool:
+        """Whether an attempt on ``index`` is expected to keep the call within ``max_cost``.
+
+        A hop without a price is always affordable: its cost is unknown.
+        """
+        policy = self._chain.policy
+        hop = self._hop(index)
+        price = None if policy.max_cost is None else policy.price_of(hop)
+        if price is None:
+            return True
+        assert policy.max_cost is not None
+        expected = expected_cost(price, hop, self._request, self._delivered())
+        if self.spent + expected <= policy.max_cost:
+            return True
+        if index not in self._over_budget:
+            self._over_budget.add(index)
+            reason = (
+                f"expected cost {expected:.6g} would take the call past max_cost "
+                f"{policy.max_cost:g} ({self.spent:.6g} spent)"
+            )
+            self._report(HopSkipped(self._call_id, hop.name or "?", reason, 0.0))
+        return False
 
     def _first_admitted(self, candidates: list[int]) -> int | None:
         health = self._chain.health

@@ -62,6 +62,7 @@ class Live:
         "hop",
         "last_chunk_at",
         "number",
+        "request_sent",
         "seam",
         "seam_result",
         "sent_at",
@@ -78,6 +79,7 @@ class Live:
         self.continuation = cont
         self.first_token_at: float | None = None
         self.sent_at = started  # when the request left, if the client says; else the start
+        self.request_sent = False  # the client said its request left (`request_sent`)
         self.share: float | None = None  # seconds of the deadline it may wait for its first text
         self.last_chunk_at = started
         self.chunks = 0

@@ -18,7 +18,8 @@ class AttemptRecord:
     ``started`` measured from the start of the call. ``chars`` counts what this
     attempt delivered to the caller. For a continuation, ``continuation`` names
     the strategy, ``overlap_trimmed`` the repeated characters dropped at the
-    seam and ``seam_fix`` the whitespace fix made there.
+    seam and ``seam_fix`` the whitespace fix made there. ``cost`` is what its
+    usage cost at the hop's price (None when either is unknown).
     """
 
     hop: str
@@ -36,6 +37,7 @@ class AttemptRecord:
     continuation: Strategy | None
     overlap_trimmed: int = 0
     seam_fix: str | None = None
+    cost: float | None = None
 
     def describe(self) -> str:
         """One line for an error message or a log."""
@@ -53,7 +55,8 @@ class ChainTrace:
 
     ``served_by`` / ``served_model`` name the hop whose stream finished the
     answer (None if none did). ``usage`` merges every hop that reported usage;
-    ``usage_by_hop`` keeps each hop's own counts.
+    ``usage_by_hop`` keeps each hop's own counts. ``cost`` sums the attempts
+    whose cost is known (None if none is), failed attempts included.
     """
 
     attempts: tuple[AttemptRecord, ...]
@@ -63,6 +66,7 @@ class ChainTrace:
     usage: Usage | None
     usage_by_hop: tuple[tuple[str, Usage], ...]
     finish_reason: str | None
+    cost: float | None = None
 
     @property
     def fell_back(self) -> bool:
@@ -78,6 +82,7 @@ class ChainTrace:
             "finish_reason": self.finish_reason,
             "usage": _usage_dict(self.usage),
             "usage_by_hop": {hop: _usage_dict(u) for hop, u in self.usage_by_hop},
+            "cost": self.cost,
             "attempts": [
                 {
                     "hop": a.hop,
@@ -96,6 +101,7 @@ class ChainTrace:
                     "continuation": a.continuation,
                     "overlap_trimmed": a.overlap_trimmed,
                     "seam_fix": a.seam_fix,
+                    "cost": a.cost,
                 }
                 for a in self.attempts
             ],

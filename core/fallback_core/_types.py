@@ -84,12 +84,15 @@ class Continuation:
     request ends with an assistant message holding ``text``; with
     ``"instruct"`` that assistant message is followed by a user message holding
     ``instruction``. The caller's own messages, system prompt included, are
-    sent unchanged before them.
+    sent unchanged before them. ``max_tokens``, when the caller capped the
+    answer, is what is left of that cap: the continuation asks for at most
+    that many tokens, so the whole answer keeps the caller's limit.
     """
 
     text: str
     strategy: Strategy
     instruction: str
+    max_tokens: int | None = None
 
 
 @runtime_checkable

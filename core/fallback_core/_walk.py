@@ -20,10 +20,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ._classify import Category, classify_error
+from ._classify import Category, ErrorInfo, classify_error
+from ._cost import tokens_written
 from ._errors import (
     ChainExhaustedError,
     DeadlineExceededError,
+    HopBugError,
     MalformedChunkError,
     StreamTimeoutError,
     StreamTruncatedError,
@@ -40,6 +42,7 @@ from ._events import (
     RetryScheduled,
 )
 from ._health import COUNTED
+from ._packages import packages_involved
 from ._policy import Action
 from ._route import Route
 from ._seam import Seam
@@ -74,7 +77,9 @@ class Walk:
         self._served: Hop[Any] | None = None
         self._finish_reason: str | None = None
         self._events: list[Event] = []
-        self._route = Route(chain, request, self.call_id, self._events.append)
+        self._request = request
+        self._wrote: Hop[Any] | None = None  # the hop whose attempt last delivered text
+        self._route = Route(chain, request, self.call_id, self._events.append, lambda: self.text)
         self._index = self._route.first()
 
     # -- what the driver asks -------------------------------------------------
@@ -92,17 +97,25 @@ class Walk:
             return self._exhaust("the call's deadline passed", DeadlineExceededError)
         if policy.max_attempts is not None and self._total >= policy.max_attempts:
             return self._exhaust(f"max_attempts={policy.max_attempts} reached")
+        if not self._route.fits(self._index):  # a retry the call can no longer afford
+            following = self._route.following(self._index)
+            if following is None:
+                return self._exhaust(f"no hop left within max_cost={policy.max_cost}")
+            self._index, self._tries = following, 0
         chosen = self._route.admitted(self._index)
         if chosen != self._index:
             self._index, self._tries = chosen, 0
         hop = self.chain.hops[self._index]
-        self._tries += 1
-        self._total += 1
         text = self.text
         cont = None
         if text:
+            left = self._tokens_left(hop)
+            if left is not None and left <= 0:
+                return self._capped()
             strategy = "instruct" if hop.name in self._no_prefill else hop.continuation
-            cont = Continuation(text, strategy, self.chain.continue_instruction)
+            cont = Continuation(text, strategy, self.chain.continue_instruction, left)
+        self._tries += 1
+        self._total += 1
         self._live = Live(hop, self._tries, self._clock(), cont)
         if policy.deadline is not None:
             self._live.share = self._share(policy.deadline)
@@ -160,10 +173,8 @@ class Walk:
         else:
             if not rival_won:
                 self._route.failed.add(index)
-            info = classify_error(loser_error)
-            self._close_live(
-                "failed", loser_error, self.chain.policy.category_of(loser_error, info.category)
-            )
+            category = self._categorise(loser, loser_error, classify_error(loser_error))
+            self._close_live("failed", loser_error, category)
         self._live = winner
         if rival_won:
             self._index, self._tries = index, 1
@@ -220,9 +231,26 @@ class Walk:
 
         def sent() -> None:
             if self._live is attempt and attempt.first_token_at is None:
+                attempt.request_sent = True
                 attempt.sent_at = self._clock()
 
         return sent
+
+    def _tokens_left(self, hop: Hop[Any]) -> int | None:
+        """What the caller's token cap leaves for a continuation on ``hop`` (None: no cap)."""
+        cap = getattr(hop.target, "max_output_tokens", None)
+        limit = None if cap is None else cap(self._request)
+        return None if limit is None else limit - tokens_written(self._records)
+
+    def _capped(self) -> Finish:
+        """The text delivered already fills the caller's token cap: the answer ends there.
+
+        As the provider would have ended it: finish reason ``"length"``, served
+        by the hop that wrote its last text.
+        """
+        self._served, self._finish_reason = self._wrote, "length"
+        self._next = Finish()
+        return self._next
 
     def _share(self, deadline: float) -> float | None:
         """The part of the deadline the new attempt may wait for its first text.
@@ -334,7 +362,7 @@ class Walk:
         """The live hop raised ``exc`` (or was judged failed); decide what comes next."""
         live = self._require_live()
         info = classify_error(exc)
-        category = self.chain.policy.category_of(exc, info.category)
+        category = self._categorise(live, exc, info)
         self._close_live("failed", exc, category)
         rule = self.chain.policy.rule(category)
         hop = live.hop
@@ -370,7 +398,7 @@ class Walk:
                 self._next = Sleep(delay)
                 return
         if rule.then is Action.RAISE:
-            self._next = Fail(exc)
+            self._next = Fail(_bug(hop, exc) if category is Category.BUG else exc)
             return
         if category is Category.CONTEXT_LENGTH:
             self._route.larger_than = hop.context_window
@@ -437,6 +465,7 @@ class Walk:
         merged = None
         for usage in by_hop.values():
             merged = usage if merged is None else merged + usage
+        costs = [r.cost for r in self._records if r.cost is not None]
         served = self._served
         return ChainTrace(
             attempts=tuple(self._records),
@@ -446,9 +475,22 @@ class Walk:
             usage=merged,
             usage_by_hop=tuple(by_hop.items()),
             finish_reason=self._finish_reason,
+            cost=sum(costs) if costs else None,
         )
 
     # -- inside ---------------------------------------------------------------
+
+    def _categorise(self, live: Live, exc: BaseException, info: ErrorInfo) -> Category:
+        """The failure's category: the user's classifier first, else the default.
+
+        A programming error is a bug only before the attempt's request went
+        out; once the provider answered, the client failed on what came back,
+        so it is a malformed response like any other.
+        """
+        default = info.category
+        if default is Category.BUG and (live.request_sent or live.chunks):
+            default = Category.MALFORMED
+        return self.chain.policy.category_of(exc, default)
 
     def _require_live(self) -> Live:
         if self._live is None:
@@ -487,6 +529,12 @@ class Walk:
         now = self._clock()
         ttft = None if live.first_token_at is None else live.first_token_at - live.started
         hop = live.hop
+        price = self.chain.policy.price_of(hop)
+        cost = None if price is None or live.usage is None else price.of(live.usage)
+        if cost is not None:
+            self._route.spent += cost
+        if live.chars:
+            self._wrote = hop
         record = AttemptRecord(
             hop=_name(hop),
             model=hop.model,
@@ -503,6 +551,7 @@ class Walk:
             continuation=live.continuation.strategy if live.continuation else None,
             overlap_trimmed=live.seam_result.overlap if live.seam_result else 0,
             seam_fix=live.seam_result.fix if live.seam_result else None,
+            cost=cost,
         )
         self._records.append(record)
         if self.chain.health is not None:
@@ -542,6 +591,13 @@ class Walk:
 
 def _name(hop: Hop[Any]) -> str:
     return hop.name or "?"
+
+
+def _bug(hop: Hop[Any], exc: BaseException) -> HopBugError:
+    packages, module = packages_involved(exc)
+    error = HopBugError(_name(hop), exc, packages, module)
+    error.__cause__ = exc
+    return error
 
 
 def _last_error(records: list[AttemptRecord]) -> BaseException | None:

@@ -25,8 +25,9 @@ records its exception and sets ``error.type`` and an ERROR status.
 The call span carries ``gen_ai.operation.name``, ``gen_ai.request.model`` (the
 first hop tried), ``gen_ai.response.model`` (the hop that served),
 ``fallback.call_id``, ``fallback.outcome`` (``"ok"``, ``"exhausted"``,
-``"failed"``, ``"cancelled"``), ``fallback.served_by``, ``fallback.attempts``
-and ``gen_ai.response.finish_reasons``; retries,
+``"failed"``, ``"cancelled"``), ``fallback.served_by``, ``fallback.attempts``,
+``gen_ai.response.finish_reasons`` and, where the policy prices the hops, the
+call's ``fallback.cost`` (every priced attempt, failed ones included); retries,
 fallbacks, skipped hops and hedges are events on it. Token usage sits on the
 attempt spans only, where it was spent, so a backend summing
 ``gen_ai.usage.*`` over a trace counts it once.
@@ -240,6 +241,8 @@ class OpenTelemetryHook:
             )
         if event.trace.finish_reason is not None:
             call.span.set_attribute("gen_ai.response.finish_reasons", [event.trace.finish_reason])
+        if event.trace.cost is not None:
+            call.span.set_attribute("fallback.cost", event.trace.cost)
         call.span.set_attributes({"fallback.outcome": outcome, "fallback.attempts": call.attempts})
         call.span.end()
 

@@ -84,3 +84,26 @@ def llamaindex_options(fault_server: FaultServer) -> dict[str, Any]:  # noqa: F8
         "context_window": 16_000,
         "timeout": 10.0,
     }
+
+
+class _Hidden:
+    """A meta path finder that makes some packages look not installed."""
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if any(name == hidden or name.startswith(f"{hidden}.") for hidden in self.names):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
+@pytest.fixture
+def without_anthropic(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Anthropic integrations look not installed (they are in the dev extras)."""
+    import sys
+
+    names = ("langchain_anthropic", "llama_index.llms.anthropic")
+    for module in list(sys.modules):
+        if any(module == n or module.startswith(f"{n}.") for n in names):
+            monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setattr(sys, "meta_path", [_Hidden(names), *sys.meta_path])

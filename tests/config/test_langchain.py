@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,6 @@ from langchain_fallback import FallbackChatModel, from_config
 
 from .conftest import ANSWER, Write, served_by
 from .records import only_skips
-
-NO_ANTHROPIC = importlib.util.find_spec("langchain_anthropic") is None
-needs_no_anthropic = pytest.mark.skipif(not NO_ANTHROPIC, reason="langchain-anthropic is installed")
 
 FILE = """
 policy:
@@ -79,7 +75,7 @@ def test_unknown_alias_is_refused_naming_the_closest(chains: Path) -> None:
     assert caught.value.suggestions == ("fast",)
 
 
-@needs_no_anthropic
+@pytest.mark.usefixtures("without_anthropic")
 def test_unusable_entries_are_skipped_with_their_reasons(
     fault_server: FaultServer, langchain_options: dict[str, Any]
 ) -> None:
@@ -109,7 +105,7 @@ def test_unusable_entries_are_skipped_with_their_reasons(
     assert model.invoke("Hello?").text == ANSWER
 
 
-@needs_no_anthropic
+@pytest.mark.usefixtures("without_anthropic")
 def test_nothing_usable_fails_listing_what_was_skipped() -> None:
     """If no entry can be built, from_config raises and says what was skipped and why."""
     config = ChainConfig(

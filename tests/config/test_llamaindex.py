@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 from typing import Any
 
@@ -16,11 +15,6 @@ from llamaindex_fallback import FallbackLLM, from_config
 
 from .conftest import ANSWER, Write, served_by
 from .records import only_skips
-
-needs_no_anthropic = pytest.mark.skipif(
-    importlib.util.find_spec("llama_index.llms.anthropic") is not None,
-    reason="llama-index-llms-anthropic is installed",
-)
 
 
 def hop_names(llm: FallbackLLM) -> list[str]:
@@ -69,7 +63,7 @@ def test_alias_backups_come_before_the_default_chain(
     assert served_by(fault_server) == ["primary", "backup", "third"]
 
 
-@needs_no_anthropic
+@pytest.mark.usefixtures("without_anthropic")
 def test_unusable_entries_are_skipped_with_their_reasons(
     llamaindex_options: dict[str, Any],
 ) -> None:
@@ -102,7 +96,7 @@ def test_unusable_entries_are_skipped_with_their_reasons(
     assert reasons[3].startswith("no LlamaIndex integration known for provider 'google_vertexai'")
 
 
-@needs_no_anthropic
+@pytest.mark.usefixtures("without_anthropic")
 def test_nothing_usable_fails_listing_what_was_skipped() -> None:
     """If no entry can be built, from_config raises and says what was skipped and why."""
     config = ChainConfig({"aliases": {"fast": ["anthropic/claude"]}, "default": ["openai/gpt-4o"]})

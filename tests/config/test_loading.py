@@ -171,6 +171,17 @@ def _aliases(*chain: object) -> dict[str, Any]:
             "greater than or equal to 0",
         ),
         (
+            {"policy": {"prices": {"gpt-4o": {"input": -1, "output": 10}}}},
+            "policy.prices.gpt-4o.input",
+            "greater than or equal to 0",
+        ),
+        (
+            {"policy": {"prices": {"gpt-4o": {"input": 2.5}}}},
+            "policy.prices.gpt-4o.output",
+            "a value",
+        ),
+        ({"policy": {"max_cost": 0}}, "policy.max_cost", "greater than 0"),
+        (
             {"default": [{"model": "openai/x", "idle_timeout": 0}]},
             "default[0].idle_timeout",
             "greater than 0",

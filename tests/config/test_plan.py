@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fallback_core import Action, Category, ConfigurationError, Rule
+from fallback_core import Action, Category, ConfigurationError, Price, Prices, Rule
 from fallback_core.config import (
     ChainConfig,
     EntrySkipped,
@@ -267,3 +267,27 @@ def test_each_look_up_is_summed_up_for_listeners() -> None:
     summary = [(r.alias, r.skipped, r.known) for r in resolved]
     assert summary == [("fast", 1, True), ("local", 0, True)]
     assert all(r.used > 0 for r in resolved)
+
+
+def test_prices_and_a_cost_ceiling_come_from_the_configuration() -> None:
+    """An alias's prices add to the shared table (and replace an entry of the same name)."""
+    config = ChainConfig(
+        {
+            "policy": {
+                "prices": {
+                    "gpt-4o": {"input": 2.5, "output": 10},
+                    "mini": {"input": 1, "output": 1},
+                },
+                "max_cost": 0.05,
+            },
+            "aliases": {
+                "x": {
+                    "chain": ["openai/gpt-4o"],
+                    "policy": {"prices": {"mini": {"input": 0.15, "output": 0.6}}},
+                }
+            },
+        }
+    )
+    policy = config.plan("x", model_of).policy()
+    assert policy.max_cost == 0.05
+    assert policy.prices == Prices({"gpt-4o": Price(2.5, 10), "mini": Price(0.15, 0.6)})

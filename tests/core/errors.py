@@ -6,6 +6,7 @@ from typing import Any
 
 import anthropic
 import httpx
+import httpx2
 import openai
 
 URL = "http://127.0.0.1:9/v1/chat/completions"
@@ -42,10 +43,13 @@ def openai_error(
 def anthropic_error(
     status: int, error_type: str, *, headers: dict[str, str] | None = None
 ) -> anthropic.APIStatusError:
-    """An anthropic status error as the client raises it (body is the whole envelope)."""
+    """An anthropic status error as the client raises it (body is the whole envelope).
+
+    anthropic 2.x speaks httpx2, so its responses are httpx2's.
+    """
     body = {"type": "error", "error": {"type": error_type, "message": "m"}}
-    response = httpx.Response(
-        status, headers=headers or {}, json=body, request=httpx.Request("POST", URL)
+    response = httpx2.Response(
+        status, headers=headers or {}, json=body, request=httpx2.Request("POST", URL)
     )
     classes: dict[int, type[anthropic.APIStatusError]] = {
         400: anthropic.BadRequestError,

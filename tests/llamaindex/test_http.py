@@ -118,7 +118,11 @@ def test_a_slow_first_token_moves_to_the_backup(drive: Drive, fault_server: Faul
     """No first token within first_token_timeout: the backup answers."""
     fault_server.set_fault("primary", Fault.slow_first_token(5))
 
-    response = drive.chat(chain(fault_server, first_token_timeout=0.3), user())
+    hops = [
+        LLMHop(openai_like(fault_server, "primary"), first_token_timeout=0.3),
+        openai_like(fault_server, "backup"),  # unlimited: a loaded machine cannot fail it
+    ]
+    response = drive.chat(FallbackLLM(hops, **NO_WAIT), user())  # type: ignore[arg-type]
 
     assert response.message.content == SHARED
     assert response.additional_kwargs["fallback"]["served_by"] == "backup"

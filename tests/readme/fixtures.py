@@ -287,6 +287,18 @@ def named_chains(run: BlockRun) -> Iterator[None]:
     assert run.server.attempt_count("gpt-4o") == 1
 
 
+@fixture("cost")
+def cost(run: BlockRun) -> Iterator[None]:
+    """The block builds a policy; its prices and ceiling are what the text says."""
+    yield
+    from fallback_core import Hop, Price
+
+    policy = run.namespace["policy"]
+    haiku = Hop(None, model="claude-3-5-haiku-20241022")  # type: ignore[arg-type]  # unrun
+    assert policy.max_cost == 0.02
+    assert policy.price_of(haiku) == Price(0.80, 4.00)  # a dated snapshot of the entry
+
+
 @fixture("fault-server")
 def fault_server(run: BlockRun) -> Iterator[None]:
     """Self-contained: the block starts its own server and asserts what it promises."""

@@ -185,6 +185,20 @@ def test_attempts_follow_the_genai_conventions(drive: Drive, traced: Traced) -> 
     call = attrs(traced.only_call())
     assert (call["gen_ai.request.model"], call["gen_ai.response.model"]) == ("m1", "m2")
     assert "gen_ai.usage.input_tokens" not in call, "usage is counted on the attempts only"
+    assert "fallback.cost" not in call, "no prices, no cost"
+
+
+def test_the_call_span_carries_what_the_call_cost(drive: Drive, traced: Traced) -> None:
+    spent = Scripted([Delta(usage=Usage(input_tokens=1000)), openai_error(503)])
+    backup = Scripted(ok("fine", usage=Usage(input_tokens=2000, output_tokens=100)))
+    chain = Chain(
+        [Hop(spent, name="p", model="m1", max_attempts=1), Hop(backup, name="b", model="m2")],
+        policy=Policy(prices={"m1": (1.0, 2.0), "m2": (3.0, 4.0)}),
+        hooks=[traced.hook],
+    )
+    drive(chain)
+    call = attrs(traced.only_call())
+    assert call["fallback.cost"] == pytest.approx((1000 * 1.0 + 2000 * 3.0 + 100 * 4.0) / 1e6)
 
 
 def test_continuation_is_described_on_the_attempt(drive: Drive, traced: Traced) -> None:

@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 from .._classify import Category
+from .._cost import Price
 from .._errors import ConfigurationError
 from .._policy import Action, Policy, Rule
 from ._errors import AliasResolved, EntrySkipped, NoUsableModelError, Unresolvable
@@ -206,14 +207,20 @@ def _policy_fields(shared: PolicySpec, own: PolicySpec | None) -> Mapping[str, A
     """The Policy fields the configuration sets: the shared ones, then the alias's own."""
     fields: dict[str, Any] = {}
     rules: dict[Category, Rule] = {}
+    prices: dict[str, Price] = {}
     for spec in (shared, own):
         if spec is None:
             continue
-        fields.update({name: getattr(spec, name) for name in spec.model_fields_set - {"rules"}})
+        fields.update(
+            {name: getattr(spec, name) for name in spec.model_fields_set - {"rules", "prices"}}
+        )
         for category, rule in spec.rules.items():
             rules[category] = _rule(rules.get(category, _DEFAULT_POLICY.rule(category)), rule)
+        prices.update({name: Price(p.input, p.output) for name, p in spec.prices.items()})
     if rules:
         fields["rules"] = rules
+    if prices:
+        fields["prices"] = prices
     return MappingProxyType(fields)
 
 

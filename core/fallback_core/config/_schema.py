@@ -192,14 +192,27 @@ class RuleSpec(_Section):
         return data
 
 
+class PriceSpec(_Section):
+    """A model's prices per million tokens: ``input`` for the prompt, ``output`` for the answer."""
+
+    input: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+    output: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+
+
 class PolicySpec(_Section):
-    """The configurable part of a `fallback_core.Policy` (functions stay in code)."""
+    """The configurable part of a `fallback_core.Policy` (functions stay in code).
+
+    ``prices`` are keyed by hop or model name; an alias's own entries add to
+    (or replace) the shared ones.
+    """
 
     deadline: Seconds | None = None
     max_attempts: Count | None = None
     hedge_after: Seconds | None = None
     max_retry_after: Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)] | None = None
     rules: dict[Category, RuleSpec] = Field(default_factory=dict)
+    prices: dict[Annotated[str, Field(min_length=1)], PriceSpec] = Field(default_factory=dict)
+    max_cost: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] | None = None
 
 
 class AliasSpec(_Section):

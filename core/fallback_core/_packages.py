@@ -1,0 +1,63 @@
+"""Which installed packages an exception's traceback passed through, for `HopBugError`.
+
+A programming error inside a hop is usually a mismatch between packages (an
+integration and the SDK it calls), so the error names them with their
+versions: the distributions whose modules appear in the traceback, innermost
+first. fallback-chain's own frames are left out unless the error was raised
+there; modules that belong to no distribution (the caller's code) are named as
+modules.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import sys
+from collections.abc import Mapping
+
+__all__ = ["packages_involved"]
+
+_OURS = frozenset({"fallback_core", "langchain_fallback", "llamaindex_fallback"})
+
+
+def packages_involved(exc: BaseException) -> tuple[tuple[str, ...], str | None]:
+    """The packages ``exc``'s traceback went through, innermost first, and the raising module."""
+    modules = _modules(exc)
+    raised_in = modules[0] if modules else None
+    named: list[str] = []
+    for i, module in enumerate(modules):
+        top = module.split(".", 1)[0]
+        if (top in _OURS and i > 0) or top in sys.stdlib_module_names:
+            continue
+        label = _distribution(top) or module
+        if label not in named:
+            named.append(label)
+    return tuple(named), raised_in
+
+
+def _modules(exc: BaseException) -> list[str]:
+    """The module of each traceback frame, innermost first, without repeats."""
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_globals.get("__name__")
+        if isinstance(name, str):
+            frames.append(name)
+        tb = tb.tb_next
+    return list(dict.fromkeys(reversed(frames)))
+
+
+def _distribution(top: str) -> str | None:
+    names = _distributions().get(top)
+    if not names:
+        return None
+    name = names[0]
+    try:
+        return f"{name} {importlib.metadata.version(name)}"
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - a broken install
+        return name
+
+
+@functools.lru_cache(maxsize=1)
+def _distributions() -> Mapping[str, list[str]]:
+    return importlib.metadata.packages_distributions()
