@@ -27,6 +27,9 @@ def test_every_fixture_serves_a_block() -> None:
 # LlamaIndex's FunctionAgent inspects its own pydantic models with deprecated accessors.
 @pytest.mark.filterwarnings("ignore::pydantic.warnings.PydanticDeprecatedSince20")
 @pytest.mark.filterwarnings("ignore::pydantic.warnings.PydanticDeprecatedSince211")
+# A README never shows what the package warns against.
+@pytest.mark.filterwarnings("error::llamaindex_fallback.InnerRetriesWarning")
+@pytest.mark.filterwarnings("error::llamaindex_fallback.FunctionCallingWarning")
 def test_readme_block_runs_as_written(
     block: Block,
     tmp_path: pytest.TempPathFactory,
