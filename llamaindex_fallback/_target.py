@@ -115,7 +115,7 @@ class LLMTarget:
         llm = self.llm
         if self._continues_text(request, cont):
             assert cont is not None
-            prompt = self._prompt(request) + cont.text
+            prompt = self._prompt(request) + cont.message
             return llm.stream_complete(prompt, formatted=True, **request.kwargs)
         kwargs = dict(request.kwargs)
         if request.operation == "complete" and cont is None:
@@ -134,7 +134,7 @@ class LLMTarget:
         llm = self.llm
         if self._continues_text(request, cont):
             assert cont is not None
-            prompt = self._prompt(request) + cont.text
+            prompt = self._prompt(request) + cont.message
             return await llm.astream_complete(prompt, formatted=True, **request.kwargs)
         kwargs = dict(request.kwargs)
         if request.operation == "complete" and cont is None:
@@ -151,7 +151,7 @@ class LLMTarget:
 
     def _continues_text(self, request: LLMRequest, cont: Continuation | None) -> bool:
         """A completion model continues a prefill natively: the prompt, then the text so far."""
-        return cont is not None and cont.strategy == "prefill" and not self.is_chat_model
+        return cont is not None and cont.prefill and not self.is_chat_model
 
     def _prompt(self, request: LLMRequest) -> str:
         """The request as one prompt in the LLM's own template."""
@@ -195,8 +195,8 @@ def continuation_messages(cont: Continuation | None) -> list[ChatMessage]:
     """The messages that ask a chat model to continue ``cont.text``, after the caller's own."""
     if cont is None:
         return []
-    messages = [ChatMessage(role=MessageRole.ASSISTANT, content=cont.text)]
-    if cont.strategy == "instruct":
+    messages = [ChatMessage(role=MessageRole.ASSISTANT, content=cont.message)]
+    if not cont.prefill:
         messages.append(ChatMessage(role=MessageRole.USER, content=cont.instruction))
     return messages
 

@@ -24,6 +24,7 @@ from ._errors import (
     FallbackError,
     HopFailure,
     MalformedChunkError,
+    SeamError,
     StreamTimeoutError,
     StreamTruncatedError,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "Policy",
     "RetryScheduled",
     "Rule",
+    "SeamError",
     "Strategy",
     "StreamTimeoutError",
     "StreamTruncatedError",

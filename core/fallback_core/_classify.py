@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import MalformedChunkError, StreamTimeoutError, StreamTruncatedError
+from ._errors import MalformedChunkError, SeamError, StreamTimeoutError, StreamTruncatedError
 
 __all__ = ["Category", "ErrorInfo", "classify_error"]
 
@@ -31,6 +31,7 @@ class Category(enum.Enum):
     CONNECTION = "connection"
     TRUNCATED = "truncated"
     MALFORMED = "malformed"
+    SEAM = "seam"
     CONTEXT_LENGTH = "context_length"
     CONTENT_POLICY = "content_policy"
     AUTH = "auth"
@@ -92,6 +93,8 @@ def classify_error(exc: BaseException) -> ErrorInfo:
         return ErrorInfo(Category.MALFORMED)
     if isinstance(exc, StreamTimeoutError):
         return ErrorInfo(Category.TIMEOUT)
+    if isinstance(exc, SeamError):
+        return ErrorInfo(Category.SEAM)
 
     status = _status_code(exc)
     code = _error_code(exc)

@@ -18,7 +18,8 @@ class AttemptRecord:
     ``started`` measured from the start of the call. ``chars`` counts what this
     attempt delivered to the caller. For a continuation, ``continuation`` names
     the strategy, ``overlap_trimmed`` the repeated characters dropped at the
-    seam and ``seam_fix`` the whitespace fix made there.
+    seam, ``seam_fix`` the whitespace fix made there, and ``seam_held`` /
+    ``seam_held_for`` the characters and seconds its start was held back.
     """
 
     hop: str
@@ -36,6 +37,8 @@ class AttemptRecord:
     continuation: Strategy | None
     overlap_trimmed: int = 0
     seam_fix: str | None = None
+    seam_held: int = 0
+    seam_held_for: float = 0.0
 
     def describe(self) -> str:
         """One line for an error message or a log."""
@@ -96,6 +99,8 @@ class ChainTrace:
                     "continuation": a.continuation,
                     "overlap_trimmed": a.overlap_trimmed,
                     "seam_fix": a.seam_fix,
+                    "seam_held": a.seam_held,
+                    "seam_held_for": round(a.seam_held_for, 6),
                 }
                 for a in self.attempts
             ],
