@@ -2,7 +2,8 @@
 
     python -m fallback_core.testing serve --port 8123 \\
         --model primary="The quick brown fox jumps over the lazy dog." \\
-        --fault primary=cut_after:5 --fault backup=rate_limit:times=1
+        --fault primary=cut_after:5 --fault backup=rate_limit:times=1 \\
+        --backup backup=restart
 
 It prints the base URL on the first line of output. Fault specs use the text
 form of `parse_fault`. Proxy mode puts the faults in front of a real
@@ -22,6 +23,7 @@ import threading
 from collections.abc import Sequence
 
 from fallback_core.testing._answers import ModelScript
+from fallback_core.testing._backups import Backup, parse_backup
 from fallback_core.testing._faults import Fault, parse_fault
 from fallback_core.testing._server import FaultServer
 
@@ -35,10 +37,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         faults: dict[str, Fault] = {
             name: parse_fault(spec) for name, spec in map(_pair, args.fault)
         }
+        backups: dict[str, Backup] = {
+            name: parse_backup(spec) for name, spec in map(_pair, args.backup)
+        }
         upstream_models = dict(map(_pair, args.upstream_model))
         server = FaultServer(
             models,
             faults=faults,
+            backups=backups,
             token_delay=args.token_delay,
             host=args.host,
             port=args.port,
@@ -68,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=ANSWER",
-        help="a model and its canonical answer (other names get a derived answer)",
+        help="a model and its canonical answer (other names share the default answer)",
     )
     serve.add_argument(
         "--fault",
@@ -76,6 +82,14 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="MODEL=SPEC",
         help="a fault for a model, e.g. primary=cut_after:5 or backup=rate_limit:times=1",
+    )
+    serve.add_argument(
+        "--backup",
+        action="append",
+        default=[],
+        metavar="MODEL=BEHAVIOUR",
+        help="how a model answers continuation requests, e.g. backup=restart or "
+        "backup=overlap=sentence (obey, restart, preface, reword, overlap, strip, empty, vllm)",
     )
     serve.add_argument(
         "--upstream",
