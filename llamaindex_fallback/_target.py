@@ -124,7 +124,7 @@ class LLMTarget:
         kwargs = capped(self._kwargs(request), cont)
         if self._continues_text(request, cont):
             assert cont is not None
-            prompt = self._prompt(request) + cont.text
+            prompt = self._prompt(request) + cont.message
             return llm.stream_complete(prompt, formatted=True, **kwargs)
         if request.operation == "complete" and cont is None:
             return llm.stream_complete(request.prompt, formatted=request.formatted, **kwargs)
@@ -143,7 +143,7 @@ class LLMTarget:
         kwargs = capped(self._kwargs(request), cont)
         if self._continues_text(request, cont):
             assert cont is not None
-            prompt = self._prompt(request) + cont.text
+            prompt = self._prompt(request) + cont.message
             return await llm.astream_complete(prompt, formatted=True, **kwargs)
         if request.operation == "complete" and cont is None:
             return await llm.astream_complete(request.prompt, formatted=request.formatted, **kwargs)
@@ -176,7 +176,7 @@ class LLMTarget:
 
     def _continues_text(self, request: LLMRequest, cont: Continuation | None) -> bool:
         """A completion model continues a prefill natively: the prompt, then the text so far."""
-        return cont is not None and cont.strategy == "prefill" and not self.is_chat_model
+        return cont is not None and cont.prefill and not self.is_chat_model
 
     def _prompt(self, request: LLMRequest) -> str:
         """The request as one prompt in the LLM's own template."""
@@ -227,8 +227,8 @@ def continuation_messages(cont: Continuation | None) -> list[ChatMessage]:
     """The messages that ask a chat model to continue ``cont.text``, after the caller's own."""
     if cont is None:
         return []
-    messages = [ChatMessage(role=MessageRole.ASSISTANT, content=cont.text)]
-    if cont.strategy == "instruct":
+    messages = [ChatMessage(role=MessageRole.ASSISTANT, content=cont.message)]
+    if not cont.prefill:
         messages.append(ChatMessage(role=MessageRole.USER, content=cont.instruction))
     return messages
 

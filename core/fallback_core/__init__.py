@@ -26,6 +26,7 @@ from ._errors import (
     HopBugError,
     HopFailure,
     MalformedChunkError,
+    SeamError,
     StreamTimeoutError,
     StreamTruncatedError,
 )
@@ -105,6 +106,7 @@ __all__ = [
     "Prices",
     "RetryScheduled",
     "Rule",
+    "SeamError",
     "Strategy",
     "StreamTimeoutError",
     "StreamTruncatedError",

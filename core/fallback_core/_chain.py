@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, get_args
 
 from ._drive import AsyncCallStream, CallStream
 from ._errors import ConfigurationError
@@ -245,9 +245,11 @@ def _check_hop(where: str, hop: object) -> Hop[Any]:
         value = getattr(hop, field)
         if value is not None and (not isinstance(value, int) or value < 1):
             raise ConfigurationError(f"{where}.{field}", f"got {value!r}", "an int >= 1, or None")
-    if hop.continuation not in ("prefill", "instruct"):
+    if hop.continuation not in get_args(Strategy):
         raise ConfigurationError(
-            f"{where}.continuation", f"got {hop.continuation!r}", "'prefill' or 'instruct'"
+            f"{where}.continuation",
+            f"got {hop.continuation!r}",
+            "'prefill', 'instruct' or 'continue_final_message'",
         )
     if hop.name is not None and (not isinstance(hop.name, str) or not hop.name):
         raise ConfigurationError(f"{where}.name", f"got {hop.name!r}", "a non-empty string")

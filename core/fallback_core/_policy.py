@@ -57,6 +57,7 @@ DEFAULT_RULES: Mapping[Category, Rule] = MappingProxyType(
         Category.CONNECTION: Rule(),
         Category.TRUNCATED: Rule(),
         Category.MALFORMED: Rule(),
+        Category.SEAM: Rule(),
         Category.CONTEXT_LENGTH: Rule(),
         Category.CONTENT_POLICY: Rule(then=Action.RAISE),
         Category.AUTH: Rule(),

@@ -91,6 +91,7 @@ class Live:
         "queued",
         "request_sent",
         "seam",
+        "seam_held_for",
         "seam_result",
         "sent_at",
         "share",
@@ -116,8 +117,9 @@ class Live:
         self.finish_reason: str | None = None
         self.seam = None
         if cont is not None:
-            self.seam = Seam(cont.text, insert_space=cont.strategy == "instruct")
+            self.seam = Seam(cont.text, sent=cont.message, insert_space=not cont.prefill)
         self.seam_result: SeamResult | None = None
+        self.seam_held_for = 0.0  # seconds the seam held the continuation's first text back
         self.tool_parts: dict[int, list[ToolCallChunk]] = {}
 
 

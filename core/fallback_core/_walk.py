@@ -28,6 +28,7 @@ from ._errors import (
     DeadlineExceededError,
     HopBugError,
     MalformedChunkError,
+    SeamError,
     StreamTimeoutError,
     StreamTruncatedError,
 )
@@ -115,7 +116,7 @@ class Walk:
         hop = self.chain.hops[self._index]
         text = self.text
         cont = None
-        if text:
+        if text.strip():
             left = self._tokens_left(hop)
             if left is not None and left <= 0:
                 return self._capped()
@@ -317,12 +318,18 @@ class Walk:
         return self._deliver(live, text, (), delta)
 
     def _release(self, live: Live, text: str, delta: Delta) -> Delta | None:
-        """At the hop's finish: release what the seam holds and the assembled tool calls."""
+        """At the hop's finish: release what the seam holds and the assembled tool calls.
+
+        A continuation that adds nothing - no text past the seam, no tool call -
+        is a `SeamError`: the answer it was to finish is still unfinished.
+        """
         if live.seam is not None and live.seam.open:
             text += live.seam.flush()
             self._joined(live, live.seam)
         calls = tuple(assemble(parts) for _, parts in sorted(live.tool_parts.items()))
         live.tool_parts.clear()
+        if live.seam is not None and not (text.strip() or calls or live.chars):
+            raise SeamError("empty", f"{_name(live.hop)} finished without continuing the answer")
         if not text and not calls:
             return None
         return self._deliver(live, text, calls, delta)
@@ -347,6 +354,8 @@ class Walk:
         assert seam.result is not None
         live.seam_result = seam.result
         cont = live.continuation
+        since = live.first_token_at if live.first_token_at is not None else live.started
+        live.seam_held_for = self._clock() - since
         self._events.append(
             ContinuationJoined(
                 self.call_id,
@@ -355,6 +364,8 @@ class Walk:
                 len(cont.text),
                 seam.result.overlap,
                 seam.result.fix,
+                seam.result.held,
+                live.seam_held_for,
             )
         )
 
@@ -367,8 +378,12 @@ class Walk:
             )
             return None
         tail = None
-        if live.finish_reason is None:  # a hop that never reports one: release what it held
-            tail = self._release(live, "", Delta())
+        try:
+            if live.finish_reason is None:  # a hop that never reports one: release what it held
+                tail = self._release(live, "", Delta())
+        except SeamError as exc:
+            self.fail(exc)
+            return None
         self._close_live("ok", None, None)
         self._served = live.hop
         self._finish_reason = live.finish_reason
@@ -384,12 +399,13 @@ class Walk:
         rule = self.chain.policy.rule(category)
         hop = live.hop
         if (
-            category is Category.BAD_REQUEST
+            category in (Category.BAD_REQUEST, Category.SEAM)
             and live.continuation is not None
-            and live.continuation.strategy == "prefill"
+            and live.continuation.prefill
         ):
-            # The hop refused to continue a final assistant message: ask it again
-            # with the instruct strategy. The refusal is never the caller's error.
+            # The hop refused to continue a final assistant message, or answered it
+            # with something else: ask it again with the instruct strategy. The
+            # refusal is never the caller's error.
             self._no_prefill.add(_name(hop))
             self._tries -= 1
             self._events.append(
@@ -590,6 +606,8 @@ class Walk:
             overlap_trimmed=live.seam_result.overlap if live.seam_result else 0,
             seam_fix=live.seam_result.fix if live.seam_result else None,
             cost=cost,
+            seam_held=live.seam_result.held if live.seam_result else 0,
+            seam_held_for=live.seam_held_for,
         )
         self._records.append(record)
         health = self.chain.health

@@ -332,7 +332,7 @@ def cost(run: BlockRun) -> Iterator[None]:
 def fault_server(run: BlockRun) -> Iterator[None]:
     """Self-contained: the block starts its own server and asserts what it promises."""
     yield
-    assert run.namespace["answer"].content == run.namespace["ANSWER"]
+    assert run.namespace["answer"].content == run.namespace["CANONICAL_ANSWER"]
 
 
 @fixture("agent-middleware")

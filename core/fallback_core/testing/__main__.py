@@ -2,7 +2,8 @@
 
     python -m fallback_core.testing serve --port 8123 \\
         --model primary="The quick brown fox jumps over the lazy dog." \\
-        --fault primary=cut_after:5 --fault backup=rate_limit:times=1
+        --fault primary=cut_after:5 --fault backup=rate_limit:times=1 \\
+        --backup backup=restart
 
 It prints the base URL on the first line of output, then one line per request
 on stderr. Fault specs use the text form of `parse_fault` (`--help` lists
@@ -29,7 +30,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args
 
-from fallback_core.testing._answers import ModelScript, canonical_answer
+from fallback_core.testing._answers import CANONICAL_ANSWER, ModelScript
+from fallback_core.testing._backups import Backup, parse_backup
 from fallback_core.testing._faults import FAULT_PARAMETERS, Fault, FaultName, parse_fault
 from fallback_core.testing._server import FaultServer
 
@@ -79,10 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         faults: dict[str, Fault] = {
             name: parse_fault(spec) for name, spec in map(_pair, args.fault)
         }
+        backups: dict[str, Backup] = {
+            name: parse_backup(spec) for name, spec in map(_pair, args.backup)
+        }
         upstream_models = dict(map(_pair, args.upstream_model))
         server = FaultServer(
             models,
             faults=faults,
+            backups=backups,
             token_delay=args.token_delay,
             host=args.host,
             port=args.port,
@@ -124,7 +130,7 @@ def _models(answers: Sequence[str], tool_calls: Sequence[str]) -> dict[str, Mode
         if name in auto and name in calls:
             raise ValueError(f"model {name!r}: a tool call is scripted or 'auto', not both")
         tool_call: Literal["auto"] | None = "auto" if name in auto else None
-        text = texts.get(name, canonical_answer(name))
+        text = texts.get(name, CANONICAL_ANSWER)
         scripts[name] = ModelScript(
             text, tool_call=tool_call, tool_calls=tuple(calls.get(name, ()))
         )
@@ -163,7 +169,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=ANSWER",
-        help="a model and its canonical answer (other names get a derived answer)",
+        help="a model and its canonical answer (other names share the default answer)",
     )
     serve.add_argument(
         "--fault",
@@ -180,6 +186,14 @@ def _parser() -> argparse.ArgumentParser:
         help="when tools are offered the model calls TOOL with JSON arguments (repeat for a"
         " sequence of calls, one per turn), or with auto the offered tool, arguments built"
         " from its schema",
+    )
+    serve.add_argument(
+        "--backup",
+        action="append",
+        default=[],
+        metavar="MODEL=BEHAVIOUR",
+        help="how a model answers continuation requests, e.g. backup=restart or "
+        "backup=overlap=sentence (obey, restart, preface, reword, overlap, strip, empty, vllm)",
     )
     serve.add_argument(
         "--upstream",

@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from fallback_core.testing._answers import ModelScript, Reply, estimate_prompt_tokens, plan_reply
+from fallback_core.testing._backups import OBEY, Backup, BackupRefusal, parse_backup
 from fallback_core.testing._delivery import Delivery, Event
 from fallback_core.testing._faults import Fault, FaultBook, parse_fault
 from fallback_core.testing._http import HttpConnection, Request
@@ -34,6 +35,7 @@ from fallback_core.testing._openai import (
 from fallback_core.testing._proxy import Upstream, relay
 
 FAULT_HEADER = "x-fault"
+BACKUP_HEADER = "x-backup"
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +51,7 @@ class ChatBackend:
     log: AttemptLog
     token_delay: float
     upstream: Upstream | None = None
+    backup_for: Callable[[str], Backup] = lambda model: OBEY
 
 
 async def answer_chat(conn: HttpConnection, http: Request, backend: ChatBackend) -> Attempt | None:
@@ -57,6 +60,9 @@ async def answer_chat(conn: HttpConnection, http: Request, backend: ChatBackend)
         request = parse_chat_request(http.body)
         spec = http.headers.get(FAULT_HEADER)
         fault = _header_fault(spec) if spec else backend.faults.draw(request.model)
+        backup = _header_backup(http.headers.get(BACKUP_HEADER)) or backend.backup_for(
+            request.model
+        )
     except BadRequest as refusal:
         await conn.respond(refusal.status, refusal.body)
         return None
@@ -64,7 +70,7 @@ async def answer_chat(conn: HttpConnection, http: Request, backend: ChatBackend)
         request.model, fault.name if fault else None, streamed=request.stream
     )
     try:
-        await _attempt(conn, http, request, backend, fault, attempt)
+        await _attempt(conn, http, request, backend, fault, backup, attempt)
     except asyncio.CancelledError:
         attempt.finish("server_stopped")
         raise
@@ -72,6 +78,15 @@ async def answer_chat(conn: HttpConnection, http: Request, backend: ChatBackend)
         attempt.finish("client_gone")
         conn.reset()
     return attempt
+
+
+def _header_backup(spec: str | None) -> Backup | None:
+    if not spec:
+        return None
+    try:
+        return parse_backup(spec)
+    except ValueError as exc:
+        raise BadRequest(f"Invalid {BACKUP_HEADER} header: {exc}", param=BACKUP_HEADER) from None
 
 
 def _header_fault(spec: str) -> Fault:
@@ -90,6 +105,7 @@ async def _attempt(
     request: ChatRequest,
     backend: ChatBackend,
     fault: Fault | None,
+    backup: Backup,
     attempt: Attempt,
 ) -> None:
     script = backend.script_for(request.model)
@@ -115,16 +131,25 @@ async def _attempt(
     if backend.upstream is not None:
         await relay(backend.upstream, http.body, request, http.headers, delivery)
         return
-    reply = plan_reply(
-        script,
-        request.messages,
-        tools=request.tools,
-        tool_choice=request.tool_choice,
-        response_format=request.response_format,
-        max_tokens=request.max_tokens,
-        stop=request.stop,
-    )
-    attempt.continuation = reply.continuation
+    try:
+        reply = plan_reply(
+            script,
+            request.messages,
+            tools=request.tools,
+            tool_choice=request.tool_choice,
+            response_format=request.response_format,
+            max_tokens=request.max_tokens,
+            stop=request.stop,
+            backup=backup,
+            flags=request.flags,
+        )
+    except BackupRefusal as refused:
+        attempt.status, attempt.backup = 400, str(backup)
+        attempt.finish("error_response")
+        await conn.respond(400, error_body(str(refused), type="BadRequestError", code=None))
+        return
+    attempt.continuation, attempt.given = reply.continuation, reply.given
+    attempt.backup = str(backup) if reply.continuation else None
     envelope = Envelope(request.model)
     if request.stream:
         await delivery.stream(_events(envelope, reply, prompt_tokens, request.include_usage))
