@@ -49,53 +49,68 @@ WHAT_WENT_WRONG = {
     Category.RATE_LIMIT: "was rate-limited",
     Category.SERVER: "had a server error",
 }
-HOW_CONTINUED = {"instruct": "continued by instruction", "prefill": "continued by prefill"}
+HOW_CONTINUED = {
+    "instruct": "continued by instruction",
+    "prefill": "continued by prefill",
+}
 SEAM_FIXES = {
     "inserted-space": "a missing space put back",
     "collapsed-space": "a doubled space fixed",
 }
-SWITCH_MARK = " [primary dropped here; backup continues:]"
 
 
 class Story:
     """A telemetry hook that tells what happened to one call, in plain words.
 
-    Its clock starts at `start()`, called just before the call; `switched()`
-    says (once) that a hop failed after text was shown, so the caller can mark
-    the place in the streamed answer.
+    Its clock starts at `start()`, called just before the call; `take_over()`
+    returns (once) a mark for the place in the streamed answer where a hop
+    took over another's text, for the caller to print there.
     """
 
     def __init__(self) -> None:
         self.lines: list[str] = []
         self._started = 0.0
-        self._switch = False
+        self._failed = ""
+        self._mark = ""
 
     def start(self) -> None:
         self.lines.clear()
         self._started = time.monotonic()
 
-    def switched(self) -> bool:
-        switch, self._switch = self._switch, False
-        return switch
+    def take_over(self) -> str:
+        mark, self._mark = self._mark, ""
+        return mark
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, HopStarted):
             if event.continuation:
                 how = HOW_CONTINUED.get(event.continuation, event.continuation)
                 carried = event.chars_carried
-                self._say(f"{event.hop} asked to go on from those {carried} characters ({how})")
+                self._say(
+                    f"{event.hop} asked to go on from those {carried} characters ({how})"
+                )
+                self._mark = f" [{self._failed} dropped here; {event.hop} continues:]"
             else:
                 self._say(f"{event.hop} starts answering")
         elif isinstance(event, ContinuationJoined):
-            fixes = [f"its {event.overlap_trimmed} repeated characters trimmed"] * bool(
-                event.overlap_trimmed
+            fixes = []
+            if event.overlap_trimmed:
+                fixes.append(f"its {event.overlap_trimmed} repeated characters trimmed")
+            if event.seam_fix:
+                fixes.append(SEAM_FIXES.get(event.seam_fix, event.seam_fix))
+            self._say(
+                f"the join repaired: {', '.join(fixes)}"
+                if fixes
+                else "the join was clean"
             )
-            fixes += [SEAM_FIXES.get(event.seam_fix, event.seam_fix)] if event.seam_fix else []
-            self._say(f"the join repaired: {', '.join(fixes)}" if fixes else "the join was clean")
         elif isinstance(event, HopEnded) and event.outcome == "failed":
-            what = WHAT_WENT_WRONG.get(event.category, "failed") if event.category else "failed"
+            what = (
+                WHAT_WENT_WRONG.get(event.category, "failed")
+                if event.category
+                else "failed"
+            )
             self._say(f"{event.hop}: {what}, after {event.chars} characters")
-            self._switch = self._switch or event.chars > 0
+            self._failed = event.hop
         elif isinstance(event, HopEnded) and event.outcome == "ok":
             self._say(f"{event.hop} finished the answer: {event.chars} more characters")
 
@@ -113,9 +128,12 @@ def show_streamed(pieces: Iterator[str], story: Story) -> str:
     """Print the answer as it streams, marking where one model took over from another."""
     text = ""
     for piece in pieces:
-        if story.switched():
-            mark = f"\033[7m{SWITCH_MARK}\033[0m" if sys.stdout.isatty() else SWITCH_MARK
-            print(mark, end="", flush=True)
+        if mark := story.take_over():
+            print(
+                f"\033[7m{mark}\033[0m" if sys.stdout.isatty() else mark,
+                end="",
+                flush=True,
+            )
         text += piece
         print(piece, end="", flush=True)
     print()
@@ -124,14 +142,22 @@ def show_streamed(pieces: Iterator[str], story: Story) -> str:
 
 
 def langchain_demo(server: FaultServer) -> str:
-    print("\n== LangChain: prompt | FallbackChatModel | StrOutputParser, streaming ==\n")
+    print(
+        "\n== LangChain: prompt | FallbackChatModel | StrOutputParser, streaming ==\n"
+    )
     story = Story()
 
     def chat(model: str) -> ChatOpenAI:
-        return ChatOpenAI(model=model, base_url=server.base_url, api_key="demo", stream_usage=True)
+        return ChatOpenAI(
+            model=model, base_url=server.base_url, api_key="demo", stream_usage=True
+        )
 
     llm = with_backups(chat("primary"), chat("backup"), idle_timeout=5, hooks=[story])
-    chain = ChatPromptTemplate.from_messages([("human", "{question}")]) | llm | StrOutputParser()
+    chain = (
+        ChatPromptTemplate.from_messages([("human", "{question}")])
+        | llm
+        | StrOutputParser()
+    )
     story.start()
     return show_streamed(chain.stream({"question": QUESTION}), story)
 
@@ -150,7 +176,9 @@ def llamaindex_demo(server: FaultServer) -> str:
             max_retries=0,
         )
 
-    fallback = FallbackLLM([llm("primary"), llm("backup")], idle_timeout=5, hooks=[story])
+    fallback = FallbackLLM(
+        [llm("primary"), llm("backup")], idle_timeout=5, hooks=[story]
+    )
     index = VectorStoreIndex.from_documents(
         [Document(text="Fallback chains keep pipelines answering.")],
         embed_model=MockEmbedding(embed_dim=8),
@@ -170,7 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     with FaultServer(scripts, token_delay=0.02) as server:
         results = []
         for demo in (langchain_demo, llamaindex_demo):
-            server.set_fault("primary", Fault.cut_after(14))  # the connection drops mid-answer
+            server.set_fault(
+                "primary", Fault.cut_after(14)
+            )  # the connection drops mid-answer
             results.append(demo(server))
     ok = all(text == ANSWER for text in results)
     print(f"\nBoth answers complete, nothing lost or repeated: {ok}")
