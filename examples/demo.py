@@ -86,9 +86,7 @@ class Story:
             if event.continuation:
                 how = HOW_CONTINUED.get(event.continuation, event.continuation)
                 carried = event.chars_carried
-                self._say(
-                    f"{event.hop} asked to go on from those {carried} characters ({how})"
-                )
+                self._say(f"{event.hop} asked to go on from those {carried} characters ({how})")
                 self._mark = f" [{self._failed} dropped here; {event.hop} continues:]"
             else:
                 self._say(f"{event.hop} starts answering")
@@ -98,17 +96,9 @@ class Story:
                 fixes.append(f"its {event.overlap_trimmed} repeated characters trimmed")
             if event.seam_fix:
                 fixes.append(SEAM_FIXES.get(event.seam_fix, event.seam_fix))
-            self._say(
-                f"the join repaired: {', '.join(fixes)}"
-                if fixes
-                else "the join was clean"
-            )
+            self._say(f"the join repaired: {', '.join(fixes)}" if fixes else "the join was clean")
         elif isinstance(event, HopEnded) and event.outcome == "failed":
-            what = (
-                WHAT_WENT_WRONG.get(event.category, "failed")
-                if event.category
-                else "failed"
-            )
+            what = WHAT_WENT_WRONG.get(event.category, "failed") if event.category else "failed"
             self._say(f"{event.hop}: {what}, after {event.chars} characters")
             self._failed = event.hop
         elif isinstance(event, HopEnded) and event.outcome == "ok":
@@ -142,22 +132,14 @@ def show_streamed(pieces: Iterator[str], story: Story) -> str:
 
 
 def langchain_demo(server: FaultServer) -> str:
-    print(
-        "\n== LangChain: prompt | FallbackChatModel | StrOutputParser, streaming ==\n"
-    )
+    print("\n== LangChain: prompt | FallbackChatModel | StrOutputParser, streaming ==\n")
     story = Story()
 
     def chat(model: str) -> ChatOpenAI:
-        return ChatOpenAI(
-            model=model, base_url=server.base_url, api_key="demo", stream_usage=True
-        )
+        return ChatOpenAI(model=model, base_url=server.base_url, api_key="demo", stream_usage=True)
 
     llm = with_backups(chat("primary"), chat("backup"), idle_timeout=5, hooks=[story])
-    chain = (
-        ChatPromptTemplate.from_messages([("human", "{question}")])
-        | llm
-        | StrOutputParser()
-    )
+    chain = ChatPromptTemplate.from_messages([("human", "{question}")]) | llm | StrOutputParser()
     story.start()
     return show_streamed(chain.stream({"question": QUESTION}), story)
 
@@ -176,9 +158,7 @@ def llamaindex_demo(server: FaultServer) -> str:
             max_retries=0,
         )
 
-    fallback = FallbackLLM(
-        [llm("primary"), llm("backup")], idle_timeout=5, hooks=[story]
-    )
+    fallback = FallbackLLM([llm("primary"), llm("backup")], idle_timeout=5, hooks=[story])
     index = VectorStoreIndex.from_documents(
         [Document(text="Fallback chains keep pipelines answering.")],
         embed_model=MockEmbedding(embed_dim=8),
@@ -198,9 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     with FaultServer(scripts, token_delay=0.02) as server:
         results = []
         for demo in (langchain_demo, llamaindex_demo):
-            server.set_fault(
-                "primary", Fault.cut_after(14)
-            )  # the connection drops mid-answer
+            server.set_fault("primary", Fault.cut_after(14))  # the connection drops mid-answer
             results.append(demo(server))
     ok = all(text == ANSWER for text in results)
     print(f"\nBoth answers complete, nothing lost or repeated: {ok}")
