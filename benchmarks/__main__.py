@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-PARTS = ("matrix", "flapping", "overhead", "load")
+PARTS = ("matrix", "flapping", "overhead", "load", "fleet")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,7 @@ class Sizes:
     load_streams: int
     flapping_requests: int
     flapping_down_for: float
+    fleet_outage: float
 
 
 FULL = Sizes(
@@ -30,6 +31,7 @@ FULL = Sizes(
     load_streams=1000,
     flapping_requests=24,
     flapping_down_for=3.0,
+    fleet_outage=5.0,
 )
 QUICK = Sizes(
     paced_requests=4,
@@ -37,6 +39,7 @@ QUICK = Sizes(
     load_streams=100,
     flapping_requests=8,
     flapping_down_for=1.0,
+    fleet_outage=2.0,
 )
 
 
@@ -125,10 +128,26 @@ async def run(args: argparse.Namespace) -> Path:
         stage(f"overhead, unpaced: {sizes.unpaced_requests} requests per side")
         with RemoteFaultServer(MODELS, token_delay=0.0) as fast:
             results.overhead += await measure_overhead(fast, 0.0, requests=sizes.unpaced_requests)
+    if "fleet" in parts:
+        stage(f"fleet: 4 processes, primary down {sizes.fleet_outage:g} s, local vs Redis health")
+        results.fleet = await asyncio.to_thread(_fleet_rows, sizes.fleet_outage)
+        for row in results.fleet:
+            print(f"  {row}", flush=True)
     results.duration = time.perf_counter() - started
     paths = write(results, args.out)
     print(f"== done in {results.duration / 60:.1f} min: {', '.join(map(str, paths.values()))}")
     return paths["markdown"]
+
+
+def _fleet_rows(outage: float) -> list[dict[str, object]]:
+    from fallback_core.testing import FaultServer
+    from fallback_core.testing.redis_server import RedisServer
+
+    from .fleet import describe, run_fleet
+
+    with RedisServer() as redis_server, FaultServer() as server:
+        runs = [run_fleet(server, url, outage=outage) for url in (None, redis_server.url)]
+    return describe(runs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

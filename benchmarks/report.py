@@ -69,6 +69,7 @@ class Results:
     flapping_runs: list[FlappingRun] = field(default_factory=list)
     overhead: list[OverheadResult] = field(default_factory=list)
     load: list[LoadResult] = field(default_factory=list)
+    fleet: list[dict[str, Any]] = field(default_factory=list)
     started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     duration: float = 0.0
     machine: dict[str, Any] = field(default_factory=machine)
@@ -89,6 +90,7 @@ class Results:
             "flapping": [run.to_dict() for run in self.flapping_runs],
             "overhead": [overhead_dict(r) for r in self.overhead],
             "load": [load_dict(r) for r in self.load],
+            "fleet": self.fleet,
         }
 
 
@@ -306,7 +308,38 @@ def markdown(results: Results) -> str:
             "",
             *load_table(results),
         ]
+    if results.fleet:
+        out += ["", *fleet_section(results.fleet)]
     return "\n".join(out) + "\n"
+
+
+def fleet_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The fleet table: 4 worker processes, a flapping primary, local vs Redis health."""
+    lines = [
+        "## A fleet of 4 processes, flapping primary: local vs Redis health",
+        "",
+        "Four worker processes (two sync, two async; `benchmarks/fleet.py`) call a "
+        "primary-backup chain in a loop on an unpaced fault server; the primary answers 503 "
+        "for the outage, then recovers. Breaker: threshold 3, cooldown 1 s. *Bound*: what "
+        "shared health allows - the threshold, the attempts already in flight when the circuit "
+        "opened (one per other worker) and one probe per cooldown. *Added latency*: the time a "
+        "call spent consulting health (one Redis round trip per attempt, plus the last "
+        "verdict's), on loopback.",
+        "",
+        "| health | primary attempts in the outage | bound (shared) | requests served "
+        "| back on primary after recovery (slowest worker) | added latency per call: median "
+        "| p99 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        back = r["back_on_primary_s_max"]
+        lines.append(
+            f"| {r['health']} | {r['primary_attempts_during_outage']} "
+            f"| {r['bound_with_shared_health']} | {r['requests_served']} "
+            f"| {'never' if back is None else f'{back:.2f} s'} "
+            f"| {r['added_latency_ms_median']:.3f} ms | {r['added_latency_ms_p99']:.3f} ms |"
+        )
+    return lines
 
 
 _CONTENT_POLICY_NOTE = (

@@ -65,9 +65,10 @@ def from_config(
     (``ChainConfig.listeners`` hear it); if nothing is left,
     `fallback_core.config.NoUsableModelError` lists every skip.
 
-    ``options`` are FallbackLLM's own (``hooks``, ``health``, ``idle_timeout``,
-    ...); Policy fields among them (``classify``, ``backoff``, ``deadline``,
-    ``rules``, ...) override the configuration's policy. With ``follow`` the
+    ``options`` are FallbackLLM's own (``hooks``, ``health`` - by default the
+    configuration's `ChainConfig.health` - ``idle_timeout``, ...); Policy
+    fields among them (``classify``, ``backoff``, ``deadline``, ``rules``, ...)
+    override the configuration's policy. With ``follow`` the
     LLM is rebuilt in place after each reload that changes the configuration:
     calls already running finish on the chain they started with, and if the
     alias has no usable entry any more the LLM keeps its chain and a warning
@@ -81,6 +82,8 @@ def from_config(
                 "the configuration's entries and policy (Policy fields as keywords override it)",
             )
     overrides = {k: options.pop(k) for k in list(options) if k in _POLICY_FIELDS}
+    if config.health is not None:
+        options.setdefault("health", config.health)
     recipe = _Recipe(config, alias, overrides)
     hops, policy = recipe.build()
     llm = FallbackLLM(hops, policy=policy, **options)

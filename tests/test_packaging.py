@@ -29,7 +29,16 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT = PYPROJECT["project"]
 REPOSITORY = PROJECT["urls"]["Repository"]
 PACKAGES = ("fallback_core", "langchain_fallback", "llamaindex_fallback")
-PUBLISHED_EXTRAS = {"agents", "config", "langchain", "llamaindex", "otel", "prometheus", "testing"}
+PUBLISHED_EXTRAS = {
+    "agents",
+    "config",
+    "langchain",
+    "llamaindex",
+    "otel",
+    "prometheus",
+    "redis",
+    "testing",
+}
 DEVELOPMENT_GROUPS = {"bench", "demo", "dev", "live"}
 READMES = [ROOT / "README.md", *(ROOT / package / "README.md" for package in PACKAGES[1:])]
 

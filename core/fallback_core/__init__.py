@@ -35,6 +35,7 @@ from ._events import (
     ContinuationJoined,
     Event,
     FallbackTriggered,
+    HealthStoreChanged,
     HedgeStarted,
     Hook,
     HopEnded,
@@ -46,6 +47,7 @@ from ._health import Breaker, Circuit, CircuitState, Health, Transition
 from ._logging import LoggingHook
 from ._policy import Action, Backoff, Policy, Rule
 from ._sent import request_sent, watch_requests
+from ._store import LocalStore
 from ._trace import AttemptRecord, ChainTrace
 from ._types import (
     Continuation,
@@ -86,6 +88,7 @@ __all__ = [
     "FallbackError",
     "FallbackTriggered",
     "Health",
+    "HealthStoreChanged",
     "HedgeStarted",
     "Hook",
     "Hop",
@@ -94,6 +97,7 @@ __all__ = [
     "HopFailure",
     "HopSkipped",
     "HopStarted",
+    "LocalStore",
     "LoggingHook",
     "MalformedChunkError",
     "Policy",

@@ -1,7 +1,7 @@
 """The two drivers: perform what the `Walk` asks, one with threads of its own, one with awaits.
 
-They are deliberately the same few lines twice: ask for a step, sleep or call
-the hop, feed each delta to the walk and yield what it returns, report how the
+They are deliberately the same few lines twice: ask for a step, consult shared
+health, sleep or call the hop, feed each delta to the walk and yield what it returns, report how the
 stream ended. Every decision lives in the walk.
 
 How a hop's stream is read within its time limits (threads for sync streams,
@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._events import CallTelemetry, Hook
 from ._read import aread, read
-from ._steps import Fail, Finish, Sleep
+from ._steps import Consult, Fail, Finish, Sleep
 from ._trace import ChainTrace
 from ._types import Delta
 from ._walk import Walk
 
 if TYPE_CHECKING:
     from ._chain import Chain
+    from ._health import Health
 
 __all__ = ["AsyncCallStream", "CallStream"]
 
@@ -117,6 +118,9 @@ def _drive(walk: Walk, request: Any, telemetry: CallTelemetry) -> Generator[Delt
                 return
             if isinstance(step, Fail):
                 raise step.error
+            if isinstance(step, Consult):
+                walk.admitted(_health(walk).consult(step))
+                continue
             if isinstance(step, Sleep):
                 time.sleep(step.seconds)
                 continue
@@ -135,7 +139,8 @@ def _drive(walk: Walk, request: Any, telemetry: CallTelemetry) -> Generator[Delt
                 if tail is not None:
                     yield tail
     finally:
-        walk.conclude(sys.exc_info()[1])
+        rest = walk.conclude(sys.exc_info()[1])
+        walk.ended(None if rest is None else _health(walk).consult(rest))
         telemetry.emit(walk.drain())
         telemetry.close()
 
@@ -151,6 +156,9 @@ async def _adrive(
                 return
             if isinstance(step, Fail):
                 raise step.error
+            if isinstance(step, Consult):
+                walk.admitted(await _health(walk).aconsult(step))
+                continue
             if isinstance(step, Sleep):
                 await asyncio.sleep(step.seconds)
                 continue
@@ -169,6 +177,13 @@ async def _adrive(
                 if tail is not None:
                     yield tail
     finally:
-        walk.conclude(sys.exc_info()[1])
+        rest = walk.conclude(sys.exc_info()[1])
+        walk.ended(None if rest is None else await _health(walk).aconsult(rest))
         telemetry.emit(walk.drain())
         telemetry.close()
+
+
+def _health(walk: Walk) -> Health:
+    health = walk.chain.health
+    assert health is not None  # the walk consults only a chain that has one
+    return health

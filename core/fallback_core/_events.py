@@ -27,6 +27,7 @@ __all__ = [
     "ContinuationJoined",
     "Event",
     "FallbackTriggered",
+    "HealthStoreChanged",
     "HedgeStarted",
     "Hook",
     "HookFailures",
@@ -133,6 +134,19 @@ class HopSkipped:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthStoreChanged:
+    """A shared health store was lost (``available`` False, with ``error``) or found again.
+
+    While it is lost, circuits are kept in this process and calls go on; what
+    they learn is handed to the store when it is back.
+    """
+
+    call_id: str
+    available: bool
+    error: BaseException | None
+
+
+@dataclass(frozen=True, slots=True)
 class ChainExhausted:
     """No hop finished the answer; the call raises."""
 
@@ -165,6 +179,7 @@ Event: TypeAlias = (
     | FallbackTriggered
     | HedgeStarted
     | HopSkipped
+    | HealthStoreChanged
     | ChainExhausted
     | CallEnded
 )

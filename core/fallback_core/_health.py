@@ -1,35 +1,37 @@
 """Shared health: a circuit breaker per hop identity, so an outage costs almost nothing.
 
-The story of one circuit:
+`Health` holds the circuits of every hop identity (the rules are in
+``_circuit``) in a store: this process's (`LocalStore`, the default), or one
+shared by every process and replica pointing at the same Redis and key prefix
+(``fallback_core.redis.RedisStore``). Share one `Health` between as many
+chains as you like; it is safe across threads and tasks.
 
-- CLOSED: calls go through. Failures that say something about the provider
-  (rate limits, 5xx, timeouts, dropped connections, broken streams) are
-  counted; ``failure_threshold`` in a row - or, if ``failure_rate`` is set, that
-  share of the calls in the last ``window`` seconds, once ``min_calls`` were
-  made - opens the circuit.
-- OPEN: the hop is skipped without a call until ``cooldown`` has passed.
-- HALF_OPEN: after the cooldown one call - the probe - goes through. Its
-  success closes the circuit; its failure opens it again for another cooldown.
-  A probe that ends with no verdict (cancelled, or a 400 the caller caused)
-  lets the next call probe instead.
-
-A success closes the circuit from any state once the cooldown has lapsed
-(and always from CLOSED or HALF_OPEN). `transition` is pure; `Health` holds
-the circuits of every hop identity, shared by as many chains as you like, and
-is safe across threads and tasks.
+The walk consults it once before each attempt, handing over the verdicts of
+the attempts that ended since - one store round trip per attempt, made by
+the driver (awaited by the async one), never inside the pure walk.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
 
-from ._classify import Category
+from ._circuit import (
+    COUNTED,
+    Admission,
+    Breaker,
+    Circuit,
+    CircuitState,
+    Transition,
+    Verdict,
+    admit,
+    transition,
+    wait,
+)
 from ._errors import ConfigurationError
+from ._steps import Consult
+from ._store import LocalStore, Store
 
 __all__ = [
     "COUNTED",
@@ -44,198 +46,95 @@ __all__ = [
 
 logger = logging.getLogger("fallback_core")
 
-#: Failures that say something about the provider, and so count against its circuit.
-COUNTED = frozenset(
-    {
-        Category.RATE_LIMIT,
-        Category.SERVER,
-        Category.TIMEOUT,
-        Category.CONNECTION,
-        Category.TRUNCATED,
-        Category.MALFORMED,
-    }
-)
-
-
-class CircuitState(enum.Enum):
-    """Where a circuit stands."""
-
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-
-
-@dataclass(frozen=True, slots=True)
-class Breaker:
-    """When a circuit opens and for how long; the same settings for every circuit of a `Health`."""
-
-    failure_threshold: int = 5
-    cooldown: float = 30.0
-    failure_rate: float | None = None
-    window: float = 60.0
-    min_calls: int = 10
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.failure_threshold, int) or self.failure_threshold < 1:
-            raise ConfigurationError(
-                "Breaker.failure_threshold", f"got {self.failure_threshold!r}", "an int >= 1"
-            )
-        for name in ("cooldown", "window"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigurationError(f"Breaker.{name}", f"got {value!r}", "seconds > 0")
-        if self.failure_rate is not None and not 0 < self.failure_rate <= 1:
-            raise ConfigurationError(
-                "Breaker.failure_rate", f"got {self.failure_rate!r}", "a share in (0, 1], or None"
-            )
-        if not isinstance(self.min_calls, int) or self.min_calls < 1:
-            raise ConfigurationError("Breaker.min_calls", f"got {self.min_calls!r}", "an int >= 1")
-
-
-@dataclass(frozen=True, slots=True)
-class Circuit:
-    """One hop identity's circuit, as a value: what `health()` returns."""
-
-    state: CircuitState = CircuitState.CLOSED
-    consecutive_failures: int = 0
-    last_error: str | None = None
-    reopen_at: float | None = None  # while OPEN: when the next probe may go
-    probing: bool = False  # HALF_OPEN: a probe holds the circuit until reopen_at
-    recent: tuple[tuple[float, bool], ...] = field(default=(), repr=False)  # (time, failed)
-
-
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """A circuit changed state; given to `Health` listeners."""
-
-    identity: str
-    old: CircuitState
-    new: CircuitState
-    at: float
-    error: str | None
-
-
-def transition(
-    circuit: Circuit, outcome: bool | None, now: float, breaker: Breaker, error: str | None = None
-) -> Circuit:
-    """The circuit after an attempt ended.
-
-    ``outcome`` is True for a success, False for a counted failure, None for
-    an attempt that says nothing about the provider.
-    """
-    if outcome is None:
-        return replace(circuit, probing=False)
-    recent = circuit.recent
-    if breaker.failure_rate is not None:
-        recent = (*(r for r in recent if r[0] > now - breaker.window), (now, not outcome))
-    if outcome:
-        lapsed = circuit.reopen_at is None or now >= circuit.reopen_at
-        if circuit.state is CircuitState.OPEN and not lapsed:
-            return replace(circuit, recent=recent)
-        return Circuit(recent=recent)
-    failures = circuit.consecutive_failures + 1
-    opened = replace(
-        circuit,
-        state=CircuitState.OPEN,
-        consecutive_failures=failures,
-        last_error=error,
-        reopen_at=now + breaker.cooldown,
-        probing=False,
-        recent=recent,
-    )
-    if circuit.state is CircuitState.HALF_OPEN:
-        return opened
-    if circuit.state is CircuitState.OPEN:  # a straggler: keep the cooldown already running
-        return replace(opened, reopen_at=circuit.reopen_at)
-    if failures >= breaker.failure_threshold or _rate_exceeded(recent, breaker):
-        return opened
-    return replace(circuit, consecutive_failures=failures, last_error=error, recent=recent)
-
-
-def admit(
-    circuit: Circuit, now: float, breaker: Breaker, *, force: bool = False
-) -> tuple[bool, Circuit]:
-    """Whether a call may go through now, and the circuit after letting it through.
-
-    A call let through a circuit that is not closed is its probe: the probe
-    holds the circuit for one cooldown, after which another call may probe.
-    ``force`` lets the call through regardless, as a probe (every hop is open).
-    """
-    if circuit.state is CircuitState.CLOSED:
-        return True, circuit
-    probe_due = circuit.reopen_at is None or now >= circuit.reopen_at
-    released = circuit.state is CircuitState.HALF_OPEN and not circuit.probing
-    if force or probe_due or released:
-        probe = replace(
-            circuit, state=CircuitState.HALF_OPEN, probing=True, reopen_at=now + breaker.cooldown
-        )
-        return True, probe
-    return False, circuit
-
-
-def _rate_exceeded(recent: Sequence[tuple[float, bool]], breaker: Breaker) -> bool:
-    if breaker.failure_rate is None or len(recent) < breaker.min_calls:
-        return False
-    return sum(failed for _, failed in recent) / len(recent) >= breaker.failure_rate
-
 
 class Health:
     """The circuits of every hop identity; share one between chains to share what they learn.
 
-    ``clock`` is injectable for tests; ``listeners`` are called (outside the
-    lock) with a `Transition` whenever a circuit changes state.
+    ``store`` keeps them (this process's memory by default; a
+    ``fallback_core.redis.RedisStore`` shares them between processes).
+    ``clock`` is injectable for tests; ``listeners`` are called with a
+    `Transition` whenever a circuit changes state - here, or, with a shared
+    store, in another process (heard within the store's refresh interval).
     """
 
     def __init__(
         self,
         breaker: Breaker | None = None,
         *,
+        store: Store | None = None,
         clock: Callable[[], float] = time.monotonic,
         listeners: Sequence[Callable[[Transition], object]] = (),
     ) -> None:
+        if breaker is not None and not isinstance(breaker, Breaker):
+            raise ConfigurationError("breaker", f"got {type(breaker).__name__}", "a Breaker")
+        if store is not None and not isinstance(store, Store):
+            raise ConfigurationError(
+                "store", f"got {type(store).__name__}", "a LocalStore or a RedisStore"
+            )
         self.breaker = breaker or Breaker()
         self.clock = clock
         self.listeners = list(listeners)
-        self._circuits: dict[str, Circuit] = {}
-        self._lock = threading.Lock()
+        self.store: Store = store if store is not None else LocalStore(clock)
+        self.store.attach(self)
+
+    # -- what the drivers perform ----------------------------------------------
+
+    def consult(self, step: Consult) -> Admission:
+        """Record the step's verdicts, then admit one of its candidates."""
+        admission, changes = self.store.consult(
+            self.breaker, step.verdicts, step.candidates, force=step.force
+        )
+        self.announce(changes)
+        return admission
+
+    async def aconsult(self, step: Consult) -> Admission:
+        """`consult` for the async driver."""
+        admission, changes = await self.store.aconsult(
+            self.breaker, step.verdicts, step.candidates, force=step.force
+        )
+        self.announce(changes)
+        return admission
+
+    def verdict(
+        self,
+        identity: str,
+        outcome: bool | None,
+        error: str | None = None,
+        retry_after: float | None = None,
+    ) -> Verdict:
+        """A `Verdict` on ``identity`` stamped now, for a later consultation."""
+        return Verdict(identity, outcome, self.clock(), error, retry_after)
+
+    # -- by hand -----------------------------------------------------------------
 
     def admit(self, identity: str, *, force: bool = False) -> bool:
         """Whether a call to ``identity`` may go now (one let through an open circuit probes it)."""
-        now = self.clock()
-        with self._lock:
-            old = self._circuits.get(identity, Circuit())
-            allowed, new = admit(old, now, self.breaker, force=force)
-            self._circuits[identity] = new
-        self._announce(identity, old, new, now)
-        return allowed
+        return self.consult(Consult((), (identity,), force)).chosen is not None
 
-    def record(self, identity: str, outcome: bool | None, error: str | None = None) -> None:
+    def record(
+        self,
+        identity: str,
+        outcome: bool | None,
+        error: str | None = None,
+        *,
+        retry_after: float | None = None,
+    ) -> None:
         """An attempt on ``identity`` ended: success, counted failure, or no verdict (None)."""
-        now = self.clock()
-        with self._lock:
-            old = self._circuits.get(identity, Circuit())
-            new = transition(old, outcome, now, self.breaker, error)
-            self._circuits[identity] = new
-        self._announce(identity, old, new, now)
+        self.consult(Consult((self.verdict(identity, outcome, error, retry_after),), ()))
 
     def reopens_in(self, identity: str) -> float:
         """Seconds until ``identity`` may be called again (0 if it may be now)."""
-        circuit = self.health().get(identity, Circuit())
-        if circuit.state is CircuitState.CLOSED or circuit.reopen_at is None:
-            return 0.0
-        return max(0.0, circuit.reopen_at - self.clock())
+        return wait(self.health().get(identity, Circuit()), self.clock())
 
     def health(self) -> Mapping[str, Circuit]:
         """A snapshot of every circuit seen so far."""
-        with self._lock:
-            return dict(self._circuits)
+        return self.store.circuits()
 
-    def _announce(self, identity: str, old: Circuit, new: Circuit, now: float) -> None:
-        if old.state is new.state or not self.listeners:
-            return
-        change = Transition(identity, old.state, new.state, now, new.last_error)
-        for listener in self.listeners:
-            try:
-                listener(change)
-            except Exception:
-                logger.exception("fallback_core: health listener %r failed", listener)
+    def announce(self, changes: Sequence[Transition]) -> None:
+        """Tell every listener of ``changes``; a listener that raises is logged and skipped."""
+        for change in changes:
+            for listener in self.listeners:
+                try:
+                    listener(change)
+                except Exception:
+                    logger.exception("fallback_core: health listener %r failed", listener)

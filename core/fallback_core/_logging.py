@@ -8,6 +8,7 @@ from ._events import (
     ChainExhausted,
     Event,
     FallbackTriggered,
+    HealthStoreChanged,
     HopEnded,
     HopStarted,
     RetryScheduled,
@@ -17,7 +18,7 @@ __all__ = ["LoggingHook"]
 
 
 class LoggingHook:
-    """Logs hops at DEBUG, retries and fallbacks at WARNING, exhaustion at ERROR."""
+    """Logs hops at DEBUG; retries, fallbacks, health store news at WARNING; exhaustion: ERROR."""
 
     def __init__(self, logger: logging.Logger | str = "fallback_core.hops") -> None:
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
@@ -61,6 +62,15 @@ class LoggingHook:
                 event.category.value,
                 event.error,
             )
+        elif isinstance(event, HealthStoreChanged):
+            if event.available:
+                log.warning("%s: shared health store answers again", event.call_id)
+            else:
+                log.warning(
+                    "%s: shared health store lost, health kept locally: %s",
+                    event.call_id,
+                    event.error,
+                )
         elif isinstance(event, ChainExhausted):
             log.error(
                 "%s: chain exhausted (%s) after %d attempt(s)",

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from ._circuit import Admission, CircuitState, Verdict
 from ._cost import expected_cost
 from ._events import Event, HopSkipped
+from ._steps import Consult
 
 if TYPE_CHECKING:
     from ._chain import Chain, Hop
@@ -26,9 +28,11 @@ class Route:
     """The order of hops for one call."""
 
     __slots__ = (
+        "_asked",
         "_call_id",
         "_chain",
         "_delivered",
+        "_known",
         "_over_budget",
         "_prompt_fits",
         "_report",
@@ -51,6 +55,8 @@ class Route:
         self._call_id = call_id
         self._report = report
         self._prompt_fits: dict[int, bool] | None = None
+        self._asked: list[int] = []  # the candidates of the last consultation
+        self._known: dict[int, tuple[CircuitState, float]] = {}  # its answer: state, wait
         self.failed: set[int] = set()  # hops this call has given up on
         self.larger_than: int | None = None  # context window the next hop must exceed
         self.spent = 0.0  # what the call's attempts cost so far, where priced
@@ -78,28 +84,39 @@ class Route:
             members = [i for i in group if i != index and i not in self.failed and self.fits(i)]
             yield from _weighted_order(members, chain)
 
-    def admitted(self, index: int) -> int:
-        """``index``, or the first hop after it whose circuit lets a call through.
+    def consultation(self, index: int, verdicts: tuple[Verdict, ...]) -> Consult:
+        """What to ask shared health before calling ``index``: may it, or a hop after it, go?
 
-        If every circuit is open, the hop whose cooldown ends first is called
-        anyway, as a probe.
+        The candidates are ``index`` and every hop after it, in order; if
+        every circuit is open the one that reopens soonest is called anyway,
+        as a probe. ``verdicts`` are recorded first.
         """
-        health = self._chain.health
-        if health is None:
-            return index
-        candidates = [index, *self.after(index)]
-        chosen = self._first_admitted(candidates)
-        if chosen is not None:
-            return chosen
-        soonest = min(candidates, key=lambda i: health.reopens_in(self._hop(i).circuit))
-        health.admit(self._hop(soonest).circuit, force=True)
-        return soonest
+        self._asked = [index, *self.after(index)]
+        return Consult(verdicts, tuple(self._hop(i).circuit for i in self._asked), force=True)
+
+    def admitted(self, admission: Admission) -> int:
+        """The hop to call, from shared health's answer; the hops passed over are reported."""
+        asked, chosen = self._asked, admission.chosen
+        assert chosen is not None  # a forced consultation always admits one
+        forced = admission.waits[chosen] > 0
+        for k in range(len(asked) if forced else chosen):
+            self._skip(asked[k], admission.waits[k])
+        self._known = {i: (admission.states[k], admission.waits[k]) for k, i in enumerate(asked)}
+        return asked[chosen]
 
     def rival(self, index: int) -> int | None:
-        """A hop to hedge ``index`` with: the next one whose circuit lets a call through."""
+        """A hop to hedge ``index`` with: the next one shared health last saw closed.
+
+        A hedge never probes an open circuit: it is speculative, a probe is not.
+        """
         if self._chain.health is None:
             return self.following(index)
-        return self._first_admitted(list(self.after(index)))
+        for candidate in self.after(index):
+            state, wait = self._known.get(candidate, (CircuitState.CLOSED, 0.0))
+            if state is CircuitState.CLOSED and wait == 0:
+                return candidate
+            self._skip(candidate, wait)
+        return None
 
     def fits(self, index: int) -> bool:
         """Whether hop ``index`` can take this call's prompt and cost, as far as is known."""
@@ -131,16 +148,8 @@ class Route:
             self._report(HopSkipped(self._call_id, hop.name or "?", reason, 0.0))
         return False
 
-    def _first_admitted(self, candidates: list[int]) -> int | None:
-        health = self._chain.health
-        assert health is not None
-        for candidate in candidates:
-            hop = self._hop(candidate)
-            if health.admit(hop.circuit):
-                return candidate
-            reopens_in = health.reopens_in(hop.circuit)
-            self._report(HopSkipped(self._call_id, hop.name or "?", "circuit open", reopens_in))
-        return None
+    def _skip(self, index: int, wait: float) -> None:
+        self._report(HopSkipped(self._call_id, self._hop(index).name or "?", "circuit open", wait))
 
     def _prompt_sizes(self) -> dict[int, bool]:
         """Which hops the prompt fits, by their targets' own estimates (once per call).

@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._circuit import Verdict
 from ._seam import Seam, SeamResult
 from ._types import Continuation, ToolCallChunk, Usage
 
 if TYPE_CHECKING:
     from ._chain import Hop
 
-__all__ = ["Attempt", "Fail", "Finish", "Live", "Sleep", "Step", "assemble"]
+__all__ = ["Attempt", "Consult", "Fail", "Finish", "Live", "Sleep", "Step", "assemble"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,20 @@ class Attempt:
     number: int
     continuation: Continuation | None
     hedge_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Consult:
+    """Ask the chain's `Health`: record ``verdicts``, then admit one of ``candidates``.
+
+    ``candidates`` are hop identities in the order the walk would try them;
+    with ``force`` one is admitted even if every circuit is open. Empty
+    candidates only record. The driver hands the `Admission` back to the walk.
+    """
+
+    verdicts: tuple[Verdict, ...]
+    candidates: tuple[str, ...]
+    force: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +62,7 @@ class Fail:
     error: BaseException
 
 
-Step = Attempt | Sleep | Finish | Fail
+Step = Attempt | Consult | Sleep | Finish | Fail
 
 
 class Live:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from ._circuit import COUNTED, Admission, Verdict
 from ._classify import Category, ErrorInfo, classify_error
 from ._cost import tokens_written
 from ._errors import (
@@ -36,17 +37,17 @@ from ._events import (
     ContinuationJoined,
     Event,
     FallbackTriggered,
+    HealthStoreChanged,
     HedgeStarted,
     HopEnded,
     HopStarted,
     RetryScheduled,
 )
-from ._health import COUNTED
 from ._packages import packages_involved
 from ._policy import Action
 from ._route import Route
 from ._seam import Seam
-from ._steps import Attempt, Fail, Finish, Live, Sleep, Step, assemble
+from ._steps import Attempt, Consult, Fail, Finish, Live, Sleep, Step, assemble
 from ._trace import AttemptRecord, ChainTrace
 from ._types import Continuation, Delta, ToolCallChunk, Usage
 
@@ -79,6 +80,10 @@ class Walk:
         self._events: list[Event] = []
         self._request = request
         self._wrote: Hop[Any] | None = None  # the hop whose attempt last delivered text
+        self._verdicts: list[Verdict] = []  # attempts ended, not yet told to shared health
+        self._asking: Consult | None = None  # the consultation the driver is performing
+        self._admitted = False  # shared health admitted the hop about to be called
+        self._interrupted_by: BaseException | None = None
         self._route = Route(chain, request, self.call_id, self._events.append, lambda: self.text)
         self._index = self._route.first()
 
@@ -89,6 +94,8 @@ class Walk:
         step = self._next
         if isinstance(step, (Finish, Fail)):
             return step
+        if isinstance(step, Sleep) and self._verdicts:  # others learn of it before we sleep
+            return self._ask(Consult(self._take_verdicts(), ()))
         self._next = None
         if step is not None:
             return step
@@ -102,9 +109,9 @@ class Walk:
             if following is None:
                 return self._exhaust(f"no hop left within max_cost={policy.max_cost}")
             self._index, self._tries = following, 0
-        chosen = self._route.admitted(self._index)
-        if chosen != self._index:
-            self._index, self._tries = chosen, 0
+        if self.chain.health is not None and not self._admitted:
+            return self._ask(self._route.consultation(self._index, self._take_verdicts()))
+        self._admitted = False
         hop = self.chain.hops[self._index]
         text = self.text
         cont = None
@@ -134,6 +141,21 @@ class Walk:
         if text or out_of_attempts or self._route.following(self._index) is None:
             hedge_after = None
         return Attempt(hop, self._tries, cont, hedge_after)
+
+    def admitted(self, admission: Admission) -> None:
+        """Shared health answered the `Consult` step: the hop it admitted is called next."""
+        asking, self._asking = self._asking, None
+        if asking is None:
+            raise RuntimeError("no consultation is in progress")
+        if admission.store_up is not None:
+            self._events.append(
+                HealthStoreChanged(self.call_id, admission.store_up, admission.store_error)
+            )
+        if asking.candidates:
+            chosen = self._route.admitted(admission)
+            if chosen != self._index:
+                self._index, self._tries = chosen, 0
+            self._admitted = True
 
     def hedge(self) -> Attempt | None:
         """Start the next hop alongside the live one, which has produced no text yet.
@@ -173,8 +195,9 @@ class Walk:
         else:
             if not rival_won:
                 self._route.failed.add(index)
-            category = self._categorise(loser, loser_error, classify_error(loser_error))
-            self._close_live("failed", loser_error, category)
+            info = classify_error(loser_error)
+            category = self._categorise(loser, loser_error, info)
+            self._close_live("failed", loser_error, category, info.retry_after)
         self._live = winner
         if rival_won:
             self._index, self._tries = index, 1
@@ -363,7 +386,7 @@ class Walk:
         live = self._require_live()
         info = classify_error(exc)
         category = self._categorise(live, exc, info)
-        self._close_live("failed", exc, category)
+        self._close_live("failed", exc, category, info.retry_after)
         rule = self.chain.policy.rule(category)
         hop = live.hop
         if (
@@ -414,25 +437,33 @@ class Walk:
         )
         self._index, self._tries = following, 0
 
-    def conclude(self, interrupted_by: BaseException | None = None) -> None:
-        """The call is over: close what is still open and report how it ended.
+    def conclude(self, interrupted_by: BaseException | None = None) -> Consult | None:
+        """The call is over: close what is still open; return what shared health must still hear.
 
         Called once, by the driver, however the call ended - finished, failed,
         or abandoned by the caller (a closed stream, a cancelled task,
-        ``interrupted_by`` an exception such as KeyboardInterrupt). Emits
-        `CallEnded`, always the call's last event.
+        ``interrupted_by`` an exception such as KeyboardInterrupt). The driver
+        performs the returned `Consult` (if any), then calls `ended`.
         """
         if self._rival is not None:
             self.settle(rival_won=False)
         if self._live is not None:
             self._close_live("cancelled", None, None)
+        self._interrupted_by = interrupted_by
+        self._asking = None
+        return self._ask(Consult(self._take_verdicts(), ())) if self._verdicts else None
+
+    def ended(self, admission: Admission | None = None) -> None:
+        """Emit `CallEnded`, always the call's last event (after ``admission``'s news, if any)."""
+        if admission is not None:
+            self.admitted(admission)
         step = self._next
         if isinstance(step, Finish):
             outcome, error = "ok", None
         elif isinstance(step, Fail):
             outcome, error = "failed", step.error
         else:
-            outcome, error = "cancelled", interrupted_by
+            outcome, error = "cancelled", self._interrupted_by
         self._events.append(CallEnded(self.call_id, outcome, error, self.trace()))
 
     # -- what the caller can read ---------------------------------------------
@@ -492,6 +523,15 @@ class Walk:
             default = Category.MALFORMED
         return self.chain.policy.category_of(exc, default)
 
+    def _ask(self, consult: Consult) -> Consult:
+        self._asking = consult
+        return consult
+
+    def _take_verdicts(self) -> tuple[Verdict, ...]:
+        verdicts = tuple(self._verdicts)
+        self._verdicts.clear()
+        return verdicts
+
     def _require_live(self) -> Live:
         if self._live is None:
             raise RuntimeError("no attempt is in flight")
@@ -522,7 +562,11 @@ class Walk:
         return delay
 
     def _close_live(
-        self, outcome: str, error: BaseException | None, category: Category | None
+        self,
+        outcome: str,
+        error: BaseException | None,
+        category: Category | None,
+        retry_after: float | None = None,
     ) -> None:
         live = self._require_live()
         self._live = None
@@ -554,10 +598,11 @@ class Walk:
             cost=cost,
         )
         self._records.append(record)
-        if self.chain.health is not None:
+        health = self.chain.health
+        if health is not None:
             verdict = True if outcome == "ok" else False if category in COUNTED else None
             described = None if error is None else f"{type(error).__name__}: {error}"
-            self.chain.health.record(hop.circuit, verdict, described)
+            self._verdicts.append(health.verdict(hop.circuit, verdict, described, retry_after))
         self._events.append(
             HopEnded(
                 self.call_id,

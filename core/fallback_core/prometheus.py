@@ -20,6 +20,8 @@ The metrics, under the ``fallback`` namespace by default::
     fallback_time_to_first_token_seconds{hop}            waits for the first text (histogram)
     fallback_circuit_state{identity}                     0 closed, 1 half-open, 2 open
     fallback_alias_resolutions_total{alias,outcome}      named-chain look-ups
+    fallback_health_store_lost_total                     the shared health store was lost
+    fallback_health_store_available                      1 while it answers, 0 while lost
 
 ``reason`` and ``category`` are `Category` values (``"rate_limit"``, ``"server"``,
 ...); a label with nothing to say is ``""``.
@@ -37,6 +39,7 @@ from ._events import (
     ContinuationJoined,
     Event,
     FallbackTriggered,
+    HealthStoreChanged,
     HedgeStarted,
     HopEnded,
     HopSkipped,
@@ -97,6 +100,10 @@ class PrometheusHook:
             m.hedges.labels(event.hop, event.rival).inc()
         elif isinstance(event, ChainExhausted):
             m.exhausted.inc()
+        elif isinstance(event, HealthStoreChanged):
+            m.store_available.set(1 if event.available else 0)
+            if not event.available:
+                m.store_lost.inc()
 
     def health_listener(self, change: Transition) -> None:
         """Set ``circuit_state`` for a circuit that changed: a listener for `Health`."""
@@ -139,6 +146,8 @@ class _Metrics:
     hedges: Counter
     exhausted: Counter
     alias_resolutions: Counter
+    store_lost: Counter
+    store_available: Gauge
     latency: Histogram
     first_token: Histogram
     circuit: Gauge
@@ -182,6 +191,15 @@ def _create(ns: str) -> _Metrics:
         exhausted=counter("exhausted", "Calls where no hop finished the answer."),
         alias_resolutions=counter(
             "alias_resolutions", "Look-ups of named chains.", "alias", "outcome"
+        ),
+        store_lost=counter(
+            "health_store_lost", "Times the shared health store was lost (health kept locally)."
+        ),
+        store_available=Gauge(
+            "health_store_available",
+            "Whether the shared health store answered, as last heard by a call: 1 yes, 0 no.",
+            namespace=ns,
+            registry=None,
         ),
         latency=Histogram(
             "hop_latency_seconds",

@@ -209,7 +209,10 @@ def test_unknown_field_is_named_with_the_accepted_ones() -> None:
     assert "timeout" in caught.value.expected
     with pytest.raises(ConfigurationError) as top:
         ChainConfig({"alias": {}})
-    assert (top.value.field, top.value.expected) == ("alias", "one of: aliases, default, policy")
+    assert (top.value.field, top.value.expected) == (
+        "alias",
+        "one of: aliases, default, health, policy",
+    )
 
 
 def test_error_in_a_file_names_the_file_and_every_problem(write: Write) -> None:

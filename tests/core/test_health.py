@@ -1,8 +1,11 @@
-"""Shared health: circuits open on provider failures, skip the hop, probe once per cooldown."""
+"""Shared health: circuits open on provider failures, skip the hop, probe once per cooldown.
+
+The circuit's story told through `Health` runs on both stores in
+``tests/redis/test_store.py``; here, the pure transitions and the walk.
+"""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +21,6 @@ from fallback_core import (
     Health,
     Hop,
     HopSkipped,
-    Transition,
 )
 from fallback_core._health import Circuit, transition
 
@@ -63,108 +65,6 @@ def test_failure_rate_over_a_window_opens_the_circuit() -> None:
     old = transition(old, False, 1, breaker)
     later = transition(transition(old, True, 100, breaker), True, 101, breaker)
     assert later.state is CircuitState.CLOSED, "failures outside the window no longer count"
-
-
-def test_open_circuit_admits_one_probe_per_cooldown() -> None:
-    """While open no call goes; after the cooldown one probe goes, then none for a cooldown."""
-    clock = Clock()
-    health = Health(BREAKER, clock=clock)
-    for _ in range(3):
-        health.record("p", False)
-    assert not health.admit("p")
-    clock.now += 30
-    assert health.admit("p"), "the probe"
-    assert not health.admit("p"), "only one probe at a time"
-    clock.now += 30
-    assert health.admit("p"), "a probe that never reported frees the circuit after a cooldown"
-
-
-def test_probe_success_closes_and_failure_reopens() -> None:
-    """The probe decides: success closes the circuit, failure opens it for another cooldown."""
-    clock = Clock()
-    health = Health(BREAKER, clock=clock)
-    for _ in range(3):
-        health.record("p", False)
-    clock.now += 30
-    assert health.admit("p")
-    health.record("p", False)
-    assert health.health()["p"].state is CircuitState.OPEN
-    assert health.reopens_in("p") == 30
-    clock.now += 30
-    assert health.admit("p")
-    health.record("p", True)
-    assert health.health()["p"] == Circuit(state=CircuitState.CLOSED)
-
-
-def test_success_after_a_lapsed_cooldown_closes_but_a_straggler_does_not() -> None:
-    """A success once the cooldown lapsed closes the circuit; one from before keeps it open."""
-    clock = Clock()
-    health = Health(BREAKER, clock=clock)
-    for _ in range(3):
-        health.record("p", False)
-    clock.now += 5
-    health.record("p", True)  # a call admitted before the circuit opened
-    assert health.health()["p"].state is CircuitState.OPEN
-    clock.now += 30
-    health.record("p", True)
-    assert health.health()["p"].state is CircuitState.CLOSED
-
-
-def test_no_verdict_releases_the_probe() -> None:
-    """A probe ending without a verdict (cancelled, a caller's 400) lets the next call probe."""
-    clock = Clock()
-    health = Health(BREAKER, clock=clock)
-    for _ in range(3):
-        health.record("p", False)
-    clock.now += 30
-    assert health.admit("p")
-    health.record("p", None)
-    assert health.admit("p")
-
-
-def test_listeners_hear_transitions_and_cannot_break_anything() -> None:
-    """Listeners get every state change; one that raises is logged, not propagated."""
-    clock = Clock()
-    heard: list[tuple[CircuitState, CircuitState]] = []
-
-    def broken(change: Transition) -> None:
-        raise RuntimeError("listener bug")
-
-    health = Health(
-        BREAKER, clock=clock, listeners=[broken, lambda t: heard.append((t.old, t.new))]
-    )
-    for _ in range(3):
-        health.record("p", False)
-    clock.now += 30
-    health.admit("p")
-    health.record("p", True)
-    assert heard == [
-        (CircuitState.CLOSED, CircuitState.OPEN),
-        (CircuitState.OPEN, CircuitState.HALF_OPEN),
-        (CircuitState.HALF_OPEN, CircuitState.CLOSED),
-    ]
-
-
-def test_threads_racing_for_the_probe_let_exactly_one_through() -> None:
-    """Thirty-two threads asking at once after the cooldown: one probe, not thirty-two."""
-    clock = Clock()
-    health = Health(BREAKER, clock=clock)
-    for _ in range(3):
-        health.record("p", False)
-    clock.now += 31
-    results: list[bool] = []
-    barrier = threading.Barrier(32)
-
-    def ask() -> None:
-        barrier.wait()
-        results.append(health.admit("p"))
-
-    threads = [threading.Thread(target=ask) for _ in range(32)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sorted(results) == [False] * 31 + [True]
 
 
 def test_bad_breaker_settings_are_named() -> None:

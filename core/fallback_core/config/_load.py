@@ -25,7 +25,7 @@ __all__ = ["SUFFIXES", "parse", "read"]
 SUFFIXES = {".yaml": "YAML", ".yml": "YAML", ".toml": "TOML", ".json": "JSON"}
 
 # Error types whose message pydantic writes for us; ours are phrased as expectations.
-_OWN_TYPES = frozenset({"entry_type", "provider_model", "rule"})
+_OWN_TYPES = frozenset({"entry_type", "provider_model", "redis_url", "rule"})
 
 
 def read(path: Path) -> Settings:
@@ -51,7 +51,7 @@ def parse(data: object, *, source: str | None = None) -> Settings:
         raise ConfigurationError(
             where,
             f"got {type(data).__name__}",
-            "a mapping with aliases, and optionally default and policy",
+            "a mapping with aliases, and optionally default, policy and health",
         )
     try:
         settings = Settings.model_validate(data)

@@ -186,6 +186,11 @@ def _with_environment(entry: ModelEntry) -> ModelEntry:
     return entry if options == entry.options else entry.model_copy(update={"options": options})
 
 
+def fill_environment(text: str) -> str:
+    """``text`` with each ``${NAME}`` replaced by the environment's value (else `Unresolvable`)."""
+    return str(_fill(text))
+
+
 def _fill(value: Any) -> Any:
     if isinstance(value, str):
         return _VARIABLE.sub(_lookup, value)

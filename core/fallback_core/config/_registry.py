@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .._errors import ConfigurationError
+from .._health import Health
 from ._errors import AliasResolved, EntrySkipped
+from ._health import build_health
 from ._load import parse, read
 from ._plan import Plan, make_plan
 from ._schema import ModelEntry, Settings
@@ -66,11 +68,29 @@ class ChainConfig:
         """Counts the configurations held so far: each reload that changed something adds one."""
         self._followers: list[tuple[weakref.ref[Any], Callable[[Any], object]]] = []
         self._lock = threading.Lock()
+        self._health: Health | None = None
 
     @property
     def settings(self) -> Settings:
         """The configuration in force: the last one that validated."""
         return self._settings
+
+    @property
+    def health(self) -> Health | None:
+        """The shared `Health` of the ``health`` section, or None if the file has none.
+
+        Built at first use (with ``redis``, a `fallback_core.redis.RedisStore`,
+        which needs the ``redis`` extra) and kept across reloads, so the
+        circuits outlive them. The adapters' ``from_config`` use it unless
+        given ``health=``.
+        """
+        spec = self._settings.health
+        if spec is None:
+            return None
+        with self._lock:
+            if self._health is None:
+                self._health = build_health(spec)
+            return self._health
 
     @property
     def aliases(self) -> tuple[str, ...]:

@@ -12,7 +12,15 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from .._classify import Category
@@ -24,6 +32,7 @@ __all__ = [
     "AliasRef",
     "AliasSpec",
     "Entry",
+    "HealthSpec",
     "ModelEntry",
     "PolicySpec",
     "RuleSpec",
@@ -215,6 +224,38 @@ class PolicySpec(_Section):
     max_cost: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] | None = None
 
 
+Share = Annotated[float, Field(strict=False, gt=0, le=1, allow_inf_nan=False)]
+
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+class HealthSpec(_Section):
+    """Shared health for every chain built from the file: a `fallback_core.Breaker`'s settings,
+    and where the circuits live - this process, or the Redis at ``redis``.
+
+    ``redis`` is a ``redis://``, ``rediss://`` (TLS) or ``unix://`` URL; a
+    ``${NAME}`` in it reads the environment (a password, say). Every process
+    and replica with the same Redis and ``prefix`` shares its circuits.
+    ``timeout`` bounds each Redis operation before health is kept locally.
+    """
+
+    failure_threshold: Count = 5
+    cooldown: Seconds = 30.0
+    failure_rate: Share | None = None
+    window: Seconds = 60.0
+    min_calls: Count = 10
+    redis: str | None = None
+    prefix: str = Field(default="fallback", min_length=1, pattern=r"^[^{}]+$")
+    timeout: Seconds = 0.05
+
+    @field_validator("redis")
+    @classmethod
+    def _redis_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(_REDIS_SCHEMES):
+            raise PydanticCustomError("redis_url", "a redis://, rediss:// (TLS) or unix:// URL")
+        return url
+
+
 class AliasSpec(_Section):
     """A named chain: its entries in order, its policy, and whether the default chain follows.
 
@@ -234,7 +275,7 @@ class AliasSpec(_Section):
 
 
 class Settings(_Section):
-    """A whole configuration: named chains, the default chain, and the shared policy.
+    """A whole configuration: named chains, the default chain, the shared policy and health.
 
     ``default`` is tried after an alias's own entries (the process-wide level);
     a bare alias name stands for that alias's entries.
@@ -243,6 +284,7 @@ class Settings(_Section):
     aliases: dict[Annotated[str, Field(min_length=1)], AliasSpec] = Field(default_factory=dict)
     default: tuple[Entry, ...] = ()
     policy: PolicySpec = Field(default_factory=PolicySpec)
+    health: HealthSpec | None = None
 
     @classmethod
     def _expand_shorthand(cls, data: Any) -> Any:
