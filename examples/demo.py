@@ -49,34 +49,37 @@ WHAT_WENT_WRONG = {
     Category.RATE_LIMIT: "was rate-limited",
     Category.SERVER: "had a server error",
 }
-HOW_CONTINUED = {"instruct": "continued by instruction", "prefill": "continued by prefill"}
+HOW_CONTINUED = {
+    "instruct": "continued by instruction",
+    "prefill": "continued by prefill",
+}
 SEAM_FIXES = {
     "inserted-space": "a missing space put back",
     "collapsed-space": "a doubled space fixed",
 }
-SWITCH_MARK = " [primary dropped here; backup continues:]"
 
 
 class Story:
     """A telemetry hook that tells what happened to one call, in plain words.
 
-    Its clock starts at `start()`, called just before the call; `switched()`
-    says (once) that a hop failed after text was shown, so the caller can mark
-    the place in the streamed answer.
+    Its clock starts at `start()`, called just before the call; `take_over()`
+    returns (once) a mark for the place in the streamed answer where a hop
+    took over another's text, for the caller to print there.
     """
 
     def __init__(self) -> None:
         self.lines: list[str] = []
         self._started = 0.0
-        self._switch = False
+        self._failed = ""
+        self._mark = ""
 
     def start(self) -> None:
         self.lines.clear()
         self._started = time.monotonic()
 
-    def switched(self) -> bool:
-        switch, self._switch = self._switch, False
-        return switch
+    def take_over(self) -> str:
+        mark, self._mark = self._mark, ""
+        return mark
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, HopStarted):
@@ -84,18 +87,20 @@ class Story:
                 how = HOW_CONTINUED.get(event.continuation, event.continuation)
                 carried = event.chars_carried
                 self._say(f"{event.hop} asked to go on from those {carried} characters ({how})")
+                self._mark = f" [{self._failed} dropped here; {event.hop} continues:]"
             else:
                 self._say(f"{event.hop} starts answering")
         elif isinstance(event, ContinuationJoined):
-            fixes = [f"its {event.overlap_trimmed} repeated characters trimmed"] * bool(
-                event.overlap_trimmed
-            )
-            fixes += [SEAM_FIXES.get(event.seam_fix, event.seam_fix)] if event.seam_fix else []
+            fixes = []
+            if event.overlap_trimmed:
+                fixes.append(f"its {event.overlap_trimmed} repeated characters trimmed")
+            if event.seam_fix:
+                fixes.append(SEAM_FIXES.get(event.seam_fix, event.seam_fix))
             self._say(f"the join repaired: {', '.join(fixes)}" if fixes else "the join was clean")
         elif isinstance(event, HopEnded) and event.outcome == "failed":
             what = WHAT_WENT_WRONG.get(event.category, "failed") if event.category else "failed"
             self._say(f"{event.hop}: {what}, after {event.chars} characters")
-            self._switch = self._switch or event.chars > 0
+            self._failed = event.hop
         elif isinstance(event, HopEnded) and event.outcome == "ok":
             self._say(f"{event.hop} finished the answer: {event.chars} more characters")
 
@@ -113,9 +118,12 @@ def show_streamed(pieces: Iterator[str], story: Story) -> str:
     """Print the answer as it streams, marking where one model took over from another."""
     text = ""
     for piece in pieces:
-        if story.switched():
-            mark = f"\033[7m{SWITCH_MARK}\033[0m" if sys.stdout.isatty() else SWITCH_MARK
-            print(mark, end="", flush=True)
+        if mark := story.take_over():
+            print(
+                f"\033[7m{mark}\033[0m" if sys.stdout.isatty() else mark,
+                end="",
+                flush=True,
+            )
         text += piece
         print(piece, end="", flush=True)
     print()

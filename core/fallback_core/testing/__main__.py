@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{_PROG}: error: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr
         )
         return 1
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    _log_requests_to_stderr()
     try:
         print(server.base_url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
@@ -113,6 +113,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         server.stop()
     return 0
+
+
+def _log_requests_to_stderr() -> None:
+    """The server's one line per request, and only those (not other libraries' INFO logs)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    requests = logging.getLogger("fallback_core.testing")
+    requests.addHandler(handler)
+    requests.setLevel(logging.INFO)
+    requests.propagate = False
 
 
 def _models(answers: Sequence[str], tool_calls: Sequence[str]) -> dict[str, ModelScript]:
