@@ -65,12 +65,13 @@ class ChatHop:
     ``name`` names the hop in traces and events (default: the model name).
     ``timeout`` bounds one attempt, ``first_token_timeout`` the wait from
     sending the request to the first text or tool call, ``idle_timeout`` each
-    later gap between chunks (None: the `FallbackChatModel`'s); ``max_attempts`` caps attempts
-    on this hop per call; ``context_window`` (tokens) lets a context-length
-    failure skip hops no larger (default: the model profile's
-    ``max_input_tokens``). ``continuation`` (``"prefill"`` / ``"instruct"``)
-    and ``require_finish`` override what the model class implies; None keeps
-    the class default.
+    later gap between chunks (None: the `FallbackChatModel`'s);
+    ``max_attempts`` caps attempts on this hop per call; ``context_window``
+    (tokens) lets a context-length failure skip hops no larger (default: the
+    model profile's ``max_input_tokens``). ``continuation`` (``"prefill"`` /
+    ``"instruct"``) and ``require_finish`` override what the model class
+    implies; None keeps the class default. ``weight`` is the model's share of
+    traffic inside a `fallback_core.Tier` (default 1).
     """
 
     model: BaseChatModel
@@ -82,6 +83,7 @@ class ChatHop:
     context_window: int | None = None
     continuation: Strategy | None = None
     require_finish: bool | None = None
+    weight: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

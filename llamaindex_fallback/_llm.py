@@ -38,6 +38,7 @@ from fallback_core import (
     Health,
     Hook,
     Policy,
+    Tier,
 )
 
 from ._calls import Call, chat_request, completion_request
@@ -47,12 +48,11 @@ from ._hops import (
     LLMHop,
     build_chain,
     check_no_cycle,
-    warn_about_function_calling,
-    warn_about_inner_retries,
 )
 from ._responses import Answer
 from ._target import LLMRequest
 from ._tools import TOOLS_KEY, keep_first_tool_call, pack_tools, tool_selections
+from ._warnings import warn_about_function_calling, warn_about_inner_retries
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -69,7 +69,10 @@ _OWN_OPTIONS = frozenset(
 class FallbackLLM(FunctionCallingLLM):
     """An LLM that tries ``llms`` in order until one finishes the answer.
 
-    ``llms`` holds LlamaIndex LLMs, or `LLMHop`s for per-LLM settings. Failure
+    ``llms`` holds LlamaIndex LLMs, `LLMHop`s for per-LLM settings, and
+    `fallback_core.Tier`s of equivalent deployments sharing one place (each
+    call picks one by ``LLMHop.weight``, and tries the others of the tier
+    before moving on). Failure
     handling is a `fallback_core.Policy`, given as ``policy=`` or as its
     fields (``deadline=``, ``max_attempts=``, ``rules=``, ...). For every LLM
     that sets none of its own, ``first_token_timeout`` (default 60 s) bounds
@@ -105,7 +108,7 @@ class FallbackLLM(FunctionCallingLLM):
     span of its own whose parent is the call's span.
     """
 
-    llms: SkipValidation[tuple[LLM | LLMHop, ...]] = Field(
+    llms: SkipValidation[tuple[LLM | LLMHop | Tier[Any], ...]] = Field(
         description="The LLMs tried in order.", exclude=True
     )
 
@@ -114,7 +117,7 @@ class FallbackLLM(FunctionCallingLLM):
 
     def __init__(
         self,
-        llms: Sequence[LLM | LLMHop],
+        llms: Sequence[LLM | LLMHop | Tier[Any]],
         *,
         policy: Policy | None = None,
         hooks: Sequence[Hook] = (),

@@ -107,9 +107,13 @@ class Tier(Generic[RequestT]):
     (uniformly if they are all zero). When it fails, another deployment of the
     tier not yet failed in this call - and, with shared health, not open - is
     picked before the walk moves on to the next place in the chain.
+
+    ``hops`` are `Hop`s or targets; given to an adapter, a tier holds that
+    framework's models instead (``FallbackChatModel(models=[Tier([east,
+    west]), backup])``), each with its weight on the adapter's own hop type.
     """
 
-    hops: Sequence[Hop[RequestT] | Target[RequestT]]
+    hops: Sequence[Hop[RequestT] | Target[RequestT] | Any]
     name: str | None = None
 
 

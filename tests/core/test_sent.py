@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -19,10 +20,20 @@ import httpx2
 import openai
 import pytest
 
-from fallback_core import Chain, Continuation, Delta, Hop, StreamTimeoutError, watch_requests
+from fallback_core import (
+    Chain,
+    Continuation,
+    Delta,
+    Hop,
+    StreamTimeoutError,
+    request_queued,
+    request_sent,
+    watch_requests,
+)
 from fallback_core._sent import mark_requests, unmark_requests
 from fallback_core.testing import FaultServer, ModelScript
 
+from .conftest import Drive
 from .openai_target import to_delta
 
 ANSWER = "Queued requests are not late requests: the limit starts when the request goes out."
@@ -101,6 +112,92 @@ def test_sdk_clients_are_watched_through_the_http_client_they_send_with() -> Non
         hooks = client._client.event_hooks["request"]
         assert [h.__module__ for h in hooks] == ["fallback_core._sent"]
     assert not watch_requests(object()), "no httpx client, nothing to watch"
+
+
+def test_a_trace_the_request_already_had_still_hears_every_event(server: FaultServer) -> None:
+    """The hook wraps a request's own ``trace`` extension rather than replacing it."""
+    reports, heard = Recorded(), []
+    with httpx.Client() as client:
+        watch_requests(client)
+        token = mark_requests(reports)
+        try:
+            extensions = {"trace": lambda name, info: heard.append(name)}
+            client.send(
+                client.build_request("GET", f"{server.base_url}/models", extensions=extensions)
+            )
+        finally:
+            unmark_requests(token)
+    assert reports.calls == ["queued", "sent"]
+    assert "http11.send_request_body.complete" in heard
+
+
+def test_an_async_trace_the_request_already_had_still_hears_every_event(
+    server: FaultServer,
+) -> None:
+    """The async hook wraps an existing async ``trace`` the same way."""
+    reports, heard = Recorded(), []
+
+    async def trace(name: str, info: dict[str, Any]) -> None:
+        heard.append(name)
+
+    async def main() -> None:
+        async with httpx.AsyncClient() as client:
+            watch_requests(client)
+            token = mark_requests(reports)
+            try:
+                request = client.build_request(
+                    "GET", f"{server.base_url}/models", extensions={"trace": trace}
+                )
+                await client.send(request)
+            finally:
+                unmark_requests(token)
+
+    asyncio.run(main())
+    assert reports.calls == ["queued", "sent"]
+    assert "http11.send_request_body.complete" in heard
+
+
+class SelfReporting:
+    """A custom client that says when its request waits and when it leaves.
+
+    It "queues" for ``queued_for`` seconds - longer than the hop's first-token
+    limit - then reports the request sent and answers at once.
+    """
+
+    def __init__(self, queued_for: float) -> None:
+        self.queued_for = queued_for
+
+    def stream(self, request: Any, continuation: Continuation | None) -> Iterator[Delta]:
+        request_queued()
+        time.sleep(self.queued_for)
+        request_sent()
+        yield Delta(text="sent late, answered at once")
+        yield Delta(finish_reason="stop")
+
+    async def astream(
+        self, request: Any, continuation: Continuation | None
+    ) -> AsyncIterator[Delta]:
+        request_queued()
+        await asyncio.sleep(self.queued_for)
+        request_sent()
+        yield Delta(text="sent late, answered at once")
+        yield Delta(finish_reason="stop")
+
+
+def test_a_client_reporting_its_own_queueing_keeps_its_first_token_wait(drive: Drive) -> None:
+    """``request_queued()`` holds the first-token wait; ``request_sent()`` starts it."""
+    chain = Chain([Hop(SelfReporting(queued_for=0.3), name="p", first_token_timeout=0.1)])
+
+    run = drive(chain)
+
+    assert run.error is None
+    assert run.text == "sent late, answered at once"
+
+
+def test_reports_outside_an_attempt_do_nothing() -> None:
+    """Called with no attempt in flight, the reports are ignored."""
+    request_queued()
+    request_sent()
 
 
 class PooledTarget:
