@@ -20,7 +20,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from fallback_core import Strategy
+from fallback_core import DEFAULT_FIRST_TOKEN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, Strategy
 
 __all__ = [
     "FINISH_KEYS",
@@ -63,13 +63,15 @@ class ChatHop:
     """A chat model with its own settings for its place in the chain.
 
     ``name`` names the hop in traces and events (default: the model name).
-    ``timeout`` bounds one attempt, ``first_token_timeout`` the wait for the
-    first text, ``idle_timeout`` each later gap; ``max_attempts`` caps attempts
-    on this hop per call; ``context_window`` (tokens) lets a context-length
-    failure skip hops no larger (default: the model profile's
-    ``max_input_tokens``). ``continuation`` (``"prefill"`` / ``"instruct"``)
-    and ``require_finish`` override what the model class implies; None keeps
-    the class default.
+    ``timeout`` bounds one attempt, ``first_token_timeout`` the wait from
+    sending the request to the first text or tool call, ``idle_timeout`` each
+    later gap between chunks (None: the `FallbackChatModel`'s);
+    ``max_attempts`` caps attempts on this hop per call; ``context_window``
+    (tokens) lets a context-length failure skip hops no larger (default: the
+    model profile's ``max_input_tokens``). ``continuation`` (``"prefill"`` /
+    ``"instruct"``) and ``require_finish`` override what the model class
+    implies; None keeps the class default. ``weight`` is the model's share of
+    traffic inside a `fallback_core.Tier` (default 1).
     """
 
     model: BaseChatModel
@@ -81,6 +83,7 @@ class ChatHop:
     context_window: int | None = None
     continuation: Strategy | None = None
     require_finish: bool | None = None
+    weight: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +91,8 @@ class HopDefaults:
     """Limits a `FallbackChatModel` applies to every hop that does not set its own."""
 
     timeout: float | None = None
-    first_token_timeout: float | None = None
-    idle_timeout: float | None = None
+    first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
     max_attempts: int | None = None
 
 

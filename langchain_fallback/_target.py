@@ -125,8 +125,8 @@ def continued(
     """The caller's messages, plus the partial answer (and instruction) to continue."""
     if continuation is None:
         return list(messages)
-    tail: list[BaseMessage] = [AIMessage(continuation.text)]
-    if continuation.strategy == "instruct":
+    tail: list[BaseMessage] = [AIMessage(continuation.message)]
+    if not continuation.prefill:
         tail.append(HumanMessage(continuation.instruction))
     return [*messages, *tail]
 

@@ -26,6 +26,7 @@ from ._errors import (
     HopBugError,
     HopFailure,
     MalformedChunkError,
+    SeamError,
     StreamTimeoutError,
     StreamTruncatedError,
 )
@@ -46,7 +47,7 @@ from ._events import (
 from ._health import Breaker, Circuit, CircuitState, Health, Transition
 from ._logging import LoggingHook
 from ._policy import Action, Backoff, Policy, Rule
-from ._sent import request_sent, watch_requests
+from ._sent import request_queued, request_sent, watch_requests
 from ._store import LocalStore
 from ._trace import AttemptRecord, ChainTrace
 from ._types import (
@@ -105,6 +106,7 @@ __all__ = [
     "Prices",
     "RetryScheduled",
     "Rule",
+    "SeamError",
     "Strategy",
     "StreamTimeoutError",
     "StreamTruncatedError",
@@ -116,6 +118,7 @@ __all__ = [
     "capped",
     "classify_error",
     "output_cap",
+    "request_queued",
     "request_sent",
     "rough_tokens",
     "watch_requests",

@@ -12,7 +12,8 @@
         ├── StreamTruncatedError       the stream ended without its finish signal
         ├── StreamTimeoutError         no chunk within first_token_timeout / idle_timeout
         │                              or the attempt's own timeout
-        └── MalformedChunkError        the hop produced a chunk its client could not parse
+        ├── MalformedChunkError        the hop produced a chunk its client could not parse
+        └── SeamError                  a continuation started the answer over, or added nothing
 
 Context rides on attributes (``attempts``, ``partial_text``, ``field``), never
 inside the message alone. Errors raised by providers (openai, anthropic, httpx)
@@ -41,6 +42,7 @@ __all__ = [
     "HopBugError",
     "HopFailure",
     "MalformedChunkError",
+    "SeamError",
     "StreamTimeoutError",
     "StreamTruncatedError",
 ]
@@ -235,3 +237,18 @@ class StreamTimeoutError(HopFailure, TimeoutError):
 
 class MalformedChunkError(HopFailure):
     """The hop produced a chunk that could not be understood."""
+
+
+class SeamError(HopFailure):
+    """A continuation did not continue the answer, so none of it was delivered.
+
+    ``reason`` is ``"restart"`` (the hop began the answer again in other
+    words) or ``"empty"`` (it finished without adding anything).
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.reason, str(self))

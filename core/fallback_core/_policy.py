@@ -57,6 +57,7 @@ DEFAULT_RULES: Mapping[Category, Rule] = MappingProxyType(
         Category.CONNECTION: Rule(),
         Category.TRUNCATED: Rule(),
         Category.MALFORMED: Rule(),
+        Category.SEAM: Rule(),
         Category.CONTEXT_LENGTH: Rule(),
         Category.CONTENT_POLICY: Rule(then=Action.RAISE),
         Category.AUTH: Rule(),
@@ -105,8 +106,12 @@ class Policy:
     ``rules`` overrides the default `Rule` per category (a bare ``"fallback"`` /
     ``"raise"`` keeps the default retries). ``max_retry_after`` caps how long a
     provider's Retry-After is honoured: a longer request moves on to the next hop
-    instead of waiting. ``deadline`` bounds the whole call in seconds;
-    ``max_attempts`` bounds attempts across all hops. ``prices`` (a `Prices`
+    instead of waiting. ``deadline`` bounds the whole call in seconds, and is
+    never spent on one hop while others remain: an attempt waits for its first
+    text at most an equal share of what is left of the deadline between it and
+    each later place in the chain it could still move on to (a tier counts
+    once) - with two hops and 60 s left the primary gets 30 s, then the backup
+    whatever is left. ``max_attempts`` bounds attempts across all hops. ``prices`` (a `Prices`
     table, or a mapping of hop or model names to prices per million tokens)
     gives each attempt and call a cost; ``max_cost`` then caps a call's cost:
     a hop whose expected cost would take the call past it is skipped.

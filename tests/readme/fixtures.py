@@ -103,7 +103,6 @@ class BlockRun:
             json={"model": "probe", "max_tokens": 8, "messages": QUESTION},
             headers={"x-api-key": "test-key", "anthropic-version": "2023-06-01"},
         )
-        self.server.reset()
         if missing or probe.status_code == 404:
             lacking = [f"{package} installed"] if missing else []
             lacking += ["the fault server's Anthropic Messages API"] * (probe.status_code == 404)
@@ -306,8 +305,10 @@ def named_chains(run: BlockRun) -> Iterator[None]:
     run.serve(models, faults={"gpt-4o": Fault.cut_after(5)})
     previous = signal.getsignal(signal.SIGHUP)
     run.on_close(lambda: signal.signal(signal.SIGHUP, previous))
+    # Without langchain-anthropic the entry is skipped (an environment condition); with it,
+    # its hop needs the fault server's Messages API.
     with_anthropic = importlib.util.find_spec("langchain_anthropic") is not None
-    if with_anthropic:  # its Anthropic entry is then part of the chain
+    if with_anthropic:
         run.needs_anthropic("langchain-anthropic", "langchain_anthropic")
     yield
     answer = run.namespace["llm"].invoke("Why back up a model?")
@@ -317,6 +318,7 @@ def named_chains(run: BlockRun) -> Iterator[None]:
     assert answer.content == ANSWER
     if with_anthropic:
         assert names == ["openai/gpt-4o", "anthropic/claude-3-5-haiku-latest", "openai/gpt-4o-mini"]
+        assert run.server.attempt_count("claude-3-5-haiku-latest") == 1
     else:  # skipped: the package is missing (an environment condition)
         assert names == ["openai/gpt-4o", "openai/gpt-4o-mini"]
         assert answer.response_metadata["model_name"] == "gpt-4o-mini"
@@ -339,7 +341,7 @@ def cost(run: BlockRun) -> Iterator[None]:
 def fault_server(run: BlockRun) -> Iterator[None]:
     """Self-contained: the block starts its own server and asserts what it promises."""
     yield
-    assert run.namespace["answer"].content == run.namespace["ANSWER"]
+    assert run.namespace["answer"].content == run.namespace["CANONICAL_ANSWER"]
 
 
 @fixture("agent-middleware")
@@ -362,3 +364,17 @@ def agent_middleware(run: BlockRun) -> Iterator[None]:
 
     assert tool_results == ["It is sunny and 24C in Paris."]
     assert result["messages"][-1].content == ANSWER
+
+
+@fixture("llamaindex-agent")
+def llamaindex_agent(run: BlockRun) -> Iterator[None]:
+    """The agent calls the tool; the primary's final answer drops and the backup continues it."""
+    answer = "Six times seven is forty-two."
+    script = ModelScript(answer, tool_calls=(("multiply", {"a": 6, "b": 7}),))
+    # a healthy tool-call turn, then the final answer cut after three words
+    primary_fault = Fault.sequence(Fault.slow_first_token(0), Fault.cut_after(3))
+    run.serve({"primary": script, "backup": script}, faults={"primary": primary_fault})
+    yield
+    assert run.stdout == f"{answer}\n"
+    assert run.server.attempt_count("primary") == 2
+    assert [a.continuation for a in run.server.attempts("backup")] == [True]
