@@ -59,6 +59,7 @@ class Live:
         "continuation",
         "finish_reason",
         "first_token_at",
+        "held",
         "hop",
         "last_chunk_at",
         "number",
@@ -91,6 +92,7 @@ class Live:
             self.seam = Seam(cont.text, insert_space=cont.strategy == "instruct")
         self.seam_result: SeamResult | None = None
         self.tool_parts: dict[int, list[ToolCallChunk]] = {}
+        self.held: list[str] = []  # text a check needs whole before the caller may have it
 
 
 def assemble(parts: list[ToolCallChunk]) -> ToolCallChunk:
