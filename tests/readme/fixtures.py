@@ -38,7 +38,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fallback_core import CircuitState, Hop
+from fallback_core import Chain, CircuitState, Hop
 from fallback_core.testing import Fault, FaultServer, ModelScript
 from tests.core.openai_target import OpenAITarget
 
@@ -283,6 +283,23 @@ def named_chains(run: BlockRun) -> Iterator[None]:
         assert names == ["openai/gpt-4o", "openai/gpt-4o-mini"]
         assert answer.response_metadata["model_name"] == "gpt-4o-mini"
     assert run.server.attempt_count("gpt-4o") == 1
+
+
+@fixture("checks")
+def checks(run: BlockRun) -> Iterator[None]:
+    """The block's policy in a chain whose primary answers nothing: the backup's answer is used."""
+    run.serve({"primary": "", "backup": ANSWER})
+    yield
+    from fallback_core import Category
+
+    chain = Chain(
+        [Hop(run.target("primary"), name="primary"), Hop(run.target("backup"), name="backup")],
+        policy=run.namespace["policy"],
+    )
+    stream = chain.stream({"messages": QUESTION})
+
+    assert "".join(d.text for d in stream) == ANSWER
+    assert stream.trace.attempts[0].category is Category.BAD_ANSWER
 
 
 @fixture("cost")
