@@ -316,6 +316,23 @@ def named_chains(run: BlockRun) -> Iterator[None]:
     assert run.server.attempt_count("gpt-4o") == 1
 
 
+@fixture("checks")
+def checks(run: BlockRun) -> Iterator[None]:
+    """The block's policy in a chain whose primary answers nothing: the backup's answer is used."""
+    run.serve({"primary": "", "backup": ANSWER})
+    yield
+    from fallback_core import Category
+
+    chain = Chain(
+        [Hop(run.target("primary"), name="primary"), Hop(run.target("backup"), name="backup")],
+        policy=run.namespace["policy"],
+    )
+    stream = chain.stream({"messages": QUESTION})
+
+    assert "".join(d.text for d in stream) == ANSWER
+    assert stream.trace.attempts[0].category is Category.BAD_ANSWER
+
+
 @fixture("cost")
 def cost(run: BlockRun) -> Iterator[None]:
     """The block builds a policy; its prices and ceiling are what the text says."""
