@@ -94,13 +94,14 @@ def run_fleet(
     cooldown: float = 1.0,
     outage: float = 3.0,
     settle: float = 1.0,
+    timeout: float = 0.05,
 ) -> FleetRun:
     """Run the fleet against ``server``'s "primary" and "backup"; Redis health if ``redis_url``."""
     ctx = multiprocessing.get_context("spawn")
     ready, out = ctx.Queue(), ctx.Queue()
     go, stop = ctx.Event(), ctx.Event()
     prefix = f"fleet-{uuid.uuid4().hex[:8]}"
-    settings = (server.base_url, redis_url, prefix, threshold, cooldown)
+    settings = (server.base_url, redis_url, prefix, threshold, cooldown, timeout)
     procs = [
         ctx.Process(target=_worker, args=(i, settings, ready, go, stop, out), daemon=True)
         for i in range(workers)
@@ -202,19 +203,19 @@ class _Timed:
 
 def _worker(
     index: int,
-    settings: tuple[str, str | None, str, int, float],
+    settings: tuple[str, str | None, str, int, float, float],
     ready: Any,
     go: Any,
     stop: Any,
     out: Any,
 ) -> None:
-    base_url, redis_url, prefix, threshold, cooldown = settings
+    base_url, redis_url, prefix, threshold, cooldown, timeout = settings
     if redis_url is None:
         store: Any = LocalStore()
     else:
         from fallback_core.redis import RedisStore
 
-        store = RedisStore(redis_url, prefix=prefix)
+        store = RedisStore(redis_url, prefix=prefix, timeout=timeout)
     timed = _Timed(store)
     health = Health(Breaker(failure_threshold=threshold, cooldown=cooldown), store=timed)
     hops = [
