@@ -10,11 +10,13 @@ from typing import Any, ClassVar
 import pytest
 import redis
 import redis.asyncio
+from prometheus_client import CollectorRegistry
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from fallback_core import Breaker, Chain, CircuitState, Health, HealthStoreChanged, Hop
+from fallback_core.prometheus import PrometheusHook
 from fallback_core.redis import RedisStore
 from fallback_core.testing.redis_server import RedisServer
 
@@ -71,11 +73,13 @@ def until(condition: Callable[[], bool], what: str, limit: float = 10.0) -> None
         time.sleep(0.01)
 
 
-def chain_on(health: Health) -> tuple[Chain[object], Scripted, list[object]]:
+def chain_on(
+    health: Health, *hooks: Callable[[object], object]
+) -> tuple[Chain[object], Scripted, list[object]]:
     events: list[object] = []
     primary = Scripted(openai_error(503), name="p")
     hops = [Hop(primary, name="p", max_attempts=1), Hop(Scripted(ok("b")), name="b")]
-    return Chain(hops, health=health, hooks=[events.append]), primary, events
+    return Chain(hops, health=health, hooks=[events.append, *hooks]), primary, events
 
 
 def store_news(events: list[object]) -> list[bool]:
@@ -92,7 +96,12 @@ def test_redis_killed_mid_run_health_goes_on_locally_and_resyncs(
         own_redis.url, prefix=prefix, clock=clock, retry_interval=0.05, timeout=SLACK
     )
     health = Health(BREAKER, store=store, clock=clock)
-    chain, primary, events = chain_on(health)
+    registry = CollectorRegistry()
+    chain, primary, events = chain_on(health, PrometheusHook(registry))
+
+    def metric(name: str) -> float | None:
+        return registry.get_sample_value(f"fallback_health_store_{name}")
+
     with store:
         assert drive(chain).text == "b"
         own_redis.kill()
@@ -101,10 +110,12 @@ def test_redis_killed_mid_run_health_goes_on_locally_and_resyncs(
         assert len(primary.calls) == 3, "the circuit opened locally at the threshold"
         assert store_news(events) == [False]
         assert (store.available, store.losses) == (False, 1)
+        assert (metric("lost_total"), metric("available")) == (1, 0)
         own_redis.start()
         until(lambda: store.available, "the store to reconnect")
         assert drive(chain).text == "b"
         assert store_news(events) == [False, True]
+        assert (metric("lost_total"), metric("available")) == (1, 1)
         with RedisStore(own_redis.url, prefix=prefix, clock=clock, timeout=SLACK) as other_store:
             other = Health(BREAKER, store=other_store, clock=clock)
             assert other.health()["p"].state is CircuitState.OPEN
@@ -176,10 +187,6 @@ def test_listeners_elsewhere_hear_a_transition_within_the_refresh(
 ) -> None:
     """A circuit opened by one process reaches another's listeners and Prometheus gauge
     within its refresh interval, without any call there."""
-    from prometheus_client import CollectorRegistry
-
-    from fallback_core.prometheus import PrometheusHook
-
     heard: list[tuple[str, CircuitState]] = []
     registry = CollectorRegistry()
     with (
