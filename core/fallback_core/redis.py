@@ -131,6 +131,8 @@ class RedisStore:
         self._pending: collections.deque[Verdict] = collections.deque(maxlen=max_pending)
         self.losses = 0
         """How many times Redis was lost (each followed by local health until it answered)."""
+        self.dropped = 0
+        """Verdicts recorded while Redis was lost that were never handed over (past max_pending)."""
         self._wake = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -243,6 +245,8 @@ class RedisStore:
         if error is not None:
             self._lose(error)
         with self._lock:
+            room = (self._pending.maxlen or 0) - len(self._pending)
+            self.dropped += max(0, len(verdicts) - room)
             self._pending.extend(verdicts)
         admission, changes = self._mirror.consult(breaker, verdicts, candidates, force=force)
         return self._with_notice(admission), changes
@@ -313,7 +317,12 @@ class RedisStore:
         with self._lock:
             self._up = True
             self._notice = (True, None)
-        logger.warning("fallback_core: %r answers again; health is shared once more", self)
+        logger.warning(
+            "fallback_core: %r answers again; health is shared once more (%d verdicts from "
+            "while it was lost dropped so far, past max_pending)",
+            self,
+            self.dropped,
+        )
         self._announce(self._mirror.replace(circuits))
         try:
             self._hand_over()  # verdicts that arrived while we were reconnecting

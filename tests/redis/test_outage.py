@@ -291,3 +291,23 @@ def test_each_attempt_costs_one_round_trip(
         Counting.sent.clear()
         assert serve(failing, 1) == ["b"]
         assert Counting.sent == ["EVALSHA"] * 3, "before the primary, before the backup, after"
+
+
+def test_what_is_handed_over_after_an_outage_is_bounded_and_the_rest_counted(
+    own_redis: RedisServer, prefix: str
+) -> None:
+    """Only the last max_pending verdicts from while Redis was lost are handed over; the ones
+    dropped are counted, not lost silently."""
+    store = RedisStore(own_redis.url, prefix=prefix, max_pending=2, retry_interval=0.05)
+    chain, primary, _ = chain_on(Health(BREAKER, store=store))
+    with store:
+        own_redis.kill()
+        for _ in range(4):
+            assert "".join(d.text for d in chain.stream("r")) == "b"
+        assert len(primary.calls) == 3
+        assert store.dropped == 5, "7 verdicts (3 calls of two attempts, one of one), 2 kept"
+        own_redis.start()
+        until(lambda: store.available, "the store to reconnect")
+        with RedisStore(own_redis.url, prefix=prefix, timeout=SLACK) as other_store:
+            shared = Health(BREAKER, store=other_store).health()
+        assert "p" not in shared, "the primary's failures were among the dropped"
