@@ -19,6 +19,7 @@ from ._classify import ANTHROPIC_CONTEXT_MESSAGES, Category, ErrorInfo, classify
 from ._cost import Price, Prices, capped, output_cap
 from ._drive import AsyncCallStream, CallStream
 from ._errors import (
+    BadAnswerError,
     ChainExhaustedError,
     ConfigurationError,
     DeadlineExceededError,
@@ -69,6 +70,7 @@ __all__ = [
     "AsyncCallStream",
     "AttemptRecord",
     "Backoff",
+    "BadAnswerError",
     "Breaker",
     "CallEnded",
     "CallStream",

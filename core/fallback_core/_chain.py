@@ -21,6 +21,7 @@ from ._events import Hook, HookFailures
 from ._health import Health
 from ._policy import Policy
 from ._types import Strategy, Target
+from .checks import CheckLike, as_checks
 
 __all__ = [
     "DEFAULT_CONTINUE_INSTRUCTION",
@@ -190,21 +191,24 @@ class Chain(Generic[RequestT]):
         self.hook_failures = HookFailures()
         check_acyclic(self)
 
-    def stream(self, request: RequestT, *, hooks: Sequence[Hook] = ()) -> CallStream[RequestT]:
+    def stream(
+        self, request: RequestT, *, hooks: Sequence[Hook] = (), checks: Sequence[CheckLike] = ()
+    ) -> CallStream[RequestT]:
         """Walk the chain for ``request``, synchronously; iterate the result for deltas.
 
-        ``hooks`` are added to the chain's own for this call only.
+        ``hooks`` and ``checks`` are added to the chain's own (its policy's
+        checks) for this call only.
         """
-        return CallStream(self, request, hooks)
+        return CallStream(self, request, hooks, as_checks(checks))
 
     def astream(
-        self, request: RequestT, *, hooks: Sequence[Hook] = ()
+        self, request: RequestT, *, hooks: Sequence[Hook] = (), checks: Sequence[CheckLike] = ()
     ) -> AsyncCallStream[RequestT]:
         """Walk the chain for ``request`` on the running event loop; ``async for`` the result.
 
-        ``hooks`` are added to the chain's own for this call only.
+        ``hooks`` and ``checks`` are added to the chain's own for this call only.
         """
-        return AsyncCallStream(self, request, hooks)
+        return AsyncCallStream(self, request, hooks, as_checks(checks))
 
     def __repr__(self) -> str:
         return f"Chain({[h.name for h in self.hops]!r})"

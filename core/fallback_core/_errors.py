@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from ._trace import AttemptRecord
 
 __all__ = [
+    "BadAnswerError",
     "ChainExhaustedError",
     "ConfigurationError",
     "DeadlineExceededError",
@@ -220,6 +221,17 @@ class HopFailure(FallbackError):
 
 class StreamTruncatedError(HopFailure):
     """The hop's stream ended without a finish reason: the answer is incomplete."""
+
+
+class BadAnswerError(HopFailure):
+    """The hop finished, but a check of `Policy.checks` judged its answer bad.
+
+    ``reason`` is what the check said.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
 
 
 class StreamTimeoutError(HopFailure, TimeoutError):

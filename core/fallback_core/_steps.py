@@ -85,6 +85,7 @@ class Live:
         "continuation",
         "finish_reason",
         "first_token_at",
+        "held",
         "hop",
         "last_chunk_at",
         "number",
@@ -121,6 +122,7 @@ class Live:
         self.seam_result: SeamResult | None = None
         self.seam_held_for = 0.0  # seconds the seam held the continuation's first text back
         self.tool_parts: dict[int, list[ToolCallChunk]] = {}
+        self.held: list[str] = []  # text a check needs whole before the caller may have it
 
 
 class SendReports:

@@ -16,7 +16,7 @@ Any attempt made after text reached the caller continues that text.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ from ._circuit import COUNTED, Admission, Verdict
 from ._classify import Category, ErrorInfo, classify_error
 from ._cost import tokens_written
 from ._errors import (
+    BadAnswerError,
     ChainExhaustedError,
     DeadlineExceededError,
     HopBugError,
@@ -51,6 +52,7 @@ from ._seam import Seam
 from ._steps import Attempt, Consult, Fail, Finish, Live, SendReports, Sleep, Step, assemble
 from ._trace import AttemptRecord, ChainTrace
 from ._types import Continuation, Delta, ToolCallChunk, Usage
+from .checks import Answer, AnswerCheck
 
 if TYPE_CHECKING:
     from ._chain import Chain, Hop
@@ -63,8 +65,12 @@ _call_ids = itertools.count(1)
 class Walk:
     """One call's walk: which hop runs, what failed, what the caller has received."""
 
-    def __init__(self, chain: Chain[Any], request: object = None) -> None:
+    def __init__(
+        self, chain: Chain[Any], request: object = None, checks: Sequence[AnswerCheck] = ()
+    ) -> None:
         self.chain = chain
+        self._checks = (*chain.policy.answer_checks, *checks)  # judge each finished answer
+        self._holds = any(check.holds for check in self._checks)
         self.call_id = f"call-{next(_call_ids)}"
         self._clock = chain.clock
         self._started = self._clock()
@@ -310,26 +316,39 @@ class Walk:
             text = live.seam.feed(text)
             if not live.seam.open:
                 self._joined(live, live.seam)
+        if self._holds and text:  # a check needs the whole answer first
+            live.held.append(text)
+            text = ""
         if delta.finish_reason is not None:
             live.finish_reason = delta.finish_reason
-            return self._release(live, text, delta)
+            if not self._checks:  # with checks the answer is judged at the stream's end
+                return self._release(live, text, delta)
         if not text:
             return None
         return self._deliver(live, text, (), delta)
 
     def _release(self, live: Live, text: str, delta: Delta) -> Delta | None:
-        """At the hop's finish: release what the seam holds and the assembled tool calls.
+        """At the hop's finish: release what is held - by the seam, for a check, tool calls.
 
         A continuation that adds nothing - no text past the seam, no tool call -
-        is a `SeamError`: the answer it was to finish is still unfinished.
+        is a `SeamError`: the answer it was to finish is still unfinished. With
+        checks, the answer is then judged: `BadAnswerError` if one fails.
         """
         if live.seam is not None and live.seam.open:
             text += live.seam.flush()
             self._joined(live, live.seam)
+        text = "".join(live.held) + text
+        live.held.clear()
         calls = tuple(assemble(parts) for _, parts in sorted(live.tool_parts.items()))
         live.tool_parts.clear()
         if live.seam is not None and not (text.strip() or calls or live.chars):
             raise SeamError("empty", f"{_name(live.hop)} finished without continuing the answer")
+        if self._checks:
+            answer = Answer(self.text + text, live.finish_reason, calls)
+            for check in self._checks:
+                why = check(answer)
+                if why is not None:
+                    raise BadAnswerError(why)
         if not text and not calls:
             return None
         return self._deliver(live, text, calls, delta)
@@ -379,9 +398,9 @@ class Walk:
             return None
         tail = None
         try:
-            if live.finish_reason is None:  # a hop that never reports one: release what it held
+            if live.finish_reason is None or self._checks:  # what was held is released (or judged)
                 tail = self._release(live, "", Delta())
-        except SeamError as exc:
+        except (SeamError, BadAnswerError) as exc:
             self.fail(exc)
             return None
         self._close_live("ok", None, None)

@@ -264,6 +264,28 @@ def weighted_tiers(run: BlockRun) -> Iterator[None]:
     assert server.attempt_count("other") == 1
 
 
+@fixture("adapter-tiers")
+def adapter_tiers(run: BlockRun) -> Iterator[None]:
+    """east, west and other_provider are ChatOpenAI models on the fault server."""
+    from langchain_openai import ChatOpenAI
+
+    run.serve({"east": ANSWER, "west": ANSWER, "other": ANSWER})
+
+    def chat(model: str) -> ChatOpenAI:
+        return ChatOpenAI(model=model, max_retries=0)  # OPENAI_BASE_URL: the fault server
+
+    run.namespace.update(east=chat("east"), west=chat("west"), other_provider=chat("other"))
+    yield
+    run.server.set_fault("east", Fault.server_error(503))
+    run.server.set_fault("west", Fault.server_error(503))
+    answer = run.namespace["llm"].invoke("Why back up a model?")
+
+    assert answer.content == ANSWER
+    assert answer.response_metadata["model_name"] == "other"
+    assert run.server.attempt_count("east") >= 1
+    assert run.server.attempt_count("west") >= 1  # the tier's other deployment, before "other"
+
+
 @fixture("telemetry-exports")
 def telemetry_exports(run: BlockRun) -> Iterator[None]:
     """Calls with a cut primary are counted, and its opening circuit shown, in Prometheus."""
@@ -323,6 +345,23 @@ def named_chains(run: BlockRun) -> Iterator[None]:
         assert names == ["openai/gpt-4o", "openai/gpt-4o-mini"]
         assert answer.response_metadata["model_name"] == "gpt-4o-mini"
     assert run.server.attempt_count("gpt-4o") == 1
+
+
+@fixture("checks")
+def checks(run: BlockRun) -> Iterator[None]:
+    """The block's policy in a chain whose primary answers nothing: the backup's answer is used."""
+    run.serve({"primary": "", "backup": ANSWER})
+    yield
+    from fallback_core import Category
+
+    chain = Chain(
+        [Hop(run.target("primary"), name="primary"), Hop(run.target("backup"), name="backup")],
+        policy=run.namespace["policy"],
+    )
+    stream = chain.stream({"messages": QUESTION})
+
+    assert "".join(d.text for d in stream) == ANSWER
+    assert stream.trace.attempts[0].category is Category.BAD_ANSWER
 
 
 @fixture("cost")
