@@ -21,9 +21,11 @@ through the environment: `OPENAI_BASE_URL` (the openai SDK), `OPENAI_API_BASE`
 (LlamaIndex's `OpenAI`), `ANTHROPIC_BASE_URL`, and dummy API keys.
 
 Blocks that name an Anthropic client need `langchain-anthropic` or
-`llama-index-llms-anthropic` and a fault server that speaks Anthropic's
-Messages API (`POST /v1/messages`); until both are there they are skipped
-with that reason, and they run as soon as both are.
+`llama-index-llms-anthropic` and the fault server's Messages API
+(`POST /v1/messages`); without the package they are skipped with that
+reason. LlamaIndex's `Anthropic` also needs `anthropic<1`: under a newer SDK
+its blocks are skipped here and run in `tests/llamaindex_anthropic`, with the
+compatible SDK first on the path.
 """
 
 from __future__ import annotations
