@@ -57,8 +57,11 @@ bench: $(BENCH_STAMP)
 	LANGSMITH_TRACING=false LITELLM_LOCAL_MODEL_COST_MAP=True $(BIN)/python -m benchmarks
 
 # Re-record cassettes/ from real HTTP traffic with the local fault server (no API key).
+# LlamaIndex's Anthropic is recorded with the anthropic<1 it needs first on the path.
 cassettes: $(STAMP)
-	LANGSMITH_TRACING=false LANGCHAIN_TRACING_V2=false $(BIN)/python scripts/record_cassettes.py
+	$(NO_TRACING) $(BIN)/python scripts/record_cassettes.py
+	$(NO_TRACING) PYTHONPATH=$(VENV)/anthropic-0 $(BIN)/python scripts/record_cassettes.py \
+		--adapter llamaindex-anthropic
 
 # The first install builds llama-cpp-python from source (~10-20 min on 2 cores); pip caches the wheel.
 $(LIVE_STAMP): pyproject.toml $(STAMP)

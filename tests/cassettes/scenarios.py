@@ -21,11 +21,12 @@ from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessage
 from langchain_openai import ChatOpenAI
 from llama_index.core.base.llms.types import ChatMessage, ChatResponse
+from llama_index.llms.anthropic import Anthropic
 from llama_index.llms.openai_like import OpenAILike
 
 from fallback_core.testing import Fault, ModelScript
 from langchain_fallback import ChatHop, FallbackChatModel
-from llamaindex_fallback import FallbackLLM
+from llamaindex_fallback import FallbackLLM, LLMHop
 
 __all__ = [
     "ANSWER",
@@ -45,15 +46,20 @@ __all__ = [
     "ask",
     "attempts_of",
     "build",
+    "primary_model",
 ]
 
-Adapter = Literal["langchain", "llamaindex", "langchain-anthropic"]
+Adapter = Literal["langchain", "llamaindex", "langchain-anthropic", "llamaindex-anthropic"]
 # One attempt as the trace reports it: hop, failure category (None: it served), continuation.
 Attempt = tuple[str, str | None, str | None]
 
 ANSWER = "Backup models keep the answer coming, word for word."
 PROMPT = "Why have backup models?"
-MODELS: Mapping[str, ModelScript] = {name: ModelScript(ANSWER) for name in ("primary", "backup")}
+# LlamaIndex's Anthropic takes only model names it knows: its hops are these models.
+CLAUDE_MODELS = {"primary": "claude-haiku-4-5", "backup": "claude-sonnet-4-5"}
+MODELS: Mapping[str, ModelScript] = {
+    name: ModelScript(ANSWER) for name in ("primary", "backup", *CLAUDE_MODELS.values())
+}
 NO_WAIT = {"backoff": lambda retry: 0.0}
 
 LANGCHAIN_KINDS = ("invoke", "ainvoke", "stream", "astream")
@@ -121,7 +127,7 @@ SCENARIOS = (
         (_SERVED,),
     ),
 )
-_CLAUDE = frozenset({"langchain-anthropic"})
+_CLAUDE = frozenset({"langchain-anthropic", "llamaindex-anthropic"})
 # ChatAnthropic hops over the Messages API. No cut stream: vcrpy records a body
 # only when it arrives whole, and the httpx2 transport the anthropic SDK uses has
 # no tap here (the fault-server tests cover the cut); the overload mid-stream
@@ -178,6 +184,22 @@ def build(adapter: Adapter, scenario: Scenario, base_url: str, clients: Clients)
 
     ``base_url`` is the OpenAI one; Claude hops take it without ``/v1``.
     """
+    if adapter == "llamaindex-anthropic":
+        hops = [
+            LLMHop(
+                Anthropic(
+                    model=CLAUDE_MODELS[name],
+                    base_url=base_url.removesuffix("/v1"),
+                    api_key="test",
+                    max_retries=0,
+                    max_tokens=1024,
+                    timeout=10.0,
+                ),
+                name=name,
+            )
+            for name in ("primary", "backup")
+        ]
+        return FallbackLLM(hops, **NO_WAIT)
     if adapter == "langchain-anthropic":
         claude = [
             ChatHop(
@@ -240,9 +262,14 @@ def attempts_of(trace: Mapping[str, Any]) -> tuple[Attempt, ...]:
     return tuple((a["hop"], a["category"], a["continuation"]) for a in trace["attempts"])
 
 
+def primary_model(adapter: Adapter) -> str:
+    """The fault server's name for the adapter's primary model."""
+    return CLAUDE_MODELS["primary"] if adapter == "llamaindex-anthropic" else "primary"
+
+
 def ask(adapter: Adapter, model: Any, kind: str) -> Outcome:
     """Ask `model` the `PROMPT` once, the `kind` way (one of the adapter's `*_KINDS`)."""
-    if adapter != "llamaindex":
+    if adapter.startswith("langchain"):
         return _ask_langchain(model, kind)
     return _ask_llamaindex(model, kind)
 
