@@ -72,9 +72,9 @@ class ChatHop:
     first text, ``idle_timeout`` each later gap; ``max_attempts`` caps attempts
     on this hop per call; ``context_window`` (tokens) lets a context-length
     failure skip hops no larger (default: the model profile's
-    ``max_input_tokens``). ``continuation`` (``"prefill"`` / ``"instruct"``)
-    and ``require_finish`` override what the model class implies; None keeps
-    the class default.
+    ``max_input_tokens``). ``continuation`` (``"prefill"``, ``"instruct"`` or
+    ``"continue_final_message"``, for vLLM) and ``require_finish`` override
+    what the model class implies; None keeps the class default.
     """
 
     model: BaseChatModel
