@@ -8,8 +8,12 @@ is what the primary delivered - never a success with other text.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+import pytest
+
 from fallback_core import ChainExhaustedError
-from fallback_core.testing import CANONICAL_ANSWER, FaultServer
+from fallback_core.testing import CANONICAL_ANSWER, Fault, FaultServer, ModelScript, parse_backup
 
 OUTCOMES = {
     "obey": "complete",
@@ -28,6 +32,18 @@ STRATEGIES = ("instruct", "prefill", "continue_final_message")
 
 CUTS = {"mid-sentence": 5, "after-paragraph-break": 25}
 """Tokens the primary sends before its connection drops (25: the answer's ``\\n\\n``)."""
+
+
+@pytest.fixture
+def fault_server_models() -> Mapping[str, ModelScript]:
+    """No scripts: every model shares the server's canonical answer (import it to use it)."""
+    return {}
+
+
+def prepare(server: FaultServer, behaviour: str, cut: int) -> None:
+    """Cut the primary after ``cut`` tokens; make the backup answer as ``behaviour`` says."""
+    server.set_fault("primary", Fault.cut_after(cut))
+    server.set_backup("backup", parse_backup(behaviour))
 
 
 def check(

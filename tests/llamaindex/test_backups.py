@@ -10,35 +10,24 @@ exactly, or a `ChainExhaustedError` carrying the delivered text.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 from llama_index.core.base.llms.types import ChatMessage
 
 from fallback_core import ChainExhaustedError
-from fallback_core.testing import Fault, FaultServer, ModelScript, parse_backup
+from fallback_core.testing import FaultServer
 from llamaindex_fallback import FallbackLLM, LLMHop
-from tests.backups import CUTS, OUTCOMES, STRATEGIES, check
+from tests.backups import CUTS, OUTCOMES, STRATEGIES, check, prepare
+from tests.backups import fault_server_models as fault_server_models  # the shared answer
 from tests.llamaindex.http import openai_like
 
 QUESTION = "Why would a pipeline fall back?"
 
 
-@pytest.fixture
-def fault_server_models() -> Mapping[str, ModelScript]:
-    """No scripts: every model shares the server's canonical answer."""
-    return {}
-
-
 def llm(server: FaultServer, strategy: str) -> FallbackLLM:
     backup = LLMHop(openai_like(server, "backup"), continuation=strategy)  # type: ignore[arg-type]
     return FallbackLLM([openai_like(server, "primary"), backup], backoff=lambda n: 0.0)
-
-
-def prepare(server: FaultServer, behaviour: str, cut: int) -> None:
-    server.set_fault("primary", Fault.cut_after(cut))
-    server.set_backup("backup", parse_backup(behaviour))
 
 
 def run(kind: str, chain: FallbackLLM) -> tuple[str | None, BaseException | None, str]:
