@@ -206,7 +206,7 @@ def _hop(where: str, item: object, settings: ChainSettings) -> tuple[Hop[LLMRequ
     own = getattr(spec.llm, "additional_kwargs", None)
     if continuation == "continue_final_message" and isinstance(own, dict) and "extra_body" in own:
         raise ConfigurationError(
-            f"llms[{i}].continuation",
+            f"{where}.continuation",
             "'continue_final_message' sends its flags in extra_body, which the LLM's "
             "additional_kwargs['extra_body'] would replace",
             "continuation='prefill' with continue_final_message=True and "
