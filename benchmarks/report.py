@@ -171,6 +171,30 @@ def summary_table(results: Results) -> list[str]:
     return lines
 
 
+def seam_table(results: Results) -> list[str]:
+    """Per scenario where a continuation joined: what the seam held back, per system."""
+    held = [c for c in results.cells if c.seam_held is not None]
+    systems = [s for s in results.systems if any(c.system == s.key for c in held)]
+    if not held:
+        return []
+    by_key = {(c.scenario, c.system): c for c in held}
+    lines = [
+        "| scenario | " + " | ".join(s.label for s in systems) + " |",
+        "|---|" + "---|" * len(systems),
+    ]
+    for scenario in results.scenarios:
+        row = [by_key.get((scenario.key, s.key)) for s in systems]
+        if any(row):
+            lines.append(f"| {scenario.label} | " + " | ".join(map(_held_text, row)) + " |")
+    return lines
+
+
+def _held_text(cell: Cell | None) -> str:
+    if cell is None or cell.seam_held is None:
+        return "-"
+    return f"{cell.seam_held} chars, {(cell.seam_held_for or 0.0) * 1000:.0f} ms"
+
+
 def flapping_table(results: Results) -> list[str]:
     labels = {s.key: s.label for s in results.systems}
     lines = [
@@ -279,6 +303,18 @@ def markdown(results: Results) -> str:
         "",
         *matrix_table(results),
     ]
+    seam = seam_table(results)
+    if seam:
+        out += [
+            "",
+            "## Held at the seam",
+            "",
+            "Characters of the backup's continuation held back before the seam could judge "
+            "them (a replay to drop, a restart to refuse), and for how long from its first "
+            "text; the rest streamed straight through. Only our adapters report it.",
+            "",
+            *seam,
+        ]
     if results.flapping_runs and results.flapping is not None:
         f = results.flapping
         out += [
@@ -361,9 +397,12 @@ def fleet_section(
 
 
 _CONTENT_POLICY_NOTE = (
-    "\\* Our adapters raise a content-policy refusal by default rather than send the same "
-    'prompt elsewhere (`rules={Category.CONTENT_POLICY: "fallback"}` changes that); it is '
-    "left out of the complete-answer count for every system."
+    "\\* Raising is the right ending here, so the scenario is left out of the "
+    "complete-answer count for every system: our adapters raise a content-policy refusal "
+    "by default rather than send the same prompt elsewhere (`rules={Category.CONTENT_POLICY: "
+    '"fallback"}` changes that), and a backup that starts the answer over in other words '
+    "cannot finish it (with no other backup, the call ends in a clean error carrying the "
+    "text delivered)."
 )
 
 

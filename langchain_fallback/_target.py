@@ -158,6 +158,10 @@ class ModelTarget:
         kwargs = capped(request.kwargs, continuation)
         if request.binding is not None:
             kwargs.update(request.binding.kwargs_for(self.model, self.name))
+        if continuation is not None and continuation.flags:
+            # vLLM's options ride in the body; the model's own extra_body is kept.
+            own = getattr(self.model, "extra_body", None) or {}
+            kwargs["extra_body"] = {**own, **(kwargs.get("extra_body") or {}), **continuation.flags}
         return continued(request.messages, continuation), kwargs
 
     def stream(self, request: ChatRequest, continuation: Continuation | None) -> Iterator[Delta]:

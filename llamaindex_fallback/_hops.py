@@ -14,8 +14,10 @@ per LLM with `LLMHop`:
   ``MockLLM`` never report one); their broken streams are still caught when
   they raise or stall.
 - ``continuation``: ``"prefill"`` for LLMs that continue a final assistant
-  message (Anthropic's Claude) and for completion models (they continue text
-  natively); ``"instruct"`` otherwise.
+  message (Anthropic's Claude; Ollama, ollama/ollama#6778) and for completion
+  models (they continue text natively); ``"instruct"`` otherwise, OpenAI and
+  ``OpenAILike`` included - for an OpenAI-compatible server set it per hop:
+  ``"continue_final_message"`` for vLLM, ``"prefill"`` for a llama.cpp server.
 """
 
 from __future__ import annotations
@@ -180,6 +182,16 @@ def _hop(where: str, item: object, settings: ChainSettings) -> tuple[Hop[LLMRequ
             f"{where}.metadata", f"{type(exc).__name__}: {exc}", "an LLM whose metadata loads"
         ) from exc
     traits = class_traits(spec.llm, meta)
+    continuation = _first(spec.continuation, traits.continuation)
+    own = getattr(spec.llm, "additional_kwargs", None)
+    if continuation == "continue_final_message" and isinstance(own, dict) and "extra_body" in own:
+        raise ConfigurationError(
+            f"{where}.continuation",
+            "'continue_final_message' sends its flags in extra_body, which the LLM's "
+            "additional_kwargs['extra_body'] would replace",
+            "continuation='prefill' with continue_final_message=True and "
+            "add_generation_prompt=False added to that extra_body",
+        )
     hop = Hop(
         LLMTarget(spec.llm, meta, stream_usage=spec.stream_usage),
         name=spec.name,
@@ -189,7 +201,7 @@ def _hop(where: str, item: object, settings: ChainSettings) -> tuple[Hop[LLMRequ
         first_token_timeout=_first(spec.first_token_timeout, settings.first_token_timeout),
         idle_timeout=_first(spec.idle_timeout, settings.idle_timeout),
         context_window=_first(spec.context_window, meta.context_window),
-        continuation=_first(spec.continuation, traits.continuation),
+        continuation=continuation,
         require_finish=_first(spec.require_finish, traits.require_finish),
         identity=identity_for(spec.llm, meta),
         weight=_first(spec.weight, 1.0),

@@ -126,6 +126,7 @@ class LLMTarget:
             assert cont is not None
             prompt = self._prompt(request) + cont.message
             return llm.stream_complete(prompt, formatted=True, **kwargs)
+        kwargs = _with_flags(kwargs, cont)
         if request.operation == "complete" and cont is None:
             return llm.stream_complete(request.prompt, formatted=request.formatted, **kwargs)
         messages = self._messages(request, cont)
@@ -145,6 +146,7 @@ class LLMTarget:
             assert cont is not None
             prompt = self._prompt(request) + cont.message
             return await llm.astream_complete(prompt, formatted=True, **kwargs)
+        kwargs = _with_flags(kwargs, cont)
         if request.operation == "complete" and cont is None:
             return await llm.astream_complete(request.prompt, formatted=request.formatted, **kwargs)
         messages = self._messages(request, cont)
@@ -201,6 +203,14 @@ class LLMTarget:
         else:
             messages = _copies(request.messages)
         return messages + continuation_messages(cont)
+
+
+def _with_flags(kwargs: Mapping[str, Any], cont: Continuation | None) -> dict[str, Any]:
+    """The call's kwargs, with the options the strategy needs (vLLM's) in ``extra_body``."""
+    merged = dict(kwargs)
+    if cont is not None and cont.flags:
+        merged["extra_body"] = {**(merged.get("extra_body") or {}), **cont.flags}
+    return merged
 
 
 def model_name(metadata: LLMMetadata) -> str | None:

@@ -44,17 +44,20 @@ def _at_boundary(text: str, start: int, first: str) -> bool:
     return start == 0 or not _word(text[start - 1]) or not _word(first)
 
 
-def within(delivered: str, body: str) -> bool:
-    """Whether ``body`` could still be the start of a replay: it occurs in ``delivered``.
+def within(delivered: str, body: str, hint: int = 0) -> int | None:
+    """Where ``body`` occurs in ``delivered`` at a word boundary, if it does: a replay may follow.
 
-    Only occurrences starting at a word boundary count.
+    ``hint`` is where a shorter start of ``body`` was found last time; it is
+    tried first, so a long replay is followed in linear time.
     """
+    if delivered.startswith(body, hint) and _at_boundary(delivered, hint, body[0]):
+        return hint
     start = delivered.find(body)
     while start >= 0:
         if _at_boundary(delivered, start, body[0]):
-            return True
+            return start
         start = delivered.find(body, start + 1)
-    return False
+    return None
 
 
 def replays(delivered: str, body: str) -> list[int]:

@@ -174,7 +174,15 @@ class Seam:
     for a continuation that starts the answer over.
     """
 
-    __slots__ = ("_buffer", "_delivered", "_insert_space", "_opening", "_stripped", "result")
+    __slots__ = (
+        "_buffer",
+        "_delivered",
+        "_insert_space",
+        "_opening",
+        "_replay_at",
+        "_stripped",
+        "result",
+    )
 
     def __init__(
         self, delivered: str, *, sent: str | None = None, insert_space: bool = True
@@ -184,6 +192,7 @@ class Seam:
         self._insert_space = insert_space
         self._opening = Opening.of(delivered)
         self._buffer = ""
+        self._replay_at = 0  # where the held text was last found in the delivered text
         self.result: SeamResult | None = None
 
     @property
@@ -213,7 +222,11 @@ class Seam:
 
     def _holding(self) -> bool:
         body = self._buffer.lstrip()
-        if not body or within(self._delivered, body):
+        if not body:
+            return True
+        at = within(self._delivered, body, self._replay_at)
+        if at is not None:
+            self._replay_at = at
             return True
         if self._opening is None:
             return False

@@ -7,8 +7,9 @@ carries the adapter's own chunk along untouched in ``native``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
@@ -115,6 +116,17 @@ class Continuation:
         the seam knows the whitespace it may write again.
         """
         return self.text.rstrip() if self.prefill else self.text
+
+    @property
+    def flags(self) -> Mapping[str, bool]:
+        """Request options the strategy needs besides the messages (none but for vLLM's)."""
+        return _FLAGS if self.strategy == "continue_final_message" else _NO_FLAGS
+
+
+_FLAGS: Mapping[str, bool] = MappingProxyType(
+    {"continue_final_message": True, "add_generation_prompt": False}
+)
+_NO_FLAGS: Mapping[str, bool] = MappingProxyType({})
 
 
 @runtime_checkable

@@ -220,3 +220,13 @@ def test_a_prefill_is_sent_without_trailing_whitespace(drive: Drive) -> None:
     cont = backup.calls[0].continuation
     assert cont is not None
     assert (cont.text, cont.message) == ("First paragraph.\n\n", "First paragraph.")
+
+
+def test_delivered_whitespace_alone_is_not_continued(drive: Drive) -> None:
+    """A primary cut after sending only whitespace: the next hop answers afresh after it."""
+    primary = Scripted(cut("\n\n"), name="p")
+    backup = Scripted(ok("Fresh", " answer."), name="b")
+    chain = Chain([Hop(primary, name="p"), Hop(backup, name="b")])  # type: ignore[arg-type]
+    run = drive(chain)
+    assert run.text == "\n\nFresh answer."
+    assert backup.calls[0].continuation is None

@@ -156,6 +156,10 @@ def rewordings(draw: st.DrawFn) -> tuple[list[str], int, list[str]]:
     other = draw(st.lists(WORD, min_size=1, max_size=12))
     assume(other[0] != delivered.split()[OPENING_WORDS].strip(".").lower())
     restart = " ".join([preface, *opening, *other]).strip() + "."
+    # A rewording that begins with the delivered text itself ("A aa a s" -> "A aa a sa.")
+    # reads as a verbatim restart of an answer cut inside its last word: from the text
+    # alone it cannot be told apart (a known limit in README.md), so it is not this case.
+    assume(not restart.startswith(delivered))
     return tokens, cut_at, [restart[:10], restart[10:]]
 
 
