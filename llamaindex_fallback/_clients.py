@@ -11,7 +11,9 @@
 - A report when the request leaves: the httpx client the LLM's SDK client
   sends through gets `fallback_core.watch_requests`, so the hop's first-token
   wait counts from the moment the request is sent, not from when it started
-  waiting for a free connection. The hook does nothing outside a chain's attempt.
+  waiting for a free connection (or the process was busy with other calls).
+  The SDK clients an LLM reuses are made, and watched, when its hop is built.
+  The hook does nothing outside a chain's attempt.
 """
 
 from __future__ import annotations

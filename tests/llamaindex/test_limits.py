@@ -93,6 +93,7 @@ def test_streams_queued_in_the_client_keep_their_first_token_wait(
                 openai_like(server, "backup", async_http_client=free),
             ]
             llm = FallbackLLM(hops, first_token_timeout=0.5)
+            assert [h.target.reports_requests for h in llm.fallback_chain.hops] == [watched] * 2
             await llm.achat(user())  # the SDK's first request pays a one-time set-up
             answers: list[ChatResponse] = await asyncio.gather(
                 *(llm.achat(user()) for _ in range(6))
