@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from types import SimpleNamespace
 from typing import Any
 
+import anthropic
 import httpx
 import pytest
 from langchain_openai import ChatOpenAI
@@ -16,6 +18,7 @@ from langchain_fallback import FallbackChatModel, _private, with_backups
 from tests.walking import ClockedWalk, check_quickstart_share
 
 from .conftest import ANSWER, Call
+from .fakes import ScriptedChatModel, ok
 from .servers import OpenAIHops
 
 MODELS = ("primary", "backup")
@@ -111,3 +114,26 @@ def test_streams_queued_in_the_client_keep_their_first_token_wait(
         assert served == ["primary"] * 6
     else:
         assert "backup" in served, "the pool must really hold streams back beyond their limit"
+
+
+class AnthropicShaped(ScriptedChatModel):
+    """A chat model that builds anthropic SDK clients lazily, as ChatAnthropic does."""
+
+    @functools.cached_property
+    def _client(self) -> anthropic.Anthropic:
+        return anthropic.Anthropic(api_key="test", base_url="http://127.0.0.1:9")
+
+    @functools.cached_property
+    def _async_client(self) -> anthropic.AsyncAnthropic:
+        return anthropic.AsyncAnthropic(api_key="test", base_url="http://127.0.0.1:9")
+
+
+def test_the_sdk_clients_of_each_model_shape_are_watched(openai_hop: OpenAIHops) -> None:
+    """ChatOpenAI's root clients and ChatAnthropic-style cached clients get the hook."""
+    model = FallbackChatModel(
+        models=[openai_hop("primary"), AnthropicShaped(ok("x")), ScriptedChatModel(ok("y"))]
+    )
+
+    reports = [h.target.reports_requests for h in model.fallback_chain.hops]  # type: ignore[attr-defined]
+
+    assert reports == [True, True, False], "a model with no SDK client is timed from its start"
