@@ -95,9 +95,9 @@ def _build(
     hops: list[Hop[ChatRequest]] = []
     running_models: list[tuple[str, BaseChatModel]] = []
     for setting, name in zip(settings, _hop_names(settings), strict=True):
-        running = hop_model(setting.model, name, inner_retries=inner_retries)
+        running, reports = hop_model(setting.model, name, inner_retries=inner_retries)
         running_models.append((name, running))
-        hops.append(_hop(setting, name, running, defaults))
+        hops.append(_hop(setting, name, ModelTarget(running, name, reports), defaults))
     places: list[Hop[ChatRequest] | Tier[ChatRequest]] = []
     for item in models:
         if isinstance(item, Tier):
@@ -126,11 +126,11 @@ def _setting(item: BaseChatModel | ChatHop) -> ChatHop:
 
 
 def _hop(
-    setting: ChatHop, name: str, running: BaseChatModel, defaults: HopDefaults
+    setting: ChatHop, name: str, target: ModelTarget, defaults: HopDefaults
 ) -> Hop[ChatRequest]:
     model = setting.model
     return Hop(
-        ModelTarget(running, name),
+        target,
         name=name,
         model=model_name(model),
         max_attempts=_first(setting.max_attempts, defaults.max_attempts),

@@ -33,12 +33,12 @@ __all__ = ["hop_model"]
 _SDK_CLIENTS = ("root_client", "root_async_client", "_client", "_async_client")
 
 
-def hop_model(model: BaseChatModel, hop: str, *, inner_retries: str) -> BaseChatModel:
-    """The model hop ``hop`` runs on: ``model`` itself, or a private copy of it."""
+def hop_model(model: BaseChatModel, hop: str, *, inner_retries: str) -> tuple[BaseChatModel, bool]:
+    """The model hop ``hop`` runs on (``model`` itself, or a private copy of it), and
+    whether its clients report each request sent (then its first-token wait starts there)."""
     running = without_inner_retries(model, hop) if inner_retries == "off" else model
     running = with_stream_usage(running)
-    watch_model_requests(running)
-    return running
+    return running, watch_model_requests(running) > 0
 
 
 def with_stream_usage(model: BaseChatModel) -> BaseChatModel:

@@ -134,9 +134,11 @@ def continued(
 class ModelTarget:
     """The hop target for one chat model: streams it and speaks deltas to the core."""
 
-    def __init__(self, model: BaseChatModel, hop: str) -> None:
+    def __init__(self, model: BaseChatModel, hop: str, reports_requests: bool = False) -> None:
         self.model = model
         self.name = hop
+        #: Whether the model's clients report each request sent (see ``_private``).
+        self.reports_requests = reports_requests
 
     def estimate_tokens(self, request: ChatRequest) -> int:
         """A rough size of the request's messages, for skipping hops too small for it."""

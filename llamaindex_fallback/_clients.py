@@ -11,7 +11,9 @@
 - A report when the request leaves: the httpx client the LLM's SDK client
   sends through gets `fallback_core.watch_requests`, so the hop's first-token
   wait counts from the moment the request is sent, not from when it started
-  waiting for a free connection. The hook does nothing outside a chain's attempt.
+  waiting for a free connection (or the process was busy with other calls).
+  The SDK clients an LLM reuses are made, and watched, when its hop is built.
+  The hook does nothing outside a chain's attempt.
 """
 
 from __future__ import annotations
@@ -46,15 +48,19 @@ def usage_options() -> dict[str, Any]:
 def watch_llm_requests(llm: LLM, *, is_async: bool) -> bool:
     """Have the client ``llm`` is about to send through report when its request leaves.
 
-    Uses what the OpenAI-family LLMs hold: the ``http_client`` they were given,
-    else the SDK client they reuse between calls (``reuse_client``, the
-    default). False when neither is there (an LLM making a new client per call).
+    Uses what the integrations hold: the ``http_client`` an OpenAI-family LLM
+    was given, else the SDK client it reuses between calls (``reuse_client``,
+    the default); else an SDK client kept as ``_client`` / ``_aclient`` (the
+    Anthropic integration). False when there is none to watch (an LLM making a
+    new client per call).
     """
     given = getattr(llm, "_async_http_client" if is_async else "_http_client", None)
     if given is not None:
         return watch_requests(given)
     get_client = getattr(llm, "_get_aclient" if is_async else "_get_client", None)
-    if getattr(llm, "reuse_client", False) is not True or not callable(get_client):
+    if not callable(get_client):
+        return watch_requests(getattr(llm, "_aclient" if is_async else "_client", None))
+    if getattr(llm, "reuse_client", False) is not True:
         return False
     try:
         client = get_client()

@@ -71,7 +71,7 @@ class LLMTarget:
     do) cannot change what the next hop is sent.
     """
 
-    __slots__ = ("asks_for_usage", "is_chat_model", "llm", "name")
+    __slots__ = ("asks_for_usage", "is_chat_model", "llm", "name", "reports_requests")
 
     def __init__(
         self, llm: LLM, metadata: LLMMetadata, *, stream_usage: bool | None = None
@@ -80,6 +80,10 @@ class LLMTarget:
         self.is_chat_model = metadata.is_chat_model
         #: Whether each call asks the LLM to stream its token usage (see ``_clients``).
         self.asks_for_usage = asks_for_usage(llm, stream_usage)
+        #: Whether the LLM's clients report each request sent (its first-token wait then
+        #: starts there): its sync and async clients are both watched now; an LLM that
+        #: makes new clients per call cannot be.
+        self.reports_requests = all(watch_llm_requests(llm, is_async=a) for a in (False, True))
         #: The LLM's model name (else its class name), used when its hop is given no name.
         self.name = model_name(metadata) or llm.class_name()
 

@@ -238,7 +238,6 @@ if sys.version_info >= (3, 11):
         timeout is rescheduled to the limit that then applies: queueing inside
         the client does not eat the first-token wait.
         """
-        pending = walk.read_timeout()
         loop = asyncio.get_running_loop()
         scopes: list[asyncio.Timeout] = []
 
@@ -248,6 +247,7 @@ if sys.version_info >= (3, 11):
                 scopes[0].reschedule(None if again is None else loop.time() + again.limit)
 
         token = mark_requests(walk.send_reports(moved))
+        pending = walk.read_timeout()  # after the reports are set up: they may hold the wait
         try:
             return await _next_within(awaitable, None if pending is None else pending.limit, scopes)
         finally:

@@ -8,6 +8,10 @@ an async one): `request_queued` - the client has the request but has not sent
 it yet, so the first-token wait is held - and `request_sent` - it has gone out,
 so the first-token wait starts now. A hop client that can tell calls them; one
 that calls neither has its first-token wait counted from the attempt's start.
+A target whose client always reports (``reports_requests = True``; the
+adapters set it on hops whose SDK clients they watch) is held from the
+start: nothing before its request leaves counts - not even the caller's own
+process being busy with a thousand other calls.
 While a request is held, the attempt's ``timeout``, the call's ``deadline``
 (and its share) and the client's own pool and connect timeouts still apply.
 

@@ -128,20 +128,30 @@ class Live:
 class SendReports:
     """What the hop's client reports about one attempt's request (see ``_sent``).
 
-    Queued: the first-token wait is held. Sent: it counts from now.
-    ``changed`` runs after each report that changed a limit, so a driver
-    waiting on the old one can wait again. A report once the attempt has
-    produced text (or ended) changes nothing.
+    Queued: the first-token wait is held. Sent: it counts from now. With
+    ``held`` (a target that always reports its requests) the wait is held
+    from the start, so nothing before the request leaves - the caller's own
+    process busy with other calls included - counts. ``changed`` runs after
+    each report that changed a limit, so a driver waiting on the old one can
+    wait again. A report once the attempt has produced text (or ended)
+    changes nothing.
     """
 
     __slots__ = ("_attempt", "_changed", "_clock")
 
     def __init__(
-        self, attempt: Live, clock: Callable[[], float], changed: Callable[[], None]
+        self,
+        attempt: Live,
+        clock: Callable[[], float],
+        changed: Callable[[], None],
+        *,
+        held: bool = False,
     ) -> None:
         self._attempt = attempt
         self._clock = clock
         self._changed = changed
+        if held and attempt.first_token_at is None:
+            attempt.queued = True
 
     def queued(self) -> None:
         attempt = self._attempt

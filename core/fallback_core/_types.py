@@ -138,7 +138,10 @@ class Target(Protocol[RequestT_contra]):
     as the provider raised them; the core classifies them.
 
     Optionally a target also offers ``estimate_tokens(request) -> int | None``:
-    a hop whose ``context_window`` the estimate exceeds is skipped.
+    a hop whose ``context_window`` the estimate exceeds is skipped; and
+    ``reports_requests = True`` when its client always reports its request
+    sent (`request_sent`, e.g. through `watch_requests`): its first-token
+    wait then starts only at that report.
     """
 
     def stream(

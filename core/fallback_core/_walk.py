@@ -256,9 +256,13 @@ class Walk:
         """Where the live attempt's client reports its request queued, then sent.
 
         While queued, the first-token wait is held; once sent, it counts from
-        then. ``changed`` runs after each report that moved a limit.
+        then. A hop whose target says it ``reports_requests`` is held from
+        now until its client reports the request sent. ``changed`` runs after
+        each report that moved a limit.
         """
-        return SendReports(self._require_live(), self._clock, changed)
+        live = self._require_live()
+        held = getattr(live.hop.target, "reports_requests", False) is True
+        return SendReports(live, self._clock, changed, held=held)
 
     def _tokens_left(self, hop: Hop[Any]) -> int | None:
         """What the caller's token cap leaves for a continuation on ``hop`` (None: no cap)."""

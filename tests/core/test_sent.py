@@ -22,6 +22,7 @@ import pytest
 
 from fallback_core import (
     Chain,
+    ChainExhaustedError,
     Continuation,
     Delta,
     Hop,
@@ -186,12 +187,57 @@ class SelfReporting:
 
 def test_a_client_reporting_its_own_queueing_keeps_its_first_token_wait(drive: Drive) -> None:
     """``request_queued()`` holds the first-token wait; ``request_sent()`` starts it."""
-    chain = Chain([Hop(SelfReporting(queued_for=0.3), name="p", first_token_timeout=0.1)])
+    chain = Chain([Hop(SelfReporting(queued_for=0.8), name="p", first_token_timeout=0.5)])
 
     run = drive(chain)
 
     assert run.error is None
     assert run.text == "sent late, answered at once"
+
+
+class ReportsSent:
+    """A target whose client always reports its request, here only once it is sent, late."""
+
+    reports_requests = True
+
+    def __init__(self, sent_after: float) -> None:
+        self.sent_after = sent_after
+
+    def stream(self, request: Any, continuation: Continuation | None) -> Iterator[Delta]:
+        time.sleep(self.sent_after)  # e.g. the process busy with a thousand other calls
+        request_sent()
+        yield Delta(text="answered once sent")
+        yield Delta(finish_reason="stop")
+
+    async def astream(
+        self, request: Any, continuation: Continuation | None
+    ) -> AsyncIterator[Delta]:
+        await asyncio.sleep(self.sent_after)
+        request_sent()
+        yield Delta(text="answered once sent")
+        yield Delta(finish_reason="stop")
+
+
+def test_a_target_that_always_reports_is_timed_only_from_sending(drive: Drive) -> None:
+    """``reports_requests = True``: nothing before the request leaves counts, queued or not."""
+    chain = Chain([Hop(ReportsSent(sent_after=0.3), name="p", first_token_timeout=0.1)])
+
+    run = drive(chain)
+
+    assert run.error is None
+    assert run.text == "answered once sent"
+
+
+def test_a_target_that_does_not_say_it_reports_is_timed_from_its_start(drive: Drive) -> None:
+    """Without the declaration the same late client misses its first-token limit."""
+    target = ReportsSent(sent_after=0.3)
+    target.reports_requests = False  # type: ignore[misc]
+    chain = Chain([Hop(target, name="p", first_token_timeout=0.1)])
+
+    run = drive(chain)
+
+    assert isinstance(run.error, ChainExhaustedError)
+    assert isinstance(run.error.attempts[0].error, StreamTimeoutError)
 
 
 def test_reports_outside_an_attempt_do_nothing() -> None:

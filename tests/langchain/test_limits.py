@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from types import SimpleNamespace
 from typing import Any
 
+import anthropic
 import httpx
 import pytest
 from langchain_openai import ChatOpenAI
 
 from fallback_core import DEFAULT_FIRST_TOKEN_TIMEOUT, DEFAULT_IDLE_TIMEOUT
 from fallback_core.testing import Fault, FaultServer, ModelScript
-from langchain_fallback import FallbackChatModel, with_backups
+from langchain_fallback import FallbackChatModel, _private, with_backups
 from tests.walking import ClockedWalk, check_quickstart_share
 
 from .conftest import ANSWER, Call
+from .fakes import ScriptedChatModel, ok
 from .servers import OpenAIHops
 
 MODELS = ("primary", "backup")
@@ -68,22 +71,20 @@ def test_a_primary_that_never_sends_a_byte_is_served_by_the_backup(
     assert "deadline_share timeout" in attempts[0]["error"]
 
 
-def _unwatched(client: httpx.AsyncClient) -> None:
-    hooks = client.event_hooks
-    mine = [h for h in hooks["request"] if h.__module__ != "fallback_core._sent"]
-    client.event_hooks = {**hooks, "request": mine}
-
-
 @pytest.mark.parametrize("watched", [True, False], ids=["watched", "unwatched"])
-def test_streams_queued_in_the_client_keep_their_first_token_wait(watched: bool) -> None:
+def test_streams_queued_in_the_client_keep_their_first_token_wait(
+    watched: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Many concurrent astreams through one pooled client: queueing does not eat the limit.
 
     Six streams share a one-connection pool, each holding it about 0.3 s, so
     the last is sent some 1.5 s after it started - three times its first-token
     limit. Watched (the default), every one is served by the
-    primary; with the hook removed, the limit counts the queueing and later
-    streams fail over to the backup.
+    primary; with the clients left unwatched, the limit counts the queueing
+    and later streams fail over to the backup.
     """
+    if not watched:
+        monkeypatch.setattr(_private, "watch_requests", lambda client: False)
 
     async def main(server: FaultServer) -> list[str | None]:
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
@@ -102,9 +103,8 @@ def test_streams_queued_in_the_client_keep_their_first_token_wait(watched: bool)
                 for name, client in (("primary", pooled), ("backup", free))
             ]
             model = FallbackChatModel(models=hops, first_token_timeout=0.5)
+            assert [h.target.reports_requests for h in model.fallback_chain.hops] == [watched] * 2
             await model.ainvoke("warm up")  # the SDK's first request pays a one-time set-up
-            if not watched:
-                _unwatched(pooled)
             answers = await asyncio.gather(*(model.ainvoke("hi") for _ in range(6)))
         return [a.response_metadata["fallback"]["served_by"] for a in answers]
 
@@ -114,3 +114,26 @@ def test_streams_queued_in_the_client_keep_their_first_token_wait(watched: bool)
         assert served == ["primary"] * 6
     else:
         assert "backup" in served, "the pool must really hold streams back beyond their limit"
+
+
+class AnthropicShaped(ScriptedChatModel):
+    """A chat model that builds anthropic SDK clients lazily, as ChatAnthropic does."""
+
+    @functools.cached_property
+    def _client(self) -> anthropic.Anthropic:
+        return anthropic.Anthropic(api_key="test", base_url="http://127.0.0.1:9")
+
+    @functools.cached_property
+    def _async_client(self) -> anthropic.AsyncAnthropic:
+        return anthropic.AsyncAnthropic(api_key="test", base_url="http://127.0.0.1:9")
+
+
+def test_the_sdk_clients_of_each_model_shape_are_watched(openai_hop: OpenAIHops) -> None:
+    """ChatOpenAI's root clients and ChatAnthropic-style cached clients get the hook."""
+    model = FallbackChatModel(
+        models=[openai_hop("primary"), AnthropicShaped(ok("x")), ScriptedChatModel(ok("y"))]
+    )
+
+    reports = [h.target.reports_requests for h in model.fallback_chain.hops]  # type: ignore[attr-defined]
+
+    assert reports == [True, True, False], "a model with no SDK client is timed from its start"

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from typing import Any
 
+import anthropic
 import httpx
 import pytest
 from llama_index.core.base.llms.types import ChatResponse
+from llama_index.core.llms import MockLLM
 from llama_index.llms.openai import OpenAI
+from pydantic import PrivateAttr
 
 from fallback_core import DEFAULT_FIRST_TOKEN_TIMEOUT, DEFAULT_IDLE_TIMEOUT
 from fallback_core.testing import Fault, FaultServer, ModelScript
@@ -93,6 +97,7 @@ def test_streams_queued_in_the_client_keep_their_first_token_wait(
                 openai_like(server, "backup", async_http_client=free),
             ]
             llm = FallbackLLM(hops, first_token_timeout=0.5)
+            assert [h.target.reports_requests for h in llm.fallback_chain.hops] == [watched] * 2
             await llm.achat(user())  # the SDK's first request pays a one-time set-up
             answers: list[ChatResponse] = await asyncio.gather(
                 *(llm.achat(user()) for _ in range(6))
@@ -105,3 +110,44 @@ def test_streams_queued_in_the_client_keep_their_first_token_wait(
         assert served == ["primary"] * 6
     else:
         assert "backup" in served, "the pool must really hold streams back beyond their limit"
+
+
+class AnthropicShaped(MockLLM):
+    """An LLM that keeps anthropic SDK clients as the Anthropic integration does."""
+
+    _client: Any = PrivateAttr()
+    _aclient: Any = PrivateAttr()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._client = anthropic.Anthropic(api_key="test", base_url="http://127.0.0.1:9")
+        self._aclient = anthropic.AsyncAnthropic(api_key="test", base_url="http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda server: openai_like(server, "primary"),
+        lambda server: OpenAI(
+            model="gpt-4o-mini", api_key="test", api_base=server.base_url, max_retries=0
+        ),
+        lambda server: AnthropicShaped(),
+    ],
+    ids=["OpenAILike", "OpenAI", "anthropic-clients"],
+)
+def test_the_clients_of_each_integration_are_watched(make: Any, fault_server: FaultServer) -> None:
+    """Each hop's sync and async SDK clients get the hook, so its wait starts when sent."""
+    llm = make(fault_server)
+
+    hop = FallbackLLM([llm]).fallback_chain.hops[0]
+
+    assert hop.target.reports_requests is True  # type: ignore[attr-defined]
+
+
+def test_an_llm_making_a_client_per_call_is_timed_from_its_start(fault_server: FaultServer) -> None:
+    """``reuse_client=False`` leaves no client to watch: the wait counts from the start."""
+    llm = openai_like(fault_server, "primary", reuse_client=False, async_http_client=None)
+
+    hop = FallbackLLM([llm]).fallback_chain.hops[0]
+
+    assert hop.target.reports_requests is False  # type: ignore[attr-defined]

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
 import pytest
+from llama_index.llms.openai import OpenAI
 
 from fallback_core.testing import Fault, FaultServer, ModelScript
 from llamaindex_fallback import FallbackLLM, LLMHop
@@ -65,6 +67,26 @@ def test_completion_calls_report_the_usage_the_bare_llm_reports(
 
     assert counts(whole.additional_kwargs) == expected
     assert counts(streamed[-1].additional_kwargs) == expected
+
+
+def test_the_openai_class_streams_its_usage_too(drive: Drive, fault_server: FaultServer) -> None:
+    """llama-index-llms-openai's own ``OpenAI`` (the base of OpenAILike) is asked as well."""
+
+    def llm() -> OpenAI:
+        return OpenAI(
+            model="gpt-4o-mini",  # a name the class knows; the fault server serves any
+            api_base=fault_server.base_url,
+            api_key="test",
+            max_retries=0,
+            async_http_client=httpx.AsyncClient(timeout=10),
+        )
+
+    expected = counts(llm().chat(user(PROMPT)).additional_kwargs)
+    assert None not in expected
+
+    last = drive.stream_chat(FallbackLLM([llm()]), user(PROMPT))[-1]
+
+    assert counts(last.additional_kwargs) == expected
 
 
 def test_after_a_failover_the_usage_is_what_the_attempts_reported(
