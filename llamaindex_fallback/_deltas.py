@@ -17,7 +17,9 @@ call whole.
 
 from __future__ import annotations
 
+import gc
 import json
+import types
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any
 
@@ -40,17 +42,29 @@ class DeltaReader:
         self._calls_sent = False
 
     def read(self, responses: Iterator[Any]) -> Iterator[Delta]:
-        """The deltas of a sync stream; closing them closes the hop's stream."""
+        """The deltas of a sync stream; closing them closes the hop's stream.
+
+        An integration's generator, closed before its end, may leave the SDK
+        stream under it open (LlamaIndex's OpenAI one does): the garbage
+        collector would finalize it later - possibly inside httpcore's pool
+        lock on the same thread, which deadlocks it (encode/httpcore#990). So
+        the SDK streams suspended under an abandoned generator are closed here.
+        """
+        ended = False
         try:
             for response in responses:
                 yield self.delta(response)
+            ended = True
             tail = self.tail()
             if tail is not None:
                 yield tail
         finally:
+            left_open = () if ended else suspended_streams(responses)
             close = getattr(responses, "close", None)
             if close is not None:
                 close()
+            for stream in left_open:
+                stream.close()
 
     async def aread(self, responses: AsyncIterator[Any]) -> AsyncIterator[Delta]:
         """The deltas of an async stream; closing them closes the hop's stream."""
@@ -109,6 +123,35 @@ class DeltaReader:
             return ()
         self._calls_sent = True
         return tuple(ToolCallChunk(c.index, arguments=c.arguments) for c in self._calls)
+
+
+def suspended_streams(root: object, limit: int = 32) -> list[Any]:
+    """SDK streams (openai's, anthropic's ``Stream``) held by generators suspended under ``root``.
+
+    Follows only generators - what each holds on its frame - up to ``limit`` of them.
+    """
+    found: list[Any] = []
+    todo: list[object] = [root]
+    seen: set[int] = set()
+    while todo and len(seen) < limit:
+        generator = todo.pop()
+        if id(generator) in seen:
+            continue
+        seen.add(id(generator))
+        for held in gc.get_referents(generator):
+            if isinstance(held, types.GeneratorType):
+                todo.append(held)
+            elif _is_sdk_stream(held):
+                found.append(held)
+    return found
+
+
+def _is_sdk_stream(obj: object) -> bool:
+    return (
+        type(obj).__name__ == "Stream"
+        and callable(getattr(obj, "close", None))
+        and hasattr(obj, "response")
+    )
 
 
 def tool_calls_of(response: ChatResponse) -> tuple[ToolCallChunk, ...]:

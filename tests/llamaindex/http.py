@@ -33,8 +33,10 @@ def openai_like(server: FaultServer, model: str, **kwargs: Any) -> OpenAILike:
     }
     # A plain httpx client: openai's default one schedules its own aclose() on whatever
     # event loop runs when it is garbage-collected - a later test's, long after this one.
-    # Neither loads a CA bundle: the fault server speaks plain HTTP.
+    # It loads no CA bundle: the fault server speaks plain HTTP. No sync client is shared:
+    # LlamaIndex's OpenAI stream, closed early, is left to the garbage collector, which can
+    # then finalize it inside that client's pool lock and deadlock the thread
+    # (encode/httpcore#990); a fresh client per call, the default, is never re-entered.
     timeout = options["timeout"]
     options.setdefault("async_http_client", httpx.AsyncClient(timeout=timeout, verify=False))
-    options.setdefault("http_client", httpx.Client(timeout=timeout, verify=False))
     return OpenAILike(model=model, api_base=server.base_url, api_key="test", **options)

@@ -10,6 +10,7 @@ exactly, or a `ChainExhaustedError` carrying the delivered text.
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 import pytest
@@ -106,3 +107,28 @@ def test_every_entry_point_gets_the_same_guarantee(
     text, error, received = run(kind, llm(fault_server, "instruct"))
 
     check(fault_server, behaviour, "instruct", text, error, received)
+
+
+def test_an_abandoned_hop_stream_is_closed_not_left_to_the_garbage_collector(
+    fault_server: FaultServer,
+) -> None:
+    """The SDK stream under a hop the chain stops reading is closed at once.
+
+    LlamaIndex's OpenAI integration leaves it to the garbage collector, which
+    can finalize it inside httpcore's pool lock and deadlock the thread the
+    next time the hop is called (encode/httpcore#990) - here the same hop,
+    asked again with the instruction after refusing the prefill's seam.
+    """
+    prepare(fault_server, "preface", CUTS["mid-sentence"])
+    gc.disable()
+    try:
+        text, error, _ = run("stream_chat", llm(fault_server, "prefill"))
+        streams = [o for o in gc.get_objects() if type(o).__name__ == "Stream"]
+        left_open = [s for s in streams if hasattr(s, "response") and not s.response.is_closed]
+    finally:
+        gc.enable()
+
+    assert (text, type(error)) == (None, ChainExhaustedError)
+    assert len(fault_server.attempts("backup")) == 2
+    assert streams
+    assert left_open == []
