@@ -121,3 +121,21 @@ def openai_hop(fault_server: FaultServer) -> Iterator[OpenAIHops]:  # noqa: F811
 def anthropic_hop(fault_server: FaultServer) -> AnthropicHops:  # noqa: F811
     """Makes ``ChatAnthropic`` models that talk to the test's fault server."""
     return AnthropicHops(fault_server)
+
+
+@pytest.fixture(autouse=True)
+def fresh_anthropic_clients() -> Iterator[None]:
+    """Each test gets langchain-anthropic's default httpx clients anew.
+
+    langchain-anthropic caches them per base URL for the life of the process.
+    A test's fault server may get a port an earlier test's server had, and the
+    cached async client would then reuse keep-alive connections to that gone
+    server, opened on that test's event loop, and fail with a connection error.
+    """
+    yield
+    try:
+        from langchain_anthropic import _client_utils
+    except ImportError:  # pragma: no cover - langchain-anthropic is in the dev group
+        return
+    _client_utils._get_default_httpx_client.cache_clear()
+    _client_utils._get_default_async_httpx_client.cache_clear()
