@@ -28,6 +28,7 @@ from fallback_core import (
     capped,
     output_cap,
     rough_tokens,
+    watch_clients,
 )
 
 from ._hops import FINISH_KEYS
@@ -137,6 +138,7 @@ class ModelTarget:
     def __init__(self, model: BaseChatModel, hop: str) -> None:
         self.model = model
         self.name = hop
+        watch_clients(model)  # its requests report when they are sent
 
     def estimate_tokens(self, request: ChatRequest) -> int:
         """A rough size of the request's messages, for skipping hops too small for it."""

@@ -20,7 +20,15 @@ from llama_index.core.instrumentation.span import active_span_id
 from llama_index.core.llms import LLM
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
-from fallback_core import ConfigurationError, Continuation, Delta, capped, output_cap, rough_tokens
+from fallback_core import (
+    ConfigurationError,
+    Continuation,
+    Delta,
+    capped,
+    output_cap,
+    rough_tokens,
+    watch_clients,
+)
 
 from ._deltas import DeltaReader
 
@@ -74,6 +82,7 @@ class LLMTarget:
 
     def __init__(self, llm: LLM, metadata: LLMMetadata) -> None:
         self.llm = llm
+        watch_clients(llm)  # its requests report when they are sent
         self.is_chat_model = metadata.is_chat_model
         #: The LLM's model name (else its class name), used when its hop is given no name.
         self.name = model_name(metadata) or llm.class_name()

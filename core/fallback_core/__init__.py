@@ -46,7 +46,7 @@ from ._events import (
 from ._health import Breaker, Circuit, CircuitState, Health, Transition
 from ._logging import LoggingHook
 from ._policy import Action, Backoff, Policy, Rule
-from ._sent import request_sent, watch_requests
+from ._sent import request_sent, watch_clients, watch_requests
 from ._store import LocalStore
 from ._trace import AttemptRecord, ChainTrace
 from ._types import (
@@ -118,5 +118,6 @@ __all__ = [
     "output_cap",
     "request_sent",
     "rough_tokens",
+    "watch_clients",
     "watch_requests",
 ]
