@@ -20,7 +20,15 @@ from llama_index.core.instrumentation.span import active_span_id
 from llama_index.core.llms import LLM
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
-from fallback_core import ConfigurationError, Continuation, Delta, capped, output_cap, rough_tokens
+from fallback_core import (
+    ConfigurationError,
+    Continuation,
+    Delta,
+    capped,
+    output_cap,
+    rough_tokens,
+    watch_clients,
+)
 
 from ._clients import asks_for_usage, usage_options, watch_llm_requests
 from ._deltas import DeltaReader
@@ -77,6 +85,7 @@ class LLMTarget:
         self, llm: LLM, metadata: LLMMetadata, *, stream_usage: bool | None = None
     ) -> None:
         self.llm = llm
+        watch_clients(llm)  # its requests report when they are sent
         self.is_chat_model = metadata.is_chat_model
         #: Whether each call asks the LLM to stream its token usage (see ``_clients``).
         self.asks_for_usage = asks_for_usage(llm, stream_usage)
