@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 PARTS = ("matrix", "flapping", "overhead", "load", "fleet")
@@ -130,8 +131,10 @@ async def run(args: argparse.Namespace) -> Path:
             results.overhead += await measure_overhead(fast, 0.0, requests=sizes.unpaced_requests)
     if "fleet" in parts:
         stage(f"fleet: 4 processes, primary down {sizes.fleet_outage:g} s, local vs Redis health")
-        results.fleet = await asyncio.to_thread(_fleet_rows, sizes.fleet_outage)
-        for row in results.fleet:
+        results.fleet, results.fleet_latency = await asyncio.to_thread(
+            _fleet_rows, sizes.fleet_outage
+        )
+        for row in [*results.fleet, *results.fleet_latency]:
             print(f"  {row}", flush=True)
     results.duration = time.perf_counter() - started
     paths = write(results, args.out)
@@ -139,15 +142,15 @@ async def run(args: argparse.Namespace) -> Path:
     return paths["markdown"]
 
 
-def _fleet_rows(outage: float) -> list[dict[str, object]]:
+def _fleet_rows(outage: float) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     from fallback_core.testing import FaultServer
     from fallback_core.testing.redis_server import RedisServer
 
-    from .fleet import describe, run_fleet
+    from .fleet import consult_latency, describe, run_fleet
 
     with RedisServer() as redis_server, FaultServer() as server:
         runs = [run_fleet(server, url, outage=outage) for url in (None, redis_server.url)]
-    return describe(runs)
+        return describe(runs), consult_latency(redis_server.url)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

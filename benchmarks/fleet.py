@@ -94,13 +94,14 @@ def run_fleet(
     cooldown: float = 1.0,
     outage: float = 3.0,
     settle: float = 1.0,
+    timeout: float = 0.05,
 ) -> FleetRun:
     """Run the fleet against ``server``'s "primary" and "backup"; Redis health if ``redis_url``."""
     ctx = multiprocessing.get_context("spawn")
     ready, out = ctx.Queue(), ctx.Queue()
     go, stop = ctx.Event(), ctx.Event()
     prefix = f"fleet-{uuid.uuid4().hex[:8]}"
-    settings = (server.base_url, redis_url, prefix, threshold, cooldown)
+    settings = (server.base_url, redis_url, prefix, threshold, cooldown, timeout)
     procs = [
         ctx.Process(target=_worker, args=(i, settings, ready, go, stop, out), daemon=True)
         for i in range(workers)
@@ -202,19 +203,19 @@ class _Timed:
 
 def _worker(
     index: int,
-    settings: tuple[str, str | None, str, int, float],
+    settings: tuple[str, str | None, str, int, float, float],
     ready: Any,
     go: Any,
     stop: Any,
     out: Any,
 ) -> None:
-    base_url, redis_url, prefix, threshold, cooldown = settings
+    base_url, redis_url, prefix, threshold, cooldown, timeout = settings
     if redis_url is None:
         store: Any = LocalStore()
     else:
         from fallback_core.redis import RedisStore
 
-        store = RedisStore(redis_url, prefix=prefix)
+        store = RedisStore(redis_url, prefix=prefix, timeout=timeout)
     timed = _Timed(store)
     health = Health(Breaker(failure_threshold=threshold, cooldown=cooldown), store=timed)
     hops = [
@@ -265,6 +266,69 @@ async def _async_calls(
             served = None
         calls.append(Call(started, served, timed.spent))
     return calls
+
+
+class _Instant:
+    """A hop that answers at once from memory: what is left of a call is health's share."""
+
+    def stream(self, request: Any, continuation: Continuation | None) -> Iterator[Delta]:
+        yield Delta(text="ok", finish_reason="stop")
+
+    async def astream(
+        self, request: Any, continuation: Continuation | None
+    ) -> AsyncIterator[Delta]:
+        yield Delta(text="ok", finish_reason="stop")
+
+
+def consult_latency(redis_url: str, calls: int = 2000) -> list[dict[str, Any]]:
+    """Health's added latency per call in one process, calls in a row: local vs Redis, both drivers.
+
+    No fleet competes for the CPU here, so this is the loopback round trip's cost.
+    """
+    from fallback_core.redis import RedisStore
+
+    rows = []
+    for name in ("local", "redis"):
+        for driver in ("sync", "async"):
+            store: Any = LocalStore() if name == "local" else RedisStore(redis_url)
+            timed = _Timed(store)
+            chain: Chain[Any] = Chain(
+                [Hop(_Instant(), name="primary"), Hop(_Instant(), name="backup")],
+                health=Health(store=timed),
+            )
+            spent = _time_calls(chain, timed, driver, calls)
+            if name == "redis":
+                store.close()
+            spent.sort()
+            rows.append(
+                {
+                    "health": name,
+                    "driver": driver,
+                    "calls": calls,
+                    "added_latency_ms_median": round(statistics.median(spent) * 1000, 3),
+                    "added_latency_ms_p99": round(spent[int(len(spent) * 0.99)] * 1000, 3),
+                }
+            )
+    return rows
+
+
+def _time_calls(chain: Chain[Any], timed: _Timed, driver: str, calls: int) -> list[float]:
+    spent = []
+    if driver == "sync":
+        for _ in range(calls):
+            timed.spent = 0.0
+            "".join(d.text for d in chain.stream(REQUEST))
+            spent.append(timed.spent)
+        return spent
+
+    async def run() -> None:
+        for _ in range(calls):
+            timed.spent = 0.0
+            "".join([d.text async for d in chain.astream(REQUEST)])
+            spent.append(timed.spent)
+
+    asyncio.run(run())
+    return spent
 
 
 def describe(runs: Sequence[FleetRun]) -> list[dict[str, Any]]:

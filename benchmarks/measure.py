@@ -18,11 +18,11 @@ import asyncio
 import difflib
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from fallback_core.testing import AttemptRecord, Fault
+from fallback_core.testing import AttemptRecord, Fault, parse_backup
 
 from .scenarios import ANSWER, PRIMARY, QUESTION, Flapping, Scenario
 from .server import RemoteFaultServer
@@ -39,6 +39,7 @@ __all__ = [
     "run_cell",
     "run_flapping",
     "run_matrix",
+    "seam_held",
 ]
 
 CAP = 20.0
@@ -108,7 +109,11 @@ async def call(client: Client, cap: float = CAP) -> tuple[Outcome, str]:
 
 @dataclass(frozen=True, slots=True)
 class Cell:
-    """One system against one scenario."""
+    """One system against one scenario.
+
+    ``seam_held`` / ``seam_held_for``: the characters and seconds a continuation
+    was held back at the seam, for systems that report it (ours), when one joined.
+    """
 
     scenario: str
     system: str
@@ -116,6 +121,8 @@ class Cell:
     primary_attempts: int
     backup_attempts: int
     expected: str
+    seam_held: int | None = None
+    seam_held_for: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -135,13 +142,36 @@ async def run_cell(server: RemoteFaultServer, system: System, scenario: Scenario
     server.reset()
     server.set_fault(PRIMARY, scenario.primary)
     server.set_fault(scenario.backup_model, scenario.backup)
+    if scenario.backup_behaviour is not None:
+        server.set_backup(scenario.backup_model, parse_backup(scenario.backup_behaviour))
     client = system.build(server.base_url, scenario)
     try:
         outcome, _ = await call(client)
     finally:
         await client.aclose()
     primary, backup = _counts(server.attempts(), scenario.backup_model)
-    return Cell(scenario.key, system.key, outcome, primary, backup, scenario.expected)
+    held = seam_held(getattr(client, "trace", None))
+    return Cell(
+        scenario.key,
+        system.key,
+        outcome,
+        primary,
+        backup,
+        scenario.expected,
+        *(held or (None, None)),
+    )
+
+
+def seam_held(trace: Mapping[str, Any] | None) -> tuple[int, float] | None:
+    """Characters and seconds held at the seam by the attempt that joined, from a trace dict."""
+    joined = [
+        a
+        for a in (trace or {}).get("attempts", ())
+        if a.get("continuation") and a["outcome"] == "ok"
+    ]
+    if not joined:
+        return None
+    return joined[-1]["seam_held"], joined[-1]["seam_held_for"]
 
 
 async def run_matrix(

@@ -70,6 +70,7 @@ class Results:
     overhead: list[OverheadResult] = field(default_factory=list)
     load: list[LoadResult] = field(default_factory=list)
     fleet: list[dict[str, Any]] = field(default_factory=list)
+    fleet_latency: list[dict[str, Any]] = field(default_factory=list)
     started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     duration: float = 0.0
     machine: dict[str, Any] = field(default_factory=machine)
@@ -91,6 +92,7 @@ class Results:
             "overhead": [overhead_dict(r) for r in self.overhead],
             "load": [load_dict(r) for r in self.load],
             "fleet": self.fleet,
+            "fleet_latency": self.fleet_latency,
         }
 
 
@@ -167,6 +169,30 @@ def summary_table(results: Results) -> list[str]:
             )
     lines.append("| **complete answers** | " + " | ".join(_totals(results, systems)) + " |")
     return lines
+
+
+def seam_table(results: Results) -> list[str]:
+    """Per scenario where a continuation joined: what the seam held back, per system."""
+    held = [c for c in results.cells if c.seam_held is not None]
+    systems = [s for s in results.systems if any(c.system == s.key for c in held)]
+    if not held:
+        return []
+    by_key = {(c.scenario, c.system): c for c in held}
+    lines = [
+        "| scenario | " + " | ".join(s.label for s in systems) + " |",
+        "|---|" + "---|" * len(systems),
+    ]
+    for scenario in results.scenarios:
+        row = [by_key.get((scenario.key, s.key)) for s in systems]
+        if any(row):
+            lines.append(f"| {scenario.label} | " + " | ".join(map(_held_text, row)) + " |")
+    return lines
+
+
+def _held_text(cell: Cell | None) -> str:
+    if cell is None or cell.seam_held is None:
+        return "-"
+    return f"{cell.seam_held} chars, {(cell.seam_held_for or 0.0) * 1000:.0f} ms"
 
 
 def flapping_table(results: Results) -> list[str]:
@@ -277,6 +303,18 @@ def markdown(results: Results) -> str:
         "",
         *matrix_table(results),
     ]
+    seam = seam_table(results)
+    if seam:
+        out += [
+            "",
+            "## Held at the seam",
+            "",
+            "Characters of the backup's continuation held back before the seam could judge "
+            "them (a replay to drop, a restart to refuse), and for how long from its first "
+            "text; the rest streamed straight through. Only our adapters report it.",
+            "",
+            *seam,
+        ]
     if results.flapping_runs and results.flapping is not None:
         f = results.flapping
         out += [
@@ -309,11 +347,13 @@ def markdown(results: Results) -> str:
             *load_table(results),
         ]
     if results.fleet:
-        out += ["", *fleet_section(results.fleet)]
+        out += ["", *fleet_section(results.fleet, results.fleet_latency)]
     return "\n".join(out) + "\n"
 
 
-def fleet_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+def fleet_section(
+    rows: Sequence[Mapping[str, Any]], latency: Sequence[Mapping[str, Any]]
+) -> list[str]:
     """The fleet table: 4 worker processes, a flapping primary, local vs Redis health."""
     lines = [
         "## A fleet of 4 processes, flapping primary: local vs Redis health",
@@ -339,13 +379,30 @@ def fleet_section(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             f"| {'never' if back is None else f'{back:.2f} s'} "
             f"| {r['added_latency_ms_median']:.3f} ms | {r['added_latency_ms_p99']:.3f} ms |"
         )
+    lines += [
+        "",
+        "In the fleet the workers, Redis and the fault server share the machine's cores, so its "
+        "latencies include waiting for a CPU. Without a fleet - one process, calls in a row on "
+        "two in-memory hops - health adds per call:",
+        "",
+        "| health | driver | calls | added latency per call: median | p99 |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {r['health']} | {r['driver']} | {r['calls']} "
+            f"| {r['added_latency_ms_median']:.3f} ms | {r['added_latency_ms_p99']:.3f} ms |"
+            for r in latency
+        ),
+    ]
     return lines
 
 
 _CONTENT_POLICY_NOTE = (
-    "\\* Our adapters raise a content-policy refusal by default rather than send the same "
-    'prompt elsewhere (`rules={Category.CONTENT_POLICY: "fallback"}` changes that); it is '
-    "left out of the complete-answer count for every system."
+    "\\* Raising is the right ending here, so the scenario is left out of the "
+    "complete-answer count for every system: our adapters raise a content-policy refusal "
+    "by default rather than send the same prompt elsewhere (`rules={Category.CONTENT_POLICY: "
+    '"fallback"}` changes that), and a backup that starts the answer over in other words '
+    "cannot finish it (with no other backup, the call ends in a clean error carrying the "
+    "text delivered)."
 )
 
 

@@ -3,7 +3,10 @@
 Primary and backup share one `ModelScript`, so a backup that is asked to
 continue a broken answer gives exactly the rest of it and a correct fallback
 reproduces `ANSWER` character for character. "sloppy-backup" has the same
-answer but botches a continuation's seam the way real models do.
+answer but botches a continuation's seam the way real models do; a scenario's
+`backup_behaviour` makes the backup answer the request to continue as an
+uncooperative model does (`fallback_core.testing.Backup`): start over
+verbatim, or start over in other words.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class Scenario:
     backup_model: str = BACKUP
     prefill: bool = False
     """Our adapters continue on the backup by prefill (as for an Anthropic model)."""
+    backup_behaviour: str | None = None
+    """How the backup answers a request to continue (`parse_backup`'s text form)."""
     expected: str = "complete"
     """What a fallback system should deliver: "complete", or "error" where raising is right."""
 
@@ -79,6 +84,19 @@ SCENARIOS: tuple[Scenario, ...] = (
         "stream cut, backup botches the seam",
         Fault.cut_after(20),
         backup_model=SLOPPY_BACKUP,
+    ),
+    Scenario(
+        "cut_restart",
+        "stream cut, backup starts over",
+        Fault.cut_after(20),
+        backup_behaviour="restart",
+    ),
+    Scenario(
+        "cut_reword",
+        "stream cut, backup starts over reworded",
+        Fault.cut_after(20),
+        backup_behaviour="reword",
+        expected="error",
     ),
     Scenario("stall", "stream stall (for good)", Fault.stall_after(20)),
     Scenario("malformed", "malformed chunk", Fault.malformed_chunk(20)),

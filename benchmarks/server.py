@@ -4,7 +4,7 @@ Running the server out of process keeps its CPU time, its memory and its
 event loop out of what the benchmarks measure: process CPU time, tracemalloc
 peaks and wall times belong to the client side alone. The child runs the
 same `fallback_core.testing.FaultServer`; `RemoteFaultServer` offers the
-part of its API the benchmarks use (`set_fault`, `reset`, `attempts`).
+part of its API the benchmarks use (`set_fault`, `set_backup`, `reset`, `attempts`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import Any
 
-from fallback_core.testing import AttemptRecord, Fault, FaultServer, ModelScript
+from fallback_core.testing import AttemptRecord, Backup, Fault, FaultServer, ModelScript
 
 __all__ = ["RemoteFaultServer"]
 
@@ -33,6 +33,8 @@ def _serve(conn: Connection, models: Mapping[str, ModelScript], token_delay: flo
             result: Any = None
             if command == "set_fault":
                 server.set_fault(*args)
+            elif command == "set_backup":
+                server.set_backup(*args)
             elif command == "reset":
                 server.reset()
             elif command == "attempts":
@@ -93,8 +95,12 @@ class RemoteFaultServer:
         """Make `model` misbehave with `fault` from its next attempt on; None heals it."""
         self._call("set_fault", model, fault)
 
+    def set_backup(self, model: str, backup: Backup | None) -> None:
+        """Make `model` answer requests to continue as `backup` says; None: obey."""
+        self._call("set_backup", model, backup)
+
     def reset(self) -> None:
-        """Forget the attempts log and every fault."""
+        """Forget the attempts log, every fault and every backup behaviour."""
         self._call("reset")
 
     def attempts(self, model: str | None = None) -> list[AttemptRecord]:

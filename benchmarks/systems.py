@@ -165,18 +165,24 @@ def fallback_llm(primary: LLM, backup: LLM, *, prefill: bool = False) -> Fallbac
 
 
 class LangChainClient:
-    """A LangChain runnable streamed with ``astream`` / ``stream``."""
+    """A LangChain runnable streamed with ``astream`` / ``stream``.
+
+    ``trace`` keeps the last call's fallback trace, when the runnable reports one.
+    """
 
     def __init__(self, runnable: Any, http: HttpClients) -> None:
         self.runnable = runnable
         self.http = http
+        self.trace: dict[str, Any] | None = None
 
     async def stream(self, question: str) -> AsyncIterator[str]:
         async for chunk in self.runnable.astream(question):
+            self.trace = chunk.response_metadata.get("fallback", self.trace)
             yield str(chunk.text)
 
     def stream_sync(self, question: str) -> Iterator[str]:
         for chunk in self.runnable.stream(question):
+            self.trace = chunk.response_metadata.get("fallback", self.trace)
             yield str(chunk.text)
 
     async def aclose(self) -> None:
@@ -184,20 +190,26 @@ class LangChainClient:
 
 
 class LlamaIndexClient:
-    """A LlamaIndex LLM streamed with ``astream_chat`` / ``stream_chat``."""
+    """A LlamaIndex LLM streamed with ``astream_chat`` / ``stream_chat``.
+
+    ``trace`` keeps the last call's fallback trace, when the LLM reports one.
+    """
 
     def __init__(self, llm: LLM, http: HttpClients) -> None:
         self.llm = llm
         self.http = http
+        self.trace: dict[str, Any] | None = None
 
     async def stream(self, question: str) -> AsyncIterator[str]:
         messages = [ChatMessage(role="user", content=question)]
         async for response in await self.llm.astream_chat(messages):
+            self.trace = response.additional_kwargs.get("fallback", self.trace)
             yield response.delta or ""
 
     def stream_sync(self, question: str) -> Iterator[str]:
         messages = [ChatMessage(role="user", content=question)]
         for response in self.llm.stream_chat(messages):
+            self.trace = response.additional_kwargs.get("fallback", self.trace)
             yield response.delta or ""
 
     async def aclose(self) -> None:

@@ -6,7 +6,8 @@ Runs offline, against the local fault server (no API key, no network):
 
 ``chains.yaml`` names the chain ``answers``. Its Anthropic entry needs a key
 this demo never sets, so it is skipped (the listener prints why) and the
-default chain's model follows the primary. The primary dies mid-answer; the
+default chain's model follows the primary; once the chain is planned the
+listener hears how the alias resolved. The primary dies mid-answer; the
 backup finishes it. A long-running service would also call
 ``install_sighup_reload(config)`` so that ``kill -HUP`` re-reads the file.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from langchain_core.prompts import ChatPromptTemplate
 
-from fallback_core.config import ChainConfig, EntrySkipped
+from fallback_core.config import AliasResolved, ChainConfig, EntrySkipped
 from fallback_core.testing import Fault, FaultServer, ModelScript
 from langchain_fallback import from_config
 
@@ -28,8 +29,12 @@ ANSWER = (
 )
 
 
-def show_skip(skipped: EntrySkipped) -> None:
-    print(f"  [skipped {skipped.where} {skipped.entry}: {skipped.reason}]")
+def show(event: EntrySkipped | AliasResolved) -> None:
+    """A config listener: each entry left out, then how the alias resolved."""
+    if isinstance(event, EntrySkipped):
+        print(f"  [skipped {event.where} {event.entry}: {event.reason}]")
+    else:
+        print(f"  [alias {event.alias!r}: {event.used} models, {event.skipped} skipped]")
 
 
 def main() -> None:
@@ -40,7 +45,7 @@ def main() -> None:
         os.environ["CHAT_API_KEY"] = "demo"
         os.environ.pop("ANSWERS_ANTHROPIC_KEY", None)
 
-        config = ChainConfig(Path(__file__).with_name("chains.yaml"), listeners=[show_skip])
+        config = ChainConfig(Path(__file__).with_name("chains.yaml"), listeners=[show])
         llm = from_config(config, "answers")
         print("chain:", [hop.name for hop in llm.fallback_chain.hops])
 

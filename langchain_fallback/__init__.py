@@ -22,6 +22,8 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from fallback_core import Tier
+
 from ._config import from_config
 from ._hops import ChatHop
 from ._model import FallbackChatModel
@@ -30,7 +32,9 @@ __all__ = ["ChatHop", "FallbackChatModel", "from_config", "with_backups"]
 
 
 def with_backups(
-    primary: BaseChatModel | ChatHop, *backups: BaseChatModel | ChatHop, **options: Any
+    primary: BaseChatModel | ChatHop | Tier[Any],
+    *backups: BaseChatModel | ChatHop | Tier[Any],
+    **options: Any,
 ) -> FallbackChatModel:
     """``primary``, falling back to each of ``backups`` in turn; ``options`` as for the model."""
     return FallbackChatModel(models=[primary, *backups], **options)

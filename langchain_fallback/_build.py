@@ -8,14 +8,14 @@ never a pydantic wrapper around it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.runnables import Runnable
 
-from fallback_core import Chain, ConfigurationError, Health, Hook, Hop, Policy
+from fallback_core import Chain, ConfigurationError, Health, Hook, Hop, Policy, Tier
 
+from ._checks import members_of
 from ._hops import (
     ChatHop,
     HopDefaults,
@@ -25,10 +25,10 @@ from ._hops import (
     model_name,
     requires_finish,
 )
-from ._retries import without_inner_retries
+from ._private import hop_model
 from ._target import ChatRequest, ModelTarget
 
-__all__ = ["CHAIN_FIELDS", "Built", "build_chain", "check_models", "hook_tuple", "split_policy"]
+__all__ = ["CHAIN_FIELDS", "Built", "build_chain"]
 
 CHAIN_FIELDS = frozenset(
     {
@@ -46,11 +46,6 @@ CHAIN_FIELDS = frozenset(
 )
 """The FallbackChatModel fields its chain is built from; assigning one rebuilds it."""
 
-_POLICY_FIELDS = frozenset(f.name for f in dataclasses.fields(Policy))
-_EXPECTED_MODEL = (
-    "a chat model (a langchain_core BaseChatModel such as ChatOpenAI(...)) or a ChatHop"
-)
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Built:
@@ -58,96 +53,6 @@ class Built:
 
     chain: Chain[ChatRequest]
     hops: tuple[tuple[str, BaseChatModel], ...]
-
-
-def check_models(models: object, owner: object) -> tuple[BaseChatModel | ChatHop, ...]:
-    """``models`` as a tuple, or `ConfigurationError` naming the offending entry."""
-    if isinstance(models, (BaseChatModel, ChatHop)):
-        raise ConfigurationError(
-            "models",
-            f"got a single {type(models).__name__}",
-            "a list of models, primary first, e.g. models=[primary, backup]",
-        )
-    if isinstance(models, (str, bytes, Mapping)) or not isinstance(models, Iterable):
-        raise ConfigurationError(
-            "models", f"got {type(models).__name__}", f"a list, each item {_EXPECTED_MODEL}"
-        )
-    items = tuple(models)
-    if not items:
-        raise ConfigurationError("models", "the list is empty", f"at least one: {_EXPECTED_MODEL}")
-    for i, item in enumerate(items):
-        where, model = f"models[{i}]", item
-        if isinstance(item, ChatHop):
-            where, model = f"models[{i}].model", item.model
-        if not isinstance(model, BaseChatModel):
-            hint = ""
-            if isinstance(model, Runnable):
-                hint = " (bind tools or options on the FallbackChatModel, not on its models)"
-            raise ConfigurationError(
-                where, f"{type(model).__name__} is not a chat model{hint}", _EXPECTED_MODEL
-            )
-        if _leads_to(model, owner):
-            raise ConfigurationError(
-                where,
-                "the FallbackChatModel contains itself (directly or through a nested one)",
-                "models that do not lead back to the FallbackChatModel",
-            )
-    return items
-
-
-def _leads_to(model: BaseChatModel, owner: object, seen: frozenset[int] = frozenset()) -> bool:
-    if model is owner:
-        return True
-    if id(model) in seen:
-        return False
-    inner = model.__dict__.get("models") if type(model).__name__ == "FallbackChatModel" else None
-    for item in inner or ():
-        child = item.model if isinstance(item, ChatHop) else item
-        if isinstance(child, BaseChatModel) and _leads_to(child, owner, seen | {id(model)}):
-            return True
-    return False
-
-
-def split_policy(data: dict[str, Any], known: Iterable[str]) -> dict[str, Any]:
-    """Fold Policy fields given as keywords into ``data["policy"]``; refuse unknown keys.
-
-    Provider options (``temperature``, ``api_key``) belong on each model, so an
-    unknown key is an error naming the closest option, never silently dropped
-    (``idle_timout=20`` would otherwise leave stall protection off).
-    """
-    loose = {k: data.pop(k) for k in list(data) if k in _POLICY_FIELDS and k != "policy"}
-    if loose:
-        if data.get("policy") is not None:
-            raise ConfigurationError(
-                "policy",
-                f"given together with {', '.join(sorted(loose))}",
-                "either policy=Policy(...) or the policy's fields as keywords, not both",
-            )
-        data["policy"] = Policy(**loose)
-    elif data.get("policy") is None:
-        data.pop("policy", None)
-    elif not isinstance(data["policy"], Policy):
-        raise ConfigurationError("policy", f"got {type(data['policy']).__name__}", "a Policy")
-    known = set(known)
-    for key in data:
-        if key not in known:
-            raise ConfigurationError.unknown(
-                key,
-                key,
-                known | _POLICY_FIELDS,
-                "option of FallbackChatModel",
-                "provider options such as api_key or temperature belong on each model",
-            )
-    return data
-
-
-def hook_tuple(hooks: Any) -> Any:
-    """``hooks`` as a tuple; anything but a list of hooks is left for the chain to refuse."""
-    if hooks is None:
-        return ()
-    if isinstance(hooks, (list, tuple)):
-        return tuple(hooks)
-    return hooks
 
 
 def build_chain(fields: Mapping[str, Any]) -> Built:
@@ -177,7 +82,7 @@ def build_chain(fields: Mapping[str, Any]) -> Built:
 
 
 def _build(
-    models: Sequence[BaseChatModel | ChatHop],
+    models: Sequence[BaseChatModel | ChatHop | Tier[Any]],
     *,
     policy: Policy,
     hooks: Sequence[Hook],
@@ -186,34 +91,23 @@ def _build(
     inner_retries: str,
     health: Health | None,
 ) -> Built:
-    settings = [item if isinstance(item, ChatHop) else ChatHop(item) for item in models]
-    names = _hop_names(settings)
+    settings = [_setting(item) for item in members_of(models)]
     hops: list[Hop[ChatRequest]] = []
     running_models: list[tuple[str, BaseChatModel]] = []
-    for setting, name in zip(settings, names, strict=True):
-        model = setting.model
-        running = without_inner_retries(model, name) if inner_retries == "off" else model
+    for setting, name in zip(settings, _hop_names(settings), strict=True):
+        running = hop_model(setting.model, name, inner_retries=inner_retries)
         running_models.append((name, running))
-        hops.append(
-            Hop(
-                ModelTarget(running, name),
-                name=name,
-                model=model_name(model),
-                max_attempts=_first(setting.max_attempts, defaults.max_attempts),
-                timeout=_first(setting.timeout, defaults.timeout),
-                first_token_timeout=_first(
-                    setting.first_token_timeout, defaults.first_token_timeout
-                ),
-                idle_timeout=_first(setting.idle_timeout, defaults.idle_timeout),
-                context_window=_first(setting.context_window, context_window_for(model)),
-                continuation=setting.continuation or continuation_for(model),
-                require_finish=_first(setting.require_finish, requires_finish(model)),
-                identity=identity_for(model),
-            )
-        )
+        hops.append(_hop(setting, name, running, defaults))
+    places: list[Hop[ChatRequest] | Tier[ChatRequest]] = []
+    for item in models:
+        if isinstance(item, Tier):
+            places.append(Tier(hops[: len(item.hops)], name=item.name))
+            del hops[: len(item.hops)]
+        else:
+            places.append(hops.pop(0))
     try:
         chain = Chain(
-            hops,
+            places,
             policy=policy,
             hooks=hooks,
             continue_instruction=continue_instruction,
@@ -225,6 +119,30 @@ def _build(
         )
         raise ConfigurationError(field, exc.problem, exc.expected) from None
     return Built(chain, tuple(running_models))
+
+
+def _setting(item: BaseChatModel | ChatHop) -> ChatHop:
+    return item if isinstance(item, ChatHop) else ChatHop(item)
+
+
+def _hop(
+    setting: ChatHop, name: str, running: BaseChatModel, defaults: HopDefaults
+) -> Hop[ChatRequest]:
+    model = setting.model
+    return Hop(
+        ModelTarget(running, name),
+        name=name,
+        model=model_name(model),
+        max_attempts=_first(setting.max_attempts, defaults.max_attempts),
+        timeout=_first(setting.timeout, defaults.timeout),
+        first_token_timeout=_first(setting.first_token_timeout, defaults.first_token_timeout),
+        idle_timeout=_first(setting.idle_timeout, defaults.idle_timeout),
+        context_window=_first(setting.context_window, context_window_for(model)),
+        continuation=setting.continuation or continuation_for(model),
+        require_finish=_first(setting.require_finish, requires_finish(model)),
+        identity=identity_for(model),
+        weight=_first(setting.weight, 1.0),
+    )
 
 
 def _first(value: Any, default: Any) -> Any:

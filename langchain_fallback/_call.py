@@ -20,6 +20,7 @@ from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.utils.utils import LC_ID_PREFIX
 
 from fallback_core import Chain
+from fallback_core.checks import AnswerCheck, valid_json
 
 from ._callbacks import AsyncEventForwarder, EventForwarder, HopScope, RunHandle
 from ._output import OutputBuilder
@@ -46,6 +47,16 @@ class Call:
     handle: RunHandle | None
     output: OutputBuilder
 
+    @property
+    def checks(self) -> list[AnswerCheck]:
+        """The call's own checks: JSON text for structured output is held until whole and valid.
+
+        A half JSON value cannot be continued by a provider enforcing a schema,
+        so a broken one is never delivered: the next hop gives it again whole.
+        """
+        binding = self.request.binding
+        return [valid_json()] if binding is not None and binding.answers_json else []
+
     def stream(
         self, chain: Chain[ChatRequest], run: CallbackManagerForLLMRun | None
     ) -> Generator[ChatGenerationChunk, None, None]:
@@ -54,7 +65,7 @@ class Call:
         Hop events reach the caller's run as they happen.
         """
         hooks = [EventForwarder(self.handle)] if self.handle is not None else []
-        stream = chain.stream(self.request, hooks=hooks)
+        stream = chain.stream(self.request, hooks=hooks, checks=self.checks)
         try:
             for delta in stream:
                 yield _reported(self.output.chunk(delta), run)
@@ -67,7 +78,9 @@ class Call:
     ) -> AsyncGenerator[ChatGenerationChunk, None]:
         """The async `stream`: hop events are reported before the chunk that follows them."""
         forwarder = AsyncEventForwarder(self.handle) if self.handle is not None else None
-        stream = chain.astream(self.request, hooks=[forwarder] if forwarder else [])
+        stream = chain.astream(
+            self.request, hooks=[forwarder] if forwarder else [], checks=self.checks
+        )
         try:
             async for delta in stream:
                 chunk = self.output.chunk(delta)

@@ -15,7 +15,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from fallback_core import ConfigurationError, Policy
+from fallback_core import ConfigurationError, Policy, Tier
 from fallback_core.config import (
     ChainConfig,
     ModelEntry,
@@ -84,11 +84,13 @@ class _Recipe:
     overrides: dict[str, Any]
     resolve: Callable[[ModelEntry], BaseChatModel]
 
-    def build(self) -> tuple[list[ChatHop], Policy]:
+    def build(self) -> tuple[list[ChatHop | Tier[Any]], Policy]:
         plan = self.config.plan(self.alias, self.resolve)
-        return [ChatHop(hop.target, **hop.hop_options()) for hop in plan.hops], plan.policy(
-            **self.overrides
+        models: list[ChatHop | Tier[Any]] = plan.arrange(
+            lambda hop: ChatHop(hop.target, **hop.hop_options()),
+            lambda members, name: Tier(members, name=name),
         )
+        return models, plan.policy(**self.overrides)
 
     def refresh(self, model: FallbackChatModel) -> None:
         try:

@@ -3,9 +3,14 @@
 Two behaviours depend on the model class and can be overridden per model with
 `ChatHop`:
 
-- ``continuation``: only models that can continue a final assistant message
-  (Anthropic's) continue a broken answer by prefill; every other model is sent
-  the partial answer plus an instruction to continue it.
+- ``continuation``: models whose provider continues a final assistant
+  message - Anthropic's, and Ollama's (a trailing assistant message is
+  continued, ollama/ollama#6778) - continue a broken answer by prefill; every
+  other model, OpenAI's included (its API answers a final assistant message
+  with a new message), is sent the partial answer plus an instruction to
+  continue it. An OpenAI-compatible server is not recognisable by class: give
+  its hop ``continuation="continue_final_message"`` for vLLM, ``"prefill"`` for
+  a llama.cpp server (it continues a trailing assistant message by default).
 - ``require_finish``: a stream that ends without a finish reason counts as
   truncated only for model classes known to report one when they stream.
   Any other class would have every answer judged broken, so for them the end
@@ -20,7 +25,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from fallback_core import Strategy
+from fallback_core import DEFAULT_FIRST_TOKEN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, Strategy
 
 __all__ = [
     "FINISH_KEYS",
@@ -35,7 +40,7 @@ __all__ = [
 
 # Classes (matched anywhere in a model's MRO, by name, so no provider package is
 # imported) that accept a final assistant message and continue it.
-_PREFILL_CLASSES = frozenset({"ChatAnthropic", "ChatAnthropicVertex"})
+_PREFILL_CLASSES = frozenset({"ChatAnthropic", "ChatAnthropicVertex", "ChatOllama"})
 
 # Classes whose streams end with a finish reason in ``response_metadata``.
 _FINISH_REPORTING_CLASSES = frozenset(
@@ -63,13 +68,16 @@ class ChatHop:
     """A chat model with its own settings for its place in the chain.
 
     ``name`` names the hop in traces and events (default: the model name).
-    ``timeout`` bounds one attempt, ``first_token_timeout`` the wait for the
-    first text, ``idle_timeout`` each later gap; ``max_attempts`` caps attempts
-    on this hop per call; ``context_window`` (tokens) lets a context-length
-    failure skip hops no larger (default: the model profile's
-    ``max_input_tokens``). ``continuation`` (``"prefill"`` / ``"instruct"``)
-    and ``require_finish`` override what the model class implies; None keeps
-    the class default.
+    ``timeout`` bounds one attempt, ``first_token_timeout`` the wait from
+    sending the request to the first text or tool call, ``idle_timeout`` each
+    later gap between chunks (None: the `FallbackChatModel`'s);
+    ``max_attempts`` caps attempts on this hop per call; ``context_window``
+    (tokens) lets a context-length failure skip hops no larger (default: the
+    model profile's ``max_input_tokens``). ``continuation`` (``"prefill"``,
+    ``"instruct"`` or ``"continue_final_message"``, for vLLM) and
+    ``require_finish`` override what the model class implies; None keeps the
+    class default. ``weight`` is the model's share of traffic inside a
+    `fallback_core.Tier` (default 1).
     """
 
     model: BaseChatModel
@@ -81,6 +89,7 @@ class ChatHop:
     context_window: int | None = None
     continuation: Strategy | None = None
     require_finish: bool | None = None
+    weight: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +97,8 @@ class HopDefaults:
     """Limits a `FallbackChatModel` applies to every hop that does not set its own."""
 
     timeout: float | None = None
-    first_token_timeout: float | None = None
-    idle_timeout: float | None = None
+    first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
     max_attempts: int | None = None
 
 

@@ -2,31 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
-from contextlib import aclosing
-from typing import Annotated, Any, Literal, cast
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Literal
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LangSmithParams, LanguageModelInput
-from langchain_core.language_models.chat_models import agenerate_from_stream, generate_from_stream
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
-from langchain_core.outputs import ChatGenerationChunk, ChatResult
-from langchain_core.runnables import Runnable, RunnableConfig
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from pydantic import Field, GetPydanticSchema, PrivateAttr, SkipValidation
 from pydantic_core import core_schema
 
 from fallback_core import (
     DEFAULT_CONTINUE_INSTRUCTION,
+    DEFAULT_FIRST_TOKEN_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
     Chain,
     ConfigurationError,
     Health,
     Policy,
+    Tier,
 )
 
-from ._build import CHAIN_FIELDS, Built, build_chain, check_models, hook_tuple, split_policy
-from ._call import RUN_KEY, open_call, public_kwargs
-from ._callbacks import RunHandle
+from ._build import CHAIN_FIELDS, Built, build_chain
+from ._call import public_kwargs
+from ._calls import ChainCalls
+from ._checks import check_models, hook_tuple, split_policy
 from ._hops import ChatHop, model_name
 from ._target import ChatRequest
 from ._tools import bind_tools_kwargs, structured_kwargs, structured_parser, with_raw
@@ -34,7 +34,7 @@ from ._tools import bind_tools_kwargs, structured_kwargs, structured_parser, wit
 __all__ = ["FallbackChatModel"]
 
 
-class FallbackChatModel(BaseChatModel):
+class FallbackChatModel(ChainCalls):
     """A chat model that answers with the first of its ``models`` that can.
 
     Each call walks the models in order. When one fails - an error, a rate
@@ -43,15 +43,19 @@ class FallbackChatModel(BaseChatModel):
     receives one complete answer with nothing lost or repeated. It is a true
     ``BaseChatModel``: use it wherever a chat model goes.
 
-    ``models`` are chat models or `ChatHop` (a model with its own limits).
+    ``models`` are chat models, `ChatHop` (a model with its own limits), and
+    `fallback_core.Tier`s of equivalent deployments sharing one place (each
+    call picks one by ``ChatHop.weight`` and tries the others of the tier
+    before moving on).
     ``policy`` (or its fields as keywords: ``deadline=``, ``rules=``,
     ``max_attempts=``, ...) decides what is retried, where the walk moves on
-    and when it gives up. ``timeout`` bounds each attempt,
-    ``first_token_timeout`` the wait from sending its request to its first text
-    or tool call and ``idle_timeout`` each later gap between
-    chunks, for every hop that sets none of its own (None lifts
-    a limit); with a ``deadline`` each hop waits for its first text at most its
-    share of what is left, so the backups are always tried; ``max_retries`` caps retries on one hop.
+    and when it gives up. For every hop that sets none of its own,
+    ``first_token_timeout`` (default 60 s) bounds the wait from sending its
+    request to its first text or tool call, ``idle_timeout`` (default 30 s)
+    each later gap between chunks and ``timeout`` (default none) one whole
+    attempt; None lifts a limit. With a ``deadline`` each hop waits for its
+    first text at most its share of what is left, so the backups are always
+    tried. ``max_retries`` caps retries on one hop.
     ``inner_retries="off"`` (the default) runs each hop without its client's own
     retries, so the chain alone decides when to retry and failover is not held
     up; ``"keep"`` leaves them. ``nested_runs`` shows each attempt as a child
@@ -88,8 +92,11 @@ class FallbackChatModel(BaseChatModel):
     hooks: Annotated[tuple[Any, ...], SkipValidation()] = ()
     continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION
     timeout: float | None = None
-    first_token_timeout: float | None = None
-    idle_timeout: float | None = None
+    """Seconds one attempt may take from start to finish, for hops that set none."""
+    first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT
+    """Seconds from sending a hop's request to its first text or tool call."""
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
+    """Seconds a hop's stream may go quiet between chunks after its first text."""
     max_retries: int | None = None
     stop: list[str] | None = None
     """Stop sequences for every model, used when a call gives none."""
@@ -105,7 +112,7 @@ class FallbackChatModel(BaseChatModel):
     _built: Built | None = PrivateAttr(default=None)
 
     def __init__(
-        self, models: Sequence[BaseChatModel | ChatHop] | None = None, **data: Any
+        self, models: Sequence[BaseChatModel | ChatHop | Tier[Any]] | None = None, **data: Any
     ) -> None:
         if models is not None:
             data["models"] = models
@@ -177,137 +184,6 @@ class FallbackChatModel(BaseChatModel):
 
     def _get_llm_string(self, stop: list[str] | None = None, **kwargs: Any) -> str:
         return super()._get_llm_string(stop=stop, **public_kwargs(kwargs, keep_binding=True))
-
-    def _should_stream(
-        self,
-        *,
-        async_api: bool,
-        run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> bool:
-        # LangChain's invoke path would stream without handing over its run, so hop
-        # events could not reach it; `_generate` folds the stream itself instead.
-        if run_manager is not None:
-            return False
-        return super()._should_stream(async_api=async_api, **kwargs)
-
-    def _reports_tokens(
-        self, run: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None, **kwargs: Any
-    ) -> bool:
-        """Whether LangChain would have streamed this invoke (streaming handler or flag)."""
-        is_async = isinstance(run, AsyncCallbackManagerForLLMRun)
-        return run is not None and BaseChatModel._should_stream(
-            self, async_api=is_async, run_manager=run, **kwargs
-        )
-
-    # -- calls ------------------------------------------------------------------
-
-    def invoke(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> AIMessage:
-        handle, config = RunHandle.open(self, config, is_async=False)
-        return super().invoke(input, config, stop=stop, **{**kwargs, RUN_KEY: handle})
-
-    async def ainvoke(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> AIMessage:
-        handle, config = RunHandle.open(self, config, is_async=True)
-        return await super().ainvoke(input, config, stop=stop, **{**kwargs, RUN_KEY: handle})
-
-    def stream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> Iterator[AIMessageChunk]:
-        handle, config = RunHandle.open(self, config, is_async=False)
-        yield from super().stream(input, config, stop=stop, **{**kwargs, RUN_KEY: handle})
-
-    async def astream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[AIMessageChunk]:
-        handle, config = RunHandle.open(self, config, is_async=True)
-        chunks = super().astream(input, config, stop=stop, **{**kwargs, RUN_KEY: handle})
-        async with aclosing(cast("AsyncGenerator[AIMessageChunk, None]", chunks)):
-            async for chunk in chunks:
-                yield chunk
-
-    def _stream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
-        stop = self.stop if stop is None else stop
-        call = open_call(
-            messages, stop, self._options(kwargs), run_manager, nested=self.nested_runs
-        )
-        yield from call.stream(self.fallback_chain, run_manager)
-
-    async def _astream(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
-        stop = self.stop if stop is None else stop
-        call = open_call(
-            messages, stop, self._options(kwargs), run_manager, nested=self.nested_runs
-        )
-        chunks = call.astream(self.fallback_chain, run_manager)
-        async with aclosing(chunks):
-            async for chunk in chunks:
-                yield chunk
-
-    def _options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        """The call's options, with the model-wide temperature and max_tokens as defaults."""
-        for key in ("temperature", "max_tokens"):
-            if getattr(self, key) is not None:
-                kwargs.setdefault(key, getattr(self, key))
-        return kwargs
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        if run_manager is not None:
-            kwargs.setdefault(RUN_KEY, RunHandle.of_run(run_manager))
-        tokens = run_manager if self._reports_tokens(run_manager, **kwargs) else None
-        return generate_from_stream(self._stream(messages, stop, tokens, **kwargs))
-
-    async def _agenerate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        if run_manager is not None:
-            kwargs.setdefault(RUN_KEY, RunHandle.of_run(run_manager))
-        tokens = run_manager if self._reports_tokens(run_manager, **kwargs) else None
-        return await agenerate_from_stream(self._astream(messages, stop, tokens, **kwargs))
 
     # -- tools and structured output ---------------------------------------------
 

@@ -28,7 +28,6 @@ from fallback_core import (
     capped,
     output_cap,
     rough_tokens,
-    watch_clients,
 )
 
 from ._hops import FINISH_KEYS
@@ -126,8 +125,8 @@ def continued(
     """The caller's messages, plus the partial answer (and instruction) to continue."""
     if continuation is None:
         return list(messages)
-    tail: list[BaseMessage] = [AIMessage(continuation.text)]
-    if continuation.strategy == "instruct":
+    tail: list[BaseMessage] = [AIMessage(continuation.message)]
+    if not continuation.prefill:
         tail.append(HumanMessage(continuation.instruction))
     return [*messages, *tail]
 
@@ -138,7 +137,6 @@ class ModelTarget:
     def __init__(self, model: BaseChatModel, hop: str) -> None:
         self.model = model
         self.name = hop
-        watch_clients(model)  # its requests report when they are sent
 
     def estimate_tokens(self, request: ChatRequest) -> int:
         """A rough size of the request's messages, for skipping hops too small for it."""
@@ -160,6 +158,10 @@ class ModelTarget:
         kwargs = capped(request.kwargs, continuation)
         if request.binding is not None:
             kwargs.update(request.binding.kwargs_for(self.model, self.name))
+        if continuation is not None and continuation.flags:
+            # vLLM's options ride in the body; the model's own extra_body is kept.
+            own = getattr(self.model, "extra_body", None) or {}
+            kwargs["extra_body"] = {**own, **(kwargs.get("extra_body") or {}), **continuation.flags}
         return continued(request.messages, continuation), kwargs
 
     def stream(self, request: ChatRequest, continuation: Continuation | None) -> Iterator[Delta]:

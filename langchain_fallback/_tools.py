@@ -66,11 +66,18 @@ class HopBinding:
     """
 
     def __init__(
-        self, bind: Callable[[BaseChatModel], Runnable[Any, Any]], what: str, key: str
+        self,
+        bind: Callable[[BaseChatModel], Runnable[Any, Any]],
+        what: str,
+        key: str,
+        *,
+        answers_json: bool = False,
     ) -> None:
         self._bind = bind
         self.what = what
         self.key = key
+        #: The answer is JSON text (structured output by ``json_mode`` / ``json_schema``).
+        self.answers_json = answers_json
         self._kwargs: dict[int, tuple[BaseChatModel, Mapping[str, Any]]] = {}
         self._lock = threading.Lock()
 
@@ -148,7 +155,10 @@ def structured_output(schema: Any, options: Mapping[str, Any]) -> HopBinding:
     def bind(model: BaseChatModel) -> Runnable[Any, Any]:
         return model.with_structured_output(schema, include_raw=False, **options)
 
-    return HopBinding(bind, "with_structured_output", repr((schema, options)))
+    json_text = options.get("method") in ("json_mode", "json_schema")
+    return HopBinding(
+        bind, "with_structured_output", repr((schema, options)), answers_json=json_text
+    )
 
 
 def bind_tools_kwargs(

@@ -23,8 +23,9 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
 
 from ._config import from_config
 from ._events import FallbackHopEvent
-from ._hops import FunctionCallingWarning, InnerRetriesWarning, LLMHop
+from ._hops import LLMHop
 from ._llm import FallbackLLM
+from ._warnings import FunctionCallingWarning, InnerRetriesWarning
 
 __all__ = [
     "FallbackHopEvent",

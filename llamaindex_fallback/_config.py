@@ -14,7 +14,7 @@ from typing import Any
 
 from llama_index.core.llms import LLM
 
-from fallback_core import ConfigurationError, Policy
+from fallback_core import ConfigurationError, Policy, Tier
 from fallback_core.config import (
     ChainConfig,
     ModelEntry,
@@ -100,11 +100,13 @@ class _Recipe:
     alias: str
     overrides: dict[str, Any]
 
-    def build(self) -> tuple[list[LLMHop], Policy]:
+    def build(self) -> tuple[list[LLMHop | Tier[Any]], Policy]:
         plan = self.config.plan(self.alias, resolve)
-        return [LLMHop(hop.target, **hop.hop_options()) for hop in plan.hops], plan.policy(
-            **self.overrides
+        llms: list[LLMHop | Tier[Any]] = plan.arrange(
+            lambda hop: LLMHop(hop.target, **hop.hop_options()),
+            lambda members, name: Tier(members, name=name),
         )
+        return llms, plan.policy(**self.overrides)
 
     def refresh(self, llm: FallbackLLM) -> None:
         previous = llm._settings

@@ -14,13 +14,14 @@ per LLM with `LLMHop`:
   ``MockLLM`` never report one); their broken streams are still caught when
   they raise or stall.
 - ``continuation``: ``"prefill"`` for LLMs that continue a final assistant
-  message (Anthropic's Claude) and for completion models (they continue text
-  natively); ``"instruct"`` otherwise.
+  message (Anthropic's Claude; Ollama, ollama/ollama#6778) and for completion
+  models (they continue text natively); ``"instruct"`` otherwise, OpenAI and
+  ``OpenAILike`` included - for an OpenAI-compatible server set it per hop:
+  ``"continue_final_message"`` for vLLM, ``"prefill"`` for a llama.cpp server.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
@@ -31,6 +32,8 @@ from llama_index.core.llms import LLM
 
 from fallback_core import (
     DEFAULT_CONTINUE_INSTRUCTION,
+    DEFAULT_FIRST_TOKEN_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
     Chain,
     ConfigurationError,
     Health,
@@ -38,6 +41,7 @@ from fallback_core import (
     Hop,
     Policy,
     Strategy,
+    Tier,
 )
 
 from ._target import LLMRequest, LLMTarget, model_name
@@ -49,14 +53,10 @@ if TYPE_CHECKING:
 __all__ = [
     "BuiltChain",
     "ChainSettings",
-    "FunctionCallingWarning",
-    "InnerRetriesWarning",
     "LLMHop",
     "build_chain",
     "check_no_cycle",
-    "not_function_calling",
-    "warn_about_function_calling",
-    "warn_about_inner_retries",
+    "members_of",
 ]
 
 T = TypeVar("T")
@@ -69,7 +69,11 @@ class LLMHop:
     Fields left None take the `FallbackLLM`'s defaults (the time limits) or
     what is known about the LLM's class (``continuation``, ``require_finish``;
     ``context_window`` from its metadata). Time limits are in seconds;
-    ``max_attempts`` caps attempts on this LLM per call.
+    ``max_attempts`` caps attempts on this LLM per call; ``weight`` is its
+    share of traffic inside a `fallback_core.Tier` (default 1). ``stream_usage``:
+    whether each call asks the LLM to stream its token usage (None: LLMs of
+    the OpenAI family are asked, with ``stream_options``; False: never, for
+    an endpoint that refuses the option).
     """
 
     llm: LLM
@@ -81,6 +85,8 @@ class LLMHop:
     context_window: int | None = None
     continuation: Strategy | None = None
     require_finish: bool | None = None
+    weight: float | None = None
+    stream_usage: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +100,8 @@ class ChainSettings:
     hooks: Sequence[Hook] = ()
     continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION
     timeout: float | None = None
-    first_token_timeout: float | None = None
-    idle_timeout: float | None = None
+    first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
     health: Health | None = None
 
 
@@ -108,17 +114,12 @@ class BuiltChain:
     metadata: LLMMetadata
 
 
-class FunctionCallingWarning(UserWarning):
-    """Some hops of a chain call functions and some do not, so the chain does not."""
-
-
-class InnerRetriesWarning(UserWarning):
-    """An LLM in a chain retries inside its own client, so the chain learns of failures late."""
-
-
 def build_chain(llms: object, settings: ChainSettings) -> BuiltChain:
-    """Validate ``llms`` and build their chain; raise `ConfigurationError` naming the field."""
-    if isinstance(llms, (LLM, LLMHop)):
+    """Validate ``llms`` and build their chain; raise `ConfigurationError` naming the field.
+
+    ``llms`` holds LLMs, `LLMHop`s, and `fallback_core.Tier`s of either.
+    """
+    if isinstance(llms, (LLM, LLMHop, Tier)):
         raise ConfigurationError(
             "llms",
             f"got a single {type(llms).__name__}",
@@ -128,15 +129,22 @@ def build_chain(llms: object, settings: ChainSettings) -> BuiltChain:
         raise ConfigurationError("llms", f"got {type(llms).__name__}", "a list of LLMs")
     if not llms:
         raise ConfigurationError("llms", "the chain is empty", "at least one LLM")
-    hops: list[Hop[LLMRequest]] = []
+    places: list[Hop[LLMRequest] | Tier[LLMRequest]] = []
     metadata: list[LLMMetadata] = []
     for i, item in enumerate(llms):
-        hop, meta = _hop(i, item, settings)
-        hops.append(hop)
-        metadata.append(meta)
+        if not isinstance(item, Tier):
+            hop, meta = _hop(f"llms[{i}]", item, settings)
+            places.append(hop)
+            metadata.append(meta)
+            continue
+        if isinstance(item.hops, (str, bytes)) or not isinstance(item.hops, Sequence):
+            raise ConfigurationError(f"llms[{i}].hops", "no deployments", "a list of LLMs")
+        members = [_hop(f"llms[{i}].hops[{j}]", m, settings) for j, m in enumerate(item.hops)]
+        places.append(Tier([hop for hop, _ in members], name=item.name))
+        metadata += [meta for _, meta in members]
     try:
         chain = Chain(
-            hops,
+            places,
             policy=settings.policy,
             hooks=settings.hooks,
             continue_instruction=settings.continue_instruction,
@@ -153,23 +161,39 @@ def build_chain(llms: object, settings: ChainSettings) -> BuiltChain:
     )
 
 
-def _hop(i: int, item: object, settings: ChainSettings) -> tuple[Hop[LLMRequest], LLMMetadata]:
+def members_of(llms: Sequence[object]) -> list[object]:
+    """``llms`` with each `Tier` replaced by its members, in order."""
+    return [m for item in llms for m in (item.hops if isinstance(item, Tier) else [item])]
+
+
+def _hop(where: str, item: object, settings: ChainSettings) -> tuple[Hop[LLMRequest], LLMMetadata]:
     spec = item if isinstance(item, LLMHop) else LLMHop(llm=item)  # type: ignore[arg-type]
     if not isinstance(spec.llm, LLM):
         raise ConfigurationError(
-            f"llms[{i}]",
+            where,
             f"{type(spec.llm).__name__} is not a LlamaIndex LLM",
-            "an instance of llama_index.core.llms.LLM, or an LLMHop holding one",
+            "an instance of llama_index.core.llms.LLM, or an LLMHop holding one"
+            + ("" if ".hops[" in where else ", or a fallback_core.Tier of them"),
         )
     try:
         meta = spec.llm.metadata
     except Exception as exc:
         raise ConfigurationError(
-            f"llms[{i}].metadata", f"{type(exc).__name__}: {exc}", "an LLM whose metadata loads"
+            f"{where}.metadata", f"{type(exc).__name__}: {exc}", "an LLM whose metadata loads"
         ) from exc
     traits = class_traits(spec.llm, meta)
+    continuation = _first(spec.continuation, traits.continuation)
+    own = getattr(spec.llm, "additional_kwargs", None)
+    if continuation == "continue_final_message" and isinstance(own, dict) and "extra_body" in own:
+        raise ConfigurationError(
+            f"{where}.continuation",
+            "'continue_final_message' sends its flags in extra_body, which the LLM's "
+            "additional_kwargs['extra_body'] would replace",
+            "continuation='prefill' with continue_final_message=True and "
+            "add_generation_prompt=False added to that extra_body",
+        )
     hop = Hop(
-        LLMTarget(spec.llm, meta),
+        LLMTarget(spec.llm, meta, stream_usage=spec.stream_usage),
         name=spec.name,
         model=model_name(meta),
         max_attempts=spec.max_attempts,
@@ -177,9 +201,10 @@ def _hop(i: int, item: object, settings: ChainSettings) -> tuple[Hop[LLMRequest]
         first_token_timeout=_first(spec.first_token_timeout, settings.first_token_timeout),
         idle_timeout=_first(spec.idle_timeout, settings.idle_timeout),
         context_window=_first(spec.context_window, meta.context_window),
-        continuation=_first(spec.continuation, traits.continuation),
+        continuation=continuation,
         require_finish=_first(spec.require_finish, traits.require_finish),
         identity=identity_for(spec.llm, meta),
+        weight=_first(spec.weight, 1.0),
     )
     return hop, meta
 
@@ -216,46 +241,6 @@ def _chain_metadata(chain: Chain[LLMRequest], metadata: Sequence[LLMMetadata]) -
     )
 
 
-def warn_about_inner_retries(built: BuiltChain) -> None:
-    """Warn once if any hop's client retries on its own (``max_retries`` > 0)."""
-    retrying = []
-    for hop, llm in zip(built.chain.hops, built.llms, strict=True):
-        retries = getattr(llm, "max_retries", None)
-        if isinstance(retries, int) and not isinstance(retries, bool) and retries > 0:
-            retrying.append(f"{hop.name} (max_retries={retries})")
-    if retrying:
-        warnings.warn(
-            f"{', '.join(retrying)}: retried inside the LLM's own client before the chain "
-            "sees the failure, which delays the fallback; the chain's Policy already retries. "
-            "Build these LLMs with max_retries=0.",
-            InnerRetriesWarning,
-            stacklevel=3,
-        )
-
-
-def not_function_calling(built: BuiltChain) -> list[str]:
-    """The hops of ``built`` that cannot call functions, as ``name (Class)``."""
-    return [
-        f"{hop.name} ({type(llm).__name__})"
-        for hop, llm in zip(built.chain.hops, built.llms, strict=True)
-        if not llm.metadata.is_function_calling_model
-    ]
-
-
-def warn_about_function_calling(built: BuiltChain) -> None:
-    """Warn if some hops call functions and others do not: agents would refuse the chain."""
-    missing = not_function_calling(built)
-    if missing and len(missing) < len(built.llms):
-        warnings.warn(
-            f"{', '.join(missing)}: not a function-calling model, so neither is the chain and "
-            "FunctionAgent refuses it ('LLM must be a FunctionCallingLLM'). Build those hops "
-            "as function-calling models (e.g. OpenAILike(..., is_function_calling_model=True)) "
-            "or leave them out of chains used by agents.",
-            FunctionCallingWarning,
-            stacklevel=3,
-        )
-
-
 def check_no_cycle(owner: FallbackLLM, llms: Sequence[object]) -> None:
     """Raise `ConfigurationError` if ``llms`` lead back to ``owner`` through nested chains."""
     from ._llm import FallbackLLM
@@ -267,10 +252,10 @@ def check_no_cycle(owner: FallbackLLM, llms: Sequence[object]) -> None:
         if not isinstance(llm, FallbackLLM) or id(llm) in seen:
             return False
         seen.add(id(llm))
-        return any(leads_back(inner, seen) for inner in llm.llms)
+        return any(leads_back(inner, seen) for inner in members_of(llm.llms))
 
     for i, item in enumerate(llms):
-        if leads_back(item, set()):
+        if any(leads_back(member, set()) for member in members_of([item])):
             raise ConfigurationError(
                 f"llms[{i}]",
                 "the chain contains itself",

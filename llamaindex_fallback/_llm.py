@@ -31,11 +31,14 @@ from pydantic import SkipValidation
 
 from fallback_core import (
     DEFAULT_CONTINUE_INSTRUCTION,
+    DEFAULT_FIRST_TOKEN_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
     Chain,
     ConfigurationError,
     Health,
     Hook,
     Policy,
+    Tier,
 )
 
 from ._calls import Call, chat_request, completion_request
@@ -45,12 +48,11 @@ from ._hops import (
     LLMHop,
     build_chain,
     check_no_cycle,
-    warn_about_function_calling,
-    warn_about_inner_retries,
 )
 from ._responses import Answer
 from ._target import LLMRequest
 from ._tools import TOOLS_KEY, keep_first_tool_call, pack_tools, tool_selections
+from ._warnings import warn_about_function_calling, warn_about_inner_retries
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -67,13 +69,19 @@ _OWN_OPTIONS = frozenset(
 class FallbackLLM(FunctionCallingLLM):
     """An LLM that tries ``llms`` in order until one finishes the answer.
 
-    ``llms`` holds LlamaIndex LLMs, or `LLMHop`s for per-LLM settings. Failure
+    ``llms`` holds LlamaIndex LLMs, `LLMHop`s for per-LLM settings, and
+    `fallback_core.Tier`s of equivalent deployments sharing one place (each
+    call picks one by ``LLMHop.weight``, and tries the others of the tier
+    before moving on). Failure
     handling is a `fallback_core.Policy`, given as ``policy=`` or as its
-    fields (``deadline=``, ``max_attempts=``, ``rules=``, ...). ``timeout``
-    (one attempt), ``first_token_timeout`` (from sending the
-    request to the first text or tool call) and ``idle_timeout``
-    (each later gap between chunks) apply to every LLM that sets
-    none of its own, None lifting a limit; ``hooks`` receive the chain's telemetry events.
+    fields (``deadline=``, ``max_attempts=``, ``rules=``, ...). For every LLM
+    that sets none of its own, ``first_token_timeout`` (default 60 s) bounds
+    the wait from sending its request to its first text or tool call,
+    ``idle_timeout`` (default 30 s) each later gap between chunks and
+    ``timeout`` (default none) one whole attempt; None lifts a limit. With a
+    ``deadline`` each LLM waits for its first text at most its share of what
+    is left, so the backups are always tried. ``hooks`` receive the chain's
+    telemetry events.
     ``health`` (a `fallback_core.Health`, shareable) skips LLMs whose circuit
     is open; each LLM's identity is its class, model name and endpoint.
     Other keywords are the usual ``LLM`` fields (``system_prompt``,
@@ -100,7 +108,7 @@ class FallbackLLM(FunctionCallingLLM):
     span of its own whose parent is the call's span.
     """
 
-    llms: SkipValidation[tuple[LLM | LLMHop, ...]] = Field(
+    llms: SkipValidation[tuple[LLM | LLMHop | Tier[Any], ...]] = Field(
         description="The LLMs tried in order.", exclude=True
     )
 
@@ -109,14 +117,14 @@ class FallbackLLM(FunctionCallingLLM):
 
     def __init__(
         self,
-        llms: Sequence[LLM | LLMHop],
+        llms: Sequence[LLM | LLMHop | Tier[Any]],
         *,
         policy: Policy | None = None,
         hooks: Sequence[Hook] = (),
         continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION,
         timeout: float | None = None,
-        first_token_timeout: float | None = None,
-        idle_timeout: float | None = None,
+        first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
+        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
         health: Health | None = None,
         **kwargs: Any,
     ) -> None:

@@ -27,9 +27,9 @@ from fallback_core import (
     capped,
     output_cap,
     rough_tokens,
-    watch_clients,
 )
 
+from ._clients import asks_for_usage, usage_options, watch_llm_requests
 from ._deltas import DeltaReader
 
 if TYPE_CHECKING:
@@ -78,12 +78,15 @@ class LLMTarget:
     do) cannot change what the next hop is sent.
     """
 
-    __slots__ = ("is_chat_model", "llm", "name")
+    __slots__ = ("asks_for_usage", "is_chat_model", "llm", "name")
 
-    def __init__(self, llm: LLM, metadata: LLMMetadata) -> None:
+    def __init__(
+        self, llm: LLM, metadata: LLMMetadata, *, stream_usage: bool | None = None
+    ) -> None:
         self.llm = llm
-        watch_clients(llm)  # its requests report when they are sent
         self.is_chat_model = metadata.is_chat_model
+        #: Whether each call asks the LLM to stream its token usage (see ``_clients``).
+        self.asks_for_usage = asks_for_usage(llm, stream_usage)
         #: The LLM's model name (else its class name), used when its hop is given no name.
         self.name = model_name(metadata) or llm.class_name()
 
@@ -105,18 +108,17 @@ class LLMTarget:
         return self.llm.fallback_chain if isinstance(self.llm, FallbackLLM) else None
 
     def stream(self, request: LLMRequest, continuation: Continuation | None) -> Iterator[Delta]:
+        """The hop's deltas; the LLM is called on the first read, where the chain times it."""
+        watch_llm_requests(self.llm, is_async=False)
         with _inside_span(request.span_id):
             responses = self._call(request, continuation)
-        return DeltaReader(self.name).read(responses)
+        yield from DeltaReader(self.name).read(responses)
 
-    def astream(
+    async def astream(
         self, request: LLMRequest, continuation: Continuation | None
     ) -> AsyncIterator[Delta]:
-        return self._astream(request, continuation)
-
-    async def _astream(
-        self, request: LLMRequest, continuation: Continuation | None
-    ) -> AsyncIterator[Delta]:
+        """The hop's deltas, on the running event loop."""
+        watch_llm_requests(self.llm, is_async=True)
         with _inside_span(request.span_id):
             responses = await self._acall(request, continuation)
         async for delta in DeltaReader(self.name).aread(responses):
@@ -126,11 +128,12 @@ class LLMTarget:
 
     def _call(self, request: LLMRequest, cont: Continuation | None) -> Iterator[Any]:
         llm = self._llm_for(cont)
-        kwargs = capped(request.kwargs, cont)
+        kwargs = capped(self._kwargs(request), cont)
         if self._continues_text(request, cont):
             assert cont is not None
-            prompt = self._prompt(request) + cont.text
+            prompt = self._prompt(request) + cont.message
             return llm.stream_complete(prompt, formatted=True, **kwargs)
+        kwargs = _with_flags(kwargs, cont)
         if request.operation == "complete" and cont is None:
             return llm.stream_complete(request.prompt, formatted=request.formatted, **kwargs)
         messages = self._messages(request, cont)
@@ -145,11 +148,12 @@ class LLMTarget:
 
     async def _acall(self, request: LLMRequest, cont: Continuation | None) -> AsyncIterator[Any]:
         llm = self._llm_for(cont)
-        kwargs = capped(request.kwargs, cont)
+        kwargs = capped(self._kwargs(request), cont)
         if self._continues_text(request, cont):
             assert cont is not None
-            prompt = self._prompt(request) + cont.text
+            prompt = self._prompt(request) + cont.message
             return await llm.astream_complete(prompt, formatted=True, **kwargs)
+        kwargs = _with_flags(kwargs, cont)
         if request.operation == "complete" and cont is None:
             return await llm.astream_complete(request.prompt, formatted=request.formatted, **kwargs)
         messages = self._messages(request, cont)
@@ -173,9 +177,15 @@ class LLMTarget:
             return llm
         return llm.model_copy(update={"max_tokens": cont.max_tokens})
 
+    def _kwargs(self, request: LLMRequest) -> dict[str, Any]:
+        """The call's keywords: the caller's, after what the hop asks of its client."""
+        if not self.asks_for_usage:
+            return dict(request.kwargs)
+        return {**usage_options(), **request.kwargs}
+
     def _continues_text(self, request: LLMRequest, cont: Continuation | None) -> bool:
         """A completion model continues a prefill natively: the prompt, then the text so far."""
-        return cont is not None and cont.strategy == "prefill" and not self.is_chat_model
+        return cont is not None and cont.prefill and not self.is_chat_model
 
     def _prompt(self, request: LLMRequest) -> str:
         """The request as one prompt in the LLM's own template."""
@@ -202,6 +212,14 @@ class LLMTarget:
         return messages + continuation_messages(cont)
 
 
+def _with_flags(kwargs: Mapping[str, Any], cont: Continuation | None) -> dict[str, Any]:
+    """The call's kwargs, with the options the strategy needs (vLLM's) in ``extra_body``."""
+    merged = dict(kwargs)
+    if cont is not None and cont.flags:
+        merged["extra_body"] = {**(merged.get("extra_body") or {}), **cont.flags}
+    return merged
+
+
 def model_name(metadata: LLMMetadata) -> str | None:
     """The model name in ``metadata``, unless it is LlamaIndex's placeholder."""
     name = metadata.model_name
@@ -226,8 +244,8 @@ def continuation_messages(cont: Continuation | None) -> list[ChatMessage]:
     """The messages that ask a chat model to continue ``cont.text``, after the caller's own."""
     if cont is None:
         return []
-    messages = [ChatMessage(role=MessageRole.ASSISTANT, content=cont.text)]
-    if cont.strategy == "instruct":
+    messages = [ChatMessage(role=MessageRole.ASSISTANT, content=cont.message)]
+    if not cont.prefill:
         messages.append(ChatMessage(role=MessageRole.USER, content=cont.instruction))
     return messages
 

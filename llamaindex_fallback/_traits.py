@@ -34,6 +34,7 @@ _KNOWN_CLASSES: tuple[tuple[str, ClassTraits, tuple[str, tuple[int, ...]] | None
         ClassTraits(True, "prefill"),
         ("llama-index-llms-anthropic", (0, 10, 2)),
     ),
+    ("llama_index.llms.ollama.base.Ollama", ClassTraits(False, "prefill"), None),
 )
 
 

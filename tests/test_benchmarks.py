@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.__main__ import main
-from benchmarks.measure import compare, judge
+from benchmarks.measure import compare, judge, seam_held
 from benchmarks.scenarios import ANSWER
 
 
@@ -43,29 +43,50 @@ def test_outcome_is_judged_against_the_canonical_answer(
     assert outcome.delivered == len(text)
 
 
+def test_the_seam_hold_is_read_from_the_attempt_that_joined() -> None:
+    """What the seam held comes from the continuing attempt that served; none without one."""
+    trace = {
+        "attempts": [
+            {"continuation": None, "outcome": "failed", "seam_held": 0, "seam_held_for": 0.0},
+            {"continuation": "instruct", "outcome": "failed", "seam_held": 0, "seam_held_for": 0},
+            {"continuation": "instruct", "outcome": "ok", "seam_held": 86, "seam_held_for": 0.09},
+        ]
+    }
+    assert seam_held(trace) == (86, 0.09)
+    assert seam_held({"attempts": trace["attempts"][:1]}) is None
+    assert seam_held(None) is None
+
+
 # litellm's own types trip a pydantic warning when it is imported.
 @pytest.mark.filterwarnings("ignore:Item .* is using the .ReadOnly. qualifier:UserWarning")
 def test_quick_run_finishes_a_cut_stream_only_with_our_adapters(tmp_path: Path) -> None:
     """In a quick run, our adapters complete a stream cut mid-answer; the others raise."""
     pytest.importorskip("litellm")
     pytest.importorskip("matplotlib")
-    argv = ["--quick", "--parts", "matrix", "--scenarios", "healthy,cut", "--out", str(tmp_path)]
+    scenarios = "healthy,cut,cut_restart,cut_reword"
+    argv = ["--quick", "--parts", "matrix", "--scenarios", scenarios, "--out", str(tmp_path)]
     assert main(argv) == 0
 
     results = json.loads((tmp_path / "results.json").read_text())
     outcomes = {(c["scenario"], c["system"]): c for c in results["cells"]}
     systems = [s["key"] for s in results["systems"]]
-    assert len(outcomes) == 2 * len(systems) == 10
+    assert len(outcomes) == 4 * len(systems) == 20
     for system in systems:
         assert outcomes["healthy", system]["kind"] == "complete"
     for ours in ("fallback_chat_model", "fallback_llm"):
         cut = outcomes["cut", ours]
         assert (cut["kind"], cut["lost"], cut["extra"]) == ("complete", 0, 0)
         assert (cut["primary_attempts"], cut["backup_attempts"]) == (1, 1)
+        restart, reword = outcomes["cut_restart", ours], outcomes["cut_reword", ours]
+        assert (restart["kind"], restart["lost"], restart["extra"]) == ("complete", 0, 0)
+        assert restart["seam_held"] > cut["seam_held"] > 0  # the replay was held, then dropped
+        assert (reword["kind"], reword["error"]) == ("error", "ChainExhaustedError")
     for theirs in ("bare", "with_fallbacks", "litellm"):
-        cut = outcomes["cut", theirs]
-        assert cut["kind"] == "error"
-        assert 0 < cut["delivered"] < len(ANSWER)
+        for scenario in ("cut", "cut_restart", "cut_reword"):
+            cut = outcomes[scenario, theirs]
+            assert cut["kind"] == "error"
+            assert 0 < cut["delivered"] < len(ANSWER)
     report = (tmp_path / "results.md").read_text()
     assert "| stream cut mid-answer |" in report
+    assert "## Held at the seam" in report
     assert (tmp_path / "results.png").stat().st_size > 0

@@ -19,6 +19,7 @@ from ._classify import ANTHROPIC_CONTEXT_MESSAGES, Category, ErrorInfo, classify
 from ._cost import Price, Prices, capped, output_cap
 from ._drive import AsyncCallStream, CallStream
 from ._errors import (
+    BadAnswerError,
     ChainExhaustedError,
     ConfigurationError,
     DeadlineExceededError,
@@ -26,6 +27,7 @@ from ._errors import (
     HopBugError,
     HopFailure,
     MalformedChunkError,
+    SeamError,
     StreamTimeoutError,
     StreamTruncatedError,
 )
@@ -46,7 +48,7 @@ from ._events import (
 from ._health import Breaker, Circuit, CircuitState, Health, Transition
 from ._logging import LoggingHook
 from ._policy import Action, Backoff, Policy, Rule
-from ._sent import request_sent, watch_clients, watch_requests
+from ._sent import request_queued, request_sent, watch_requests
 from ._store import LocalStore
 from ._trace import AttemptRecord, ChainTrace
 from ._types import (
@@ -68,6 +70,7 @@ __all__ = [
     "AsyncCallStream",
     "AttemptRecord",
     "Backoff",
+    "BadAnswerError",
     "Breaker",
     "CallEnded",
     "CallStream",
@@ -105,6 +108,7 @@ __all__ = [
     "Prices",
     "RetryScheduled",
     "Rule",
+    "SeamError",
     "Strategy",
     "StreamTimeoutError",
     "StreamTruncatedError",
@@ -116,8 +120,8 @@ __all__ = [
     "capped",
     "classify_error",
     "output_cap",
+    "request_queued",
     "request_sent",
     "rough_tokens",
-    "watch_clients",
     "watch_requests",
 ]

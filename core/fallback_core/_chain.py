@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, get_args
 
 from ._drive import AsyncCallStream, CallStream
 from ._errors import ConfigurationError
@@ -21,6 +21,7 @@ from ._events import Hook, HookFailures
 from ._health import Health
 from ._policy import Policy
 from ._types import Strategy, Target
+from .checks import CheckLike, as_checks
 
 __all__ = [
     "DEFAULT_CONTINUE_INSTRUCTION",
@@ -39,14 +40,17 @@ DEFAULT_CONTINUE_INSTRUCTION = (
 )
 
 
-#: Seconds from sending a hop's request to its first text or tool call. Chunks that carry
-#: neither - OpenAI's opening role-only chunk, Anthropic's ``message_start`` and ``ping``, a
-#: reasoning model's hidden thinking - do not count, so a primary that never answers, or
-#: answers only with keep-alives, is handed on. Generous, for reasoning models that think
-#: before their first visible token; raise it for long-thinking ones.
+#: Seconds from sending a hop's request to its first text or tool call, applied to every hop
+#: that sets none. Chunks that carry neither - OpenAI's opening role-only chunk, Anthropic's
+#: ``message_start`` and ``ping``, keep-alives, a reasoning model's thinking - do not count,
+#: so a primary that never answers, or answers only with keep-alives, is handed on. Generous
+#: because reasoning models think before their first visible token (OpenAI's chat completions
+#: send nothing on the wire meanwhile); raise it for long-thinking models.
 DEFAULT_FIRST_TOKEN_TIMEOUT = 60.0
 
-#: Seconds a stream may go quiet once it has produced text (any chunk resets it).
+#: Seconds a stream may go quiet between two chunks once its first text or tool call has
+#: arrived (any chunk then resets it), applied to every hop that sets none. Tokens of a
+#: streaming answer come a few per second; a gap this long is a stalled stream.
 DEFAULT_IDLE_TIMEOUT = 30.0
 
 
@@ -55,12 +59,14 @@ class Hop(Generic[RequestT]):
     """One model in a chain, with its own limits.
 
     ``max_attempts`` caps attempts on this hop per call (1: never retried).
-    ``timeout`` bounds one attempt from start to finish; ``first_token_timeout``
-    the wait from sending the request (when the client reports it through
-    `request_sent`, else from the attempt's start) to the first text or tool
-    call; ``idle_timeout`` each gap between chunks after that. None: no limit
-    (`DEFAULT_FIRST_TOKEN_TIMEOUT` and `DEFAULT_IDLE_TIMEOUT` are the
-    recommended values). ``context_window`` (tokens) lets a context-length failure skip hops no
+    ``timeout`` bounds one attempt from start to finish (default: none, a
+    long answer may take minutes); ``first_token_timeout`` the wait from
+    sending the request (when the client reports it through `request_sent`,
+    else from the attempt's start) to the first text or tool call
+    (`DEFAULT_FIRST_TOKEN_TIMEOUT`); ``idle_timeout`` each gap between chunks
+    after that (`DEFAULT_IDLE_TIMEOUT`). None lifts a limit. With a call
+    ``deadline`` the first-token wait is also capped by the deadline share
+    (see `Policy`). ``context_window`` (tokens) lets a context-length failure skip hops no
     larger. ``continuation`` says how this hop continues a broken answer.
     ``require_finish``: a stream that ends without a finish reason is truncated.
     ``identity`` names the deployment for shared health (provider, model,
@@ -73,8 +79,8 @@ class Hop(Generic[RequestT]):
     model: str | None = None
     max_attempts: int | None = None
     timeout: float | None = None
-    first_token_timeout: float | None = None
-    idle_timeout: float | None = None
+    first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
     context_window: int | None = None
     continuation: Strategy = "instruct"
     require_finish: bool = True
@@ -102,9 +108,13 @@ class Tier(Generic[RequestT]):
     (uniformly if they are all zero). When it fails, another deployment of the
     tier not yet failed in this call - and, with shared health, not open - is
     picked before the walk moves on to the next place in the chain.
+
+    ``hops`` are `Hop`s or targets; given to an adapter, a tier holds that
+    framework's models instead (``FallbackChatModel(models=[Tier([east,
+    west]), backup])``), each with its weight on the adapter's own hop type.
     """
 
-    hops: Sequence[Hop[RequestT] | Target[RequestT]]
+    hops: Sequence[Hop[RequestT] | Target[RequestT] | Any]
     name: str | None = None
 
 
@@ -181,21 +191,24 @@ class Chain(Generic[RequestT]):
         self.hook_failures = HookFailures()
         check_acyclic(self)
 
-    def stream(self, request: RequestT, *, hooks: Sequence[Hook] = ()) -> CallStream[RequestT]:
+    def stream(
+        self, request: RequestT, *, hooks: Sequence[Hook] = (), checks: Sequence[CheckLike] = ()
+    ) -> CallStream[RequestT]:
         """Walk the chain for ``request``, synchronously; iterate the result for deltas.
 
-        ``hooks`` are added to the chain's own for this call only.
+        ``hooks`` and ``checks`` are added to the chain's own (its policy's
+        checks) for this call only.
         """
-        return CallStream(self, request, hooks)
+        return CallStream(self, request, hooks, as_checks(checks))
 
     def astream(
-        self, request: RequestT, *, hooks: Sequence[Hook] = ()
+        self, request: RequestT, *, hooks: Sequence[Hook] = (), checks: Sequence[CheckLike] = ()
     ) -> AsyncCallStream[RequestT]:
         """Walk the chain for ``request`` on the running event loop; ``async for`` the result.
 
-        ``hooks`` are added to the chain's own for this call only.
+        ``hooks`` and ``checks`` are added to the chain's own for this call only.
         """
-        return AsyncCallStream(self, request, hooks)
+        return AsyncCallStream(self, request, hooks, as_checks(checks))
 
     def __repr__(self) -> str:
         return f"Chain({[h.name for h in self.hops]!r})"
@@ -240,9 +253,11 @@ def _check_hop(where: str, hop: object) -> Hop[Any]:
         value = getattr(hop, field)
         if value is not None and (not isinstance(value, int) or value < 1):
             raise ConfigurationError(f"{where}.{field}", f"got {value!r}", "an int >= 1, or None")
-    if hop.continuation not in ("prefill", "instruct"):
+    if hop.continuation not in get_args(Strategy):
         raise ConfigurationError(
-            f"{where}.continuation", f"got {hop.continuation!r}", "'prefill' or 'instruct'"
+            f"{where}.continuation",
+            f"got {hop.continuation!r}",
+            "'prefill', 'instruct' or 'continue_final_message'",
         )
     if hop.name is not None and (not isinstance(hop.name, str) or not hop.name):
         raise ConfigurationError(f"{where}.name", f"got {hop.name!r}", "a non-empty string")

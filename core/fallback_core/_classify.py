@@ -38,7 +38,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ._bodies import error_code, error_object, error_type, retry_after, status_code
-from ._errors import MalformedChunkError, StreamTimeoutError, StreamTruncatedError
+from ._errors import (
+    BadAnswerError,
+    MalformedChunkError,
+    SeamError,
+    StreamTimeoutError,
+    StreamTruncatedError,
+)
 
 __all__ = ["ANTHROPIC_CONTEXT_MESSAGES", "Category", "ErrorInfo", "classify_error"]
 
@@ -52,11 +58,13 @@ class Category(enum.Enum):
     CONNECTION = "connection"
     TRUNCATED = "truncated"
     MALFORMED = "malformed"
+    SEAM = "seam"
     CONTEXT_LENGTH = "context_length"
     CONTENT_POLICY = "content_policy"
     AUTH = "auth"
     BAD_REQUEST = "bad_request"
     BUG = "bug"
+    BAD_ANSWER = "bad_answer"
     UNKNOWN = "unknown"
 
 
@@ -169,6 +177,10 @@ def classify_error(exc: BaseException) -> ErrorInfo:
         return ErrorInfo(Category.MALFORMED)
     if isinstance(exc, StreamTimeoutError):
         return ErrorInfo(Category.TIMEOUT)
+    if isinstance(exc, SeamError):
+        return ErrorInfo(Category.SEAM)
+    if isinstance(exc, BadAnswerError):
+        return ErrorInfo(Category.BAD_ANSWER)
 
     names = _qualified_names(exc)
     status = status_code(exc)

@@ -23,6 +23,7 @@ from ._steps import Consult, Fail, Finish, Sleep
 from ._trace import ChainTrace
 from ._types import Delta
 from ._walk import Walk
+from .checks import AnswerCheck
 
 if TYPE_CHECKING:
     from ._chain import Chain
@@ -40,8 +41,14 @@ class CallStream(Generic[RequestT]):
     stream at once and tries no further hop.
     """
 
-    def __init__(self, chain: Chain[RequestT], request: RequestT, hooks: Sequence[Hook] = ()):
-        self._walk = Walk(chain, request)
+    def __init__(
+        self,
+        chain: Chain[RequestT],
+        request: RequestT,
+        hooks: Sequence[Hook] = (),
+        checks: Sequence[AnswerCheck] = (),
+    ):
+        self._walk = Walk(chain, request, checks)
         telemetry = _telemetry(chain, hooks)
         self._deltas: Generator[Delta, None, None] = _drive(self._walk, request, telemetry)
 
@@ -74,8 +81,14 @@ class CallStream(Generic[RequestT]):
 class AsyncCallStream(Generic[RequestT]):
     """The caller's view of one async call: ``async for`` it, read ``trace`` any time."""
 
-    def __init__(self, chain: Chain[RequestT], request: RequestT, hooks: Sequence[Hook] = ()):
-        self._walk = Walk(chain, request)
+    def __init__(
+        self,
+        chain: Chain[RequestT],
+        request: RequestT,
+        hooks: Sequence[Hook] = (),
+        checks: Sequence[AnswerCheck] = (),
+    ):
+        self._walk = Walk(chain, request, checks)
         telemetry = _telemetry(chain, hooks)
         self._deltas: AsyncGenerator[Delta, None] = _adrive(self._walk, request, telemetry)
 

@@ -12,7 +12,8 @@
         ├── StreamTruncatedError       the stream ended without its finish signal
         ├── StreamTimeoutError         no chunk within first_token_timeout / idle_timeout
         │                              or the attempt's own timeout
-        └── MalformedChunkError        the hop produced a chunk its client could not parse
+        ├── MalformedChunkError        the hop produced a chunk its client could not parse
+        └── SeamError                  a continuation started the answer over, or added nothing
 
 Context rides on attributes (``attempts``, ``partial_text``, ``field``), never
 inside the message alone. Errors raised by providers (openai, anthropic, httpx)
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ._trace import AttemptRecord
 
 __all__ = [
+    "BadAnswerError",
     "ChainExhaustedError",
     "ConfigurationError",
     "DeadlineExceededError",
@@ -41,6 +43,7 @@ __all__ = [
     "HopBugError",
     "HopFailure",
     "MalformedChunkError",
+    "SeamError",
     "StreamTimeoutError",
     "StreamTruncatedError",
 ]
@@ -220,6 +223,17 @@ class StreamTruncatedError(HopFailure):
     """The hop's stream ended without a finish reason: the answer is incomplete."""
 
 
+class BadAnswerError(HopFailure):
+    """The hop finished, but a check of `Policy.checks` judged its answer bad.
+
+    ``reason`` is what the check said.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
 class StreamTimeoutError(HopFailure, TimeoutError):
     """The hop went quiet: no chunk within the allowed time.
 
@@ -235,3 +249,18 @@ class StreamTimeoutError(HopFailure, TimeoutError):
 
 class MalformedChunkError(HopFailure):
     """The hop produced a chunk that could not be understood."""
+
+
+class SeamError(HopFailure):
+    """A continuation did not continue the answer, so none of it was delivered.
+
+    ``reason`` is ``"restart"`` (the hop began the answer again in other
+    words) or ``"empty"`` (it finished without adding anything).
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.reason, str(self))

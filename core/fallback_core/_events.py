@@ -58,6 +58,8 @@ class ContinuationJoined:
 
     ``overlap_trimmed`` characters the hop repeated were dropped; ``seam_fix``
     is the whitespace fix made at the join (None if none was needed).
+    ``held_chars`` characters of the continuation were held back for
+    ``held_seconds`` (from its first text) before the seam could be judged.
     """
 
     call_id: str
@@ -66,6 +68,8 @@ class ContinuationJoined:
     chars_carried: int
     overlap_trimmed: int
     seam_fix: str | None
+    held_chars: int = 0
+    held_seconds: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

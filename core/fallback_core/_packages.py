@@ -52,11 +52,12 @@ def _distribution(top: str, filename: str) -> str | None:
     """The installed distribution (with its version) that holds ``filename``.
 
     A namespace package (``llama_index``) is shared by many distributions: the
-    one whose files include this file is the one.
+    one whose files include this file is the one; if none does, the frame is
+    named by its module rather than by a guess among them.
     """
     names = _distributions().get(top) or []
     if len(names) > 1:
-        names = [name for name in names if _holds(name, filename)] or names[:1]
+        names = [name for name in names if _holds(name, filename)][:1]
     if not names:
         return None
     name = names[0]

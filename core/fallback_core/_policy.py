@@ -11,16 +11,17 @@ number to seconds.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, cast
 
 import tenacity as _tenacity
 
 from ._classify import Category
 from ._cost import Price, PriceLike, Prices
 from ._errors import ConfigurationError
+from .checks import AnswerCheck, CheckLike, as_checks
 
 if TYPE_CHECKING:
     from ._chain import Hop
@@ -57,11 +58,13 @@ DEFAULT_RULES: Mapping[Category, Rule] = MappingProxyType(
         Category.CONNECTION: Rule(),
         Category.TRUNCATED: Rule(),
         Category.MALFORMED: Rule(),
+        Category.SEAM: Rule(),
         Category.CONTEXT_LENGTH: Rule(),
         Category.CONTENT_POLICY: Rule(then=Action.RAISE),
         Category.AUTH: Rule(),
         Category.BAD_REQUEST: Rule(then=Action.RAISE),
         Category.BUG: Rule(then=Action.RAISE),
+        Category.BAD_ANSWER: Rule(),
         Category.UNKNOWN: Rule(),
     }
 )
@@ -105,11 +108,17 @@ class Policy:
     ``rules`` overrides the default `Rule` per category (a bare ``"fallback"`` /
     ``"raise"`` keeps the default retries). ``max_retry_after`` caps how long a
     provider's Retry-After is honoured: a longer request moves on to the next hop
-    instead of waiting. ``deadline`` bounds the whole call in seconds;
-    ``max_attempts`` bounds attempts across all hops. ``prices`` (a `Prices`
+    instead of waiting. ``deadline`` bounds the whole call in seconds, and is
+    never spent on one hop while others remain: an attempt waits for its first
+    text at most an equal share of what is left of the deadline between it and
+    each later place in the chain it could still move on to (a tier counts
+    once) - with two hops and 60 s left the primary gets 30 s, then the backup
+    whatever is left. ``max_attempts`` bounds attempts across all hops. ``prices`` (a `Prices`
     table, or a mapping of hop or model names to prices per million tokens)
     gives each attempt and call a cost; ``max_cost`` then caps a call's cost:
     a hop whose expected cost would take the call past it is skipped.
+    ``checks`` judge each finished answer (`fallback_core.checks`): a bad one
+    is `Category.BAD_ANSWER`.
     """
 
     rules: Mapping[Category, RuleLike] = field(default_factory=lambda: DEFAULT_RULES)
@@ -121,6 +130,7 @@ class Policy:
     hedge_after: float | None = None
     prices: Prices | Mapping[str, PriceLike] = field(default_factory=Prices)
     max_cost: float | None = None
+    checks: Sequence[CheckLike] = ()
 
     def __post_init__(self) -> None:
         merged = dict(DEFAULT_RULES)
@@ -146,6 +156,7 @@ class Policy:
         _check_positive("max_retry_after", self.max_retry_after, allow_zero=True)
         _check_positive("deadline", self.deadline)
         _check_positive("hedge_after", self.hedge_after)
+        object.__setattr__(self, "checks", as_checks(self.checks))
         if not isinstance(self.prices, Prices):
             object.__setattr__(self, "prices", Prices(self.prices))
         if self.max_cost is not None:
@@ -164,6 +175,11 @@ class Policy:
         rule = self.rules[category]
         assert isinstance(rule, Rule)  # __post_init__ turned every override into a Rule
         return rule
+
+    @property
+    def answer_checks(self) -> tuple[AnswerCheck, ...]:
+        """``checks``, each a check (as __post_init__ made them)."""
+        return cast("tuple[AnswerCheck, ...]", self.checks)
 
     def price_of(self, hop: Hop[Any]) -> Price | None:
         """``hop``'s price per million tokens, if ``prices`` knows it."""

@@ -21,14 +21,13 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
     Awaitable,
-    Callable,
     Generator,
     Iterator,
 )
 from typing import Any
 
 from ._race import PRIMARY, RIVAL, Lost, Race, Start, Verdict, Won
-from ._sent import mark_requests, unmark_requests
+from ._sent import Reports, mark_requests, unmark_requests
 from ._steps import Attempt
 from ._types import Delta
 from ._walk import Walk
@@ -40,20 +39,23 @@ def read(step: Attempt, request: Any, walk: Walk) -> Generator[Delta, None, None
     if step.hedge_after is not None:
         yield from _read_hedged(step.hedge_after, step, request, walk)
         return
-    # The request goes out when the stream is made or first read: `request_sent`
-    # reaches this attempt meanwhile (a reader thread copies this context).
-    sent = walk.sent_marker()
-    token = mark_requests(sent)
+    # The request goes out when the stream is made or first read: the client's
+    # reports reach this attempt meanwhile (a reader thread copies this context).
+    reports = walk.send_reports()
+    token = mark_requests(reports)
     try:
         stream = step.hop.target.stream(request, step.continuation)
     finally:
         unmark_requests(token)
     if not walk.may_time_out():
-        yield from _untimed(stream, sent)
+        yield from _untimed(stream, reports)
         return
-    token = mark_requests(sent)
+    sink: queue.SimpleQueue[tuple[int, Any, BaseException | None]] = queue.SimpleQueue()
+    # The client reports its request from the reader thread (which copies this context);
+    # each report that moves a limit wakes the waiting consumer to wait again.
+    token = mark_requests(walk.send_reports(lambda: sink.put((PRIMARY, _RECHECK, None))))
     try:
-        reader = _ThreadedReader(stream, queue.SimpleQueue(), PRIMARY)
+        reader = _ThreadedReader(stream, sink, PRIMARY)
     finally:
         unmark_requests(token)
     try:
@@ -62,11 +64,11 @@ def read(step: Attempt, request: Any, walk: Walk) -> Generator[Delta, None, None
         reader.stop()
 
 
-def _untimed(stream: Iterator[Delta], sent: Callable[[], None]) -> Generator[Delta, None, None]:
+def _untimed(stream: Iterator[Delta], reports: Reports) -> Generator[Delta, None, None]:
     """Read a stream with no time limit, reporting a request sent during its first read."""
     iterator = iter(stream)
     try:
-        token = mark_requests(sent)
+        token = mark_requests(reports)
         try:
             first = next(iterator, _END)
         finally:
@@ -83,6 +85,8 @@ def _read_within_limits(reader: _ThreadedReader, walk: Walk) -> Generator[Delta,
     while True:
         pending = walk.read_timeout()
         item = reader.get(None if pending is None else pending.limit)
+        if item is _RECHECK:
+            continue
         if item is _TIMED_OUT:
             again = walk.read_timeout()  # the request may have been sent since: wait on
             if again is not None and again.limit <= 0:
@@ -100,6 +104,7 @@ def _read_hedged(
     race = Race(walk, hedge_after, walk.chain.clock)
     readers = {PRIMARY: _ThreadedReader(step.hop.target.stream(request, None), sink, PRIMARY)}
     try:
+        readers[PRIMARY].ask()
         verdict: Verdict = None
         while not isinstance(verdict, Won):
             try:
@@ -108,6 +113,11 @@ def _read_hedged(
                 verdict = race.on_timer()
             else:
                 verdict = race.on_item(tag, item, error, _END)
+                racer = readers.get(tag)
+                if racer is not None:
+                    racer.took()
+                    if verdict is None:  # no text yet: the race wants its next item
+                        racer.ask()
             if isinstance(verdict, Start):
                 try:
                     rival = verdict.attempt.hop.target.stream(request, None)
@@ -115,6 +125,7 @@ def _read_hedged(
                     verdict = race.on_item(RIVAL, None, exc, _END)
                 else:
                     readers[RIVAL] = _ThreadedReader(rival, sink, RIVAL)
+                    readers[RIVAL].ask()
             if isinstance(verdict, Lost):
                 readers.pop(verdict.tag).stop()
                 if not readers:
@@ -138,7 +149,7 @@ async def aread(step: Attempt, request: Any, walk: Walk) -> AsyncGenerator[Delta
     stream = step.hop.target.astream(request, step.continuation)
     try:
         if not walk.may_time_out():
-            token = mark_requests(walk.sent_marker())  # the request goes out in this first read
+            token = mark_requests(walk.send_reports())  # the request goes out in this first read
             try:
                 first = await anext(stream, _END)
             finally:
@@ -220,24 +231,23 @@ async def _aread_hedged(
 if sys.version_info >= (3, 11):
 
     async def _first_within(walk: Walk, awaitable: Awaitable[Any]) -> Any:
-        """An attempt's first read: like `_next_within`, its limit moved when the request is sent.
+        """An attempt's first read: like `_next_within`, its limit moved by the client's reports.
 
-        The client reports the moment (`request_sent`) from inside this very
-        read, on this task, so the timeout is rescheduled to the limit that
-        then applies: queueing inside the client does not eat the first-token wait.
+        The client reports its request queued, then sent (`request_queued`,
+        `request_sent`) from inside this very read, on this task, so the
+        timeout is rescheduled to the limit that then applies: queueing inside
+        the client does not eat the first-token wait.
         """
         pending = walk.read_timeout()
-        sent = walk.sent_marker()
         loop = asyncio.get_running_loop()
         scopes: list[asyncio.Timeout] = []
 
         def moved() -> None:
-            sent()
-            again = walk.read_timeout()
-            if scopes and again is not None:
-                scopes[0].reschedule(loop.time() + again.limit)
+            if scopes:
+                again = walk.read_timeout()
+                scopes[0].reschedule(None if again is None else loop.time() + again.limit)
 
-        token = mark_requests(moved)
+        token = mark_requests(walk.send_reports(moved))
         try:
             return await _next_within(awaitable, None if pending is None else pending.limit, scopes)
         finally:
@@ -263,6 +273,7 @@ class _Marker:
 
 _END: Any = _Marker("END")
 _TIMED_OUT: Any = _Marker("TIMED_OUT")
+_RECHECK: Any = _Marker("RECHECK")  # a limit moved: compute the wait again
 
 
 if sys.version_info >= (3, 11):
@@ -303,16 +314,21 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 
 class _ThreadedReader:
-    """Reads a blocking iterator on its own thread so the reader can stop waiting.
+    """Reads a blocking iterator on its own thread, one item per request, so a reader can stop.
 
-    Items go to ``sink`` tagged with ``tag`` (several readers may share one
-    sink). The thread runs in a copy of the caller's context, so context
-    variables such as tracing configuration stay visible. After `stop` it
-    closes the stream as soon as its current read returns; a read blocked
-    forever holds only this daemon thread, never the caller.
+    The thread reads the next item only when asked (`get` asks; a hedge's
+    racers are asked with `ask`), so it never reads ahead of the consumer:
+    when the caller stops, nothing more is pulled from the stream and no
+    further request goes out. Items go to ``sink`` tagged with ``tag`` (several
+    readers may share one sink). The thread runs in a copy of the caller's
+    context, so context variables such as tracing configuration stay visible.
+    `stop` closes the stream before returning when the thread is between
+    reads; a thread blocked in a read closes it as soon as that read returns
+    (the client's own read timeout bounds that), holding only this daemon
+    thread, never the caller.
     """
 
-    __slots__ = ("_sink", "_stopped", "_tag", "_thread")
+    __slots__ = ("_asked", "_lock", "_reading", "_sink", "_stopped", "_tag", "_thread", "_wanted")
 
     def __init__(
         self,
@@ -322,7 +338,11 @@ class _ThreadedReader:
     ) -> None:
         self._sink = sink
         self._tag = tag
-        self._stopped = threading.Event()
+        self._wanted = threading.Semaphore(0)
+        self._lock = threading.Lock()
+        self._asked = False  # an item was asked for and not yet taken
+        self._reading = False  # the thread is inside the stream's next()
+        self._stopped = False
         context = contextvars.copy_context()
         self._thread = threading.Thread(
             target=context.run, args=(self._run, stream), name="fallback-chain-reader", daemon=True
@@ -332,18 +352,45 @@ class _ThreadedReader:
     def _run(self, stream: Iterator[Delta]) -> None:
         tag, sink = self._tag, self._sink
         try:
-            for item in stream:
-                if self._stopped.is_set():
-                    return
+            while True:
+                self._wanted.acquire()
+                with self._lock:
+                    if self._stopped:
+                        return
+                    self._reading = True
+                try:
+                    item = next(stream, _END)
+                finally:
+                    with self._lock:
+                        self._reading = False
+                        stopped = self._stopped
+                if stopped:
+                    return  # the consumer left while this read was blocked
                 sink.put((tag, item, None))
-            sink.put((tag, _END, None))
+                if item is _END:
+                    return
         except BaseException as exc:  # handed to the consuming thread
             sink.put((tag, None, exc))
         finally:
             _close(stream)
 
+    def ask(self) -> None:
+        """Have the thread read the next item, unless one is already asked for."""
+        if not self._asked:
+            self._asked = True
+            self._wanted.release()
+
+    def took(self) -> None:
+        """The item asked for has been received (through the shared sink)."""
+        self._asked = False
+
     def get(self, timeout: float | None) -> Any:
-        """This reader's next item, `_END`, or `_TIMED_OUT`; re-raises the stream's error."""
+        """This reader's next item, `_END`, `_TIMED_OUT` or `_RECHECK`; re-raises its error.
+
+        A read that timed out (or was interrupted by `_RECHECK`, a limit that
+        moved) stays asked for: the next call waits for it.
+        """
+        self.ask()
         while True:
             try:
                 tag, item, error = self._sink.get(timeout=timeout)
@@ -351,12 +398,21 @@ class _ThreadedReader:
                 return _TIMED_OUT
             if tag != self._tag:
                 continue  # left over from a racer that lost
+            if item is _RECHECK:
+                return item
+            self.took()
             if error is not None:
                 raise error
             return item
 
     def stop(self) -> None:
-        self._stopped.set()
+        """Read nothing more; close the stream now if no read is in progress."""
+        with self._lock:
+            self._stopped = True
+            busy = self._reading
+        self._wanted.release()
+        if not busy and self._thread is not threading.current_thread():
+            self._thread.join()
 
 
 class _AsyncPump:

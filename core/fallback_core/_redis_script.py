@@ -19,7 +19,8 @@ candidate, on one Redis Cluster shard):
   of the calls and failures in the failure-rate window (only with a rate).
 
 Every key written gets an expiry (``ttl``, or longer while a circuit is
-open), so identities no longer used disappear.
+open), so identities no longer used disappear; a success on a circuit with
+nothing to forget writes nothing.
 
 KEYS: identities set, then three per identity (circuit, calls, fails).
 ARGV: now_ms ("" = Redis TIME), threshold, cooldown_ms, rate ("" = none),
@@ -94,7 +95,7 @@ end
 local function record(j, outcome, t, err, retry)
   local c = load(j)
   if outcome == '' then
-    c.p, c.dirty = false, true
+    if c.p then c.p, c.dirty = false, true end
     return
   end
   local failed = outcome == '0'
@@ -109,6 +110,7 @@ local function record(j, outcome, t, err, retry)
   if not failed then
     local lapsed = c.r == nil or t >= c.r
     if c.s == 'open' and not lapsed then return end
+    if c.s == 'closed' and c.f == 0 and c.r == nil then return end  -- nothing to change
     c.dirty = true
     if c.s == 'closed' and not lapsed then
       c.f = 0

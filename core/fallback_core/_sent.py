@@ -2,27 +2,62 @@
 
 A client may hold a request back before sending it - waiting for a free
 connection of its pool, say - and that wait says nothing about the provider.
-The driver makes `request_sent` reach the attempt in flight (through a context
-variable, so it works on the helper thread of a sync read and in the task of
-an async one); a hop client that can tell when its request left calls it.
+The driver makes two reports reach the attempt in flight (through a context
+variable, so they work on the helper thread of a sync read and in the task of
+an async one): `request_queued` - the client has the request but has not sent
+it yet, so the first-token wait is held - and `request_sent` - it has gone out,
+so the first-token wait starts now. A hop client that can tell calls them; one
+that calls neither has its first-token wait counted from the attempt's start.
+While a request is held, the attempt's ``timeout``, the call's ``deadline``
+(and its share) and the client's own pool and connect timeouts still apply.
 
-`watch_requests` does that for an httpx client (the openai and anthropic SDKs
-use one): an event hook adds httpcore's ``trace`` extension to each request
-made during a chain's attempt, and the trace calls `request_sent` once the
-request body has been written. Outside a chain's attempt the hook does nothing.
+`watch_requests` does that for an httpx client (``httpx`` or ``httpx2``; the
+openai and anthropic SDKs use one): an event hook reports each request made
+during a chain's attempt as queued when the client takes it, and adds
+httpcore's ``trace`` extension, which reports it sent once its body has been
+written - after the client got a connection from its pool. Outside a chain's
+attempt the hook does nothing, so the client can go on serving other code.
+Given an openai or anthropic SDK client, it watches the httpx client that SDK
+client sends through.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["mark_requests", "request_sent", "unmark_requests", "watch_clients", "watch_requests"]
+__all__ = [
+    "Reports",
+    "mark_requests",
+    "request_queued",
+    "request_sent",
+    "unmark_requests",
+    "watch_requests",
+]
 
-_mark: ContextVar[Callable[[], None] | None] = ContextVar("fallback_request_sent", default=None)
+
+class Reports(Protocol):
+    """What the attempt in flight does with its client's reports (see `Walk.send_reports`)."""
+
+    def queued(self) -> None: ...
+
+    def sent(self) -> None: ...
+
+
+_mark: ContextVar[Reports | None] = ContextVar("fallback_request_reports", default=None)
 
 _SENT = ("send_request_body.complete",)
+
+
+def request_queued() -> None:
+    """Tell the attempt in flight that its request waits inside the client, not yet sent.
+
+    Its ``first_token_timeout`` is held until `request_sent`. Does nothing
+    outside an attempt.
+    """
+    reports = _mark.get()
+    if reports is not None:
+        reports.queued()
 
 
 def request_sent() -> None:
@@ -31,17 +66,17 @@ def request_sent() -> None:
     Its ``first_token_timeout`` then counts from now rather than from when the
     attempt started. Does nothing outside an attempt.
     """
-    mark = _mark.get()
-    if mark is not None:
-        mark()
+    reports = _mark.get()
+    if reports is not None:
+        reports.sent()
 
 
-def mark_requests(mark: Callable[[], None]) -> Token[Callable[[], None] | None]:
-    """Make `request_sent` call ``mark`` in this context (the driver, per attempt)."""
-    return _mark.set(mark)
+def mark_requests(reports: Reports) -> Token[Reports | None]:
+    """Send `request_queued` / `request_sent` to ``reports`` in this context (the driver)."""
+    return _mark.set(reports)
 
 
-def unmark_requests(token: Token[Callable[[], None] | None]) -> None:
+def unmark_requests(token: Token[Reports | None]) -> None:
     """Undo `mark_requests`, in the context that made it."""
     _mark.reset(token)
 
@@ -49,8 +84,12 @@ def unmark_requests(token: Token[Callable[[], None] | None]) -> None:
 def watch_requests(http_client: Any) -> bool:
     """Add a hook to an httpx ``Client`` / ``AsyncClient`` reporting when each request is sent.
 
+    ``http_client`` may also be an openai or anthropic SDK client (``OpenAI``,
+    ``AsyncAnthropic``, ...): the httpx client it sends through is watched.
     Idempotent. Returns False for an object that has no httpx event hooks.
     """
+    if not isinstance(getattr(http_client, "event_hooks", None), dict):
+        http_client = getattr(http_client, "_client", None)  # where those SDKs keep theirs
     hooks = getattr(http_client, "event_hooks", None)
     if not isinstance(hooks, dict):
         return False
@@ -61,44 +100,20 @@ def watch_requests(http_client: Any) -> bool:
     return True
 
 
-# Where SDK clients keep their httpx client, and where integrations keep their SDK clients:
-# openai's and anthropic's clients hold it in `_client`; ChatOpenAI holds its SDK clients
-# in `root_client` / `root_async_client`, ChatAnthropic in `_client` / `_async_client`,
-# LlamaIndex's Anthropic in `_client` / `_aclient`.
-_HOLDERS = ("root_client", "root_async_client", "_client", "_async_client", "_aclient")
-
-
-def watch_clients(model: object) -> int:
-    """`watch_requests` on every httpx client ``model`` keeps (directly or in its SDK clients).
-
-    For a hop's model object: a request it sends then reaches the attempt in
-    flight. Returns how many clients are watched; attributes that fail to load
-    are passed over.
-    """
-    watched = 0
-    for name in _HOLDERS:
-        try:
-            holder = getattr(model, name, None)
-        except Exception:  # a lazy client that cannot be made here is not watched
-            continue
-        http = holder if hasattr(holder, "event_hooks") else getattr(holder, "_client", None)
-        watched += watch_requests(http)
-    return watched
-
-
 def _is_async(client: Any) -> bool:
     return any(cls.__name__ == "AsyncClient" for cls in type(client).__mro__)
 
 
 def _on_request(request: Any) -> None:
-    mark = _mark.get()
-    if mark is None:
+    reports = _mark.get()
+    if reports is None:
         return
+    reports.queued()
     inner = request.extensions.get("trace")
 
     def trace(name: str, info: dict[str, Any]) -> None:
         if name.endswith(_SENT):
-            mark()
+            reports.sent()
         if inner is not None:
             inner(name, info)
 
@@ -106,14 +121,15 @@ def _on_request(request: Any) -> None:
 
 
 async def _on_async_request(request: Any) -> None:
-    mark = _mark.get()
-    if mark is None:
+    reports = _mark.get()
+    if reports is None:
         return
+    reports.queued()
     inner = request.extensions.get("trace")
 
     async def trace(name: str, info: dict[str, Any]) -> None:
         if name.endswith(_SENT):
-            mark()
+            reports.sent()
         if inner is not None:
             await inner(name, info)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,17 @@ from ._types import Continuation, ToolCallChunk, Usage
 if TYPE_CHECKING:
     from ._chain import Hop
 
-__all__ = ["Attempt", "Consult", "Fail", "Finish", "Live", "Sleep", "Step", "assemble"]
+__all__ = [
+    "Attempt",
+    "Consult",
+    "Fail",
+    "Finish",
+    "Live",
+    "SendReports",
+    "Sleep",
+    "Step",
+    "assemble",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,11 +85,14 @@ class Live:
         "continuation",
         "finish_reason",
         "first_token_at",
+        "held",
         "hop",
         "last_chunk_at",
         "number",
+        "queued",
         "request_sent",
         "seam",
+        "seam_held_for",
         "seam_result",
         "sent_at",
         "share",
@@ -94,6 +108,7 @@ class Live:
         self.continuation = cont
         self.first_token_at: float | None = None
         self.sent_at = started  # when the request left, if the client says; else the start
+        self.queued = False  # the client holds the request, not sent yet (see `SendReports`)
         self.request_sent = False  # the client said its request left (`request_sent`)
         self.share: float | None = None  # seconds of the deadline it may wait for its first text
         self.last_chunk_at = started
@@ -103,9 +118,44 @@ class Live:
         self.finish_reason: str | None = None
         self.seam = None
         if cont is not None:
-            self.seam = Seam(cont.text, insert_space=cont.strategy == "instruct")
+            self.seam = Seam(cont.text, sent=cont.message, insert_space=not cont.prefill)
         self.seam_result: SeamResult | None = None
+        self.seam_held_for = 0.0  # seconds the seam held the continuation's first text back
         self.tool_parts: dict[int, list[ToolCallChunk]] = {}
+        self.held: list[str] = []  # text a check needs whole before the caller may have it
+
+
+class SendReports:
+    """What the hop's client reports about one attempt's request (see ``_sent``).
+
+    Queued: the first-token wait is held. Sent: it counts from now.
+    ``changed`` runs after each report that changed a limit, so a driver
+    waiting on the old one can wait again. A report once the attempt has
+    produced text (or ended) changes nothing.
+    """
+
+    __slots__ = ("_attempt", "_changed", "_clock")
+
+    def __init__(
+        self, attempt: Live, clock: Callable[[], float], changed: Callable[[], None]
+    ) -> None:
+        self._attempt = attempt
+        self._clock = clock
+        self._changed = changed
+
+    def queued(self) -> None:
+        attempt = self._attempt
+        if attempt.first_token_at is None and not attempt.queued:
+            attempt.queued = True
+            self._changed()
+
+    def sent(self) -> None:
+        attempt = self._attempt
+        if attempt.first_token_at is None:
+            attempt.queued = False
+            attempt.request_sent = True
+            attempt.sent_at = self._clock()
+            self._changed()
 
 
 def assemble(parts: list[ToolCallChunk]) -> ToolCallChunk:

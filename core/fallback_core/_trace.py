@@ -18,8 +18,10 @@ class AttemptRecord:
     ``started`` measured from the start of the call. ``chars`` counts what this
     attempt delivered to the caller. For a continuation, ``continuation`` names
     the strategy, ``overlap_trimmed`` the repeated characters dropped at the
-    seam and ``seam_fix`` the whitespace fix made there. ``cost`` is what its
-    usage cost at the hop's price (None when either is unknown).
+    seam, ``seam_fix`` the whitespace fix made there, and ``seam_held`` /
+    ``seam_held_for`` the characters and seconds its start was held back.
+    ``cost`` is what its usage cost at the hop's price (None when either is
+    unknown).
     """
 
     hop: str
@@ -38,6 +40,8 @@ class AttemptRecord:
     overlap_trimmed: int = 0
     seam_fix: str | None = None
     cost: float | None = None
+    seam_held: int = 0
+    seam_held_for: float = 0.0
 
     def describe(self) -> str:
         """One line for an error message or a log."""
@@ -103,6 +107,8 @@ class ChainTrace:
                     "seam_fix": a.seam_fix,
                     "usage": _usage_dict(a.usage),
                     "cost": a.cost,
+                    "seam_held": a.seam_held,
+                    "seam_held_for": round(a.seam_held_for, 6),
                 }
                 for a in self.attempts
             ],

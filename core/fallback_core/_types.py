@@ -7,8 +7,9 @@ carries the adapter's own chunk along untouched in ``native``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
@@ -23,7 +24,8 @@ __all__ = [
 
 RequestT_contra = TypeVar("RequestT_contra", contravariant=True)
 
-Strategy = Literal["prefill", "instruct"]
+Strategy = Literal["prefill", "instruct", "continue_final_message"]
+"""How a hop is asked to continue an answer another hop left unfinished (see `Continuation`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,19 +82,51 @@ class Delta:
 class Continuation:
     """How a hop should continue an answer another hop left unfinished.
 
-    ``text`` is what the caller already received. With ``"prefill"`` the
-    request ends with an assistant message holding ``text``; with
-    ``"instruct"`` that assistant message is followed by a user message holding
-    ``instruction``. The caller's own messages, system prompt included, are
-    sent unchanged before them. ``max_tokens``, when the caller capped the
-    answer, is what is left of that cap: the continuation asks for at most
-    that many tokens, so the whole answer keeps the caller's limit.
+    ``text`` is what the caller already received. With ``"instruct"`` the
+    request ends with an assistant message holding it and a user message
+    holding ``instruction``. With ``"prefill"`` the request ends with the
+    assistant message, which the provider continues (Anthropic, a llama.cpp
+    server); ``"continue_final_message"`` is a prefill that the request also
+    flags with ``continue_final_message=true, add_generation_prompt=false``
+    (vLLM, and servers built on transformers' chat templates, need both). The
+    caller's own messages, system prompt included, are sent unchanged before them.
+    ``max_tokens``, when the caller capped the answer, is what is left of that
+    cap: the continuation asks for at most that many tokens, so the whole
+    answer keeps the caller's limit.
     """
 
     text: str
     strategy: Strategy
     instruction: str
     max_tokens: int | None = None
+
+    @property
+    def prefill(self) -> bool:
+        """Whether the hop continues the final assistant message itself (no instruction)."""
+        return self.strategy != "instruct"
+
+    @property
+    def message(self) -> str:
+        """The partial answer as the request's assistant message.
+
+        A prefill goes without its trailing whitespace: Anthropic refuses a
+        final assistant message ending in whitespace (400 "final assistant
+        content cannot end with trailing whitespace"), and chat templates
+        commonly trim it anyway, so every hop continues from the same point and
+        the seam knows the whitespace it may write again.
+        """
+        return self.text.rstrip() if self.prefill else self.text
+
+    @property
+    def flags(self) -> Mapping[str, bool]:
+        """Request options the strategy needs besides the messages (none but for vLLM's)."""
+        return _FLAGS if self.strategy == "continue_final_message" else _NO_FLAGS
+
+
+_FLAGS: Mapping[str, bool] = MappingProxyType(
+    {"continue_final_message": True, "add_generation_prompt": False}
+)
+_NO_FLAGS: Mapping[str, bool] = MappingProxyType({})
 
 
 @runtime_checkable

@@ -16,7 +16,7 @@ Any attempt made after text reached the caller continues that text.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +24,12 @@ from ._circuit import COUNTED, Admission, Verdict
 from ._classify import Category, ErrorInfo, classify_error
 from ._cost import tokens_written
 from ._errors import (
+    BadAnswerError,
     ChainExhaustedError,
     DeadlineExceededError,
     HopBugError,
     MalformedChunkError,
+    SeamError,
     StreamTimeoutError,
     StreamTruncatedError,
 )
@@ -47,9 +49,10 @@ from ._packages import packages_involved
 from ._policy import Action
 from ._route import Route
 from ._seam import Seam
-from ._steps import Attempt, Consult, Fail, Finish, Live, Sleep, Step, assemble
+from ._steps import Attempt, Consult, Fail, Finish, Live, SendReports, Sleep, Step, assemble
 from ._trace import AttemptRecord, ChainTrace
 from ._types import Continuation, Delta, ToolCallChunk, Usage
+from .checks import Answer, AnswerCheck
 
 if TYPE_CHECKING:
     from ._chain import Chain, Hop
@@ -62,8 +65,12 @@ _call_ids = itertools.count(1)
 class Walk:
     """One call's walk: which hop runs, what failed, what the caller has received."""
 
-    def __init__(self, chain: Chain[Any], request: object = None) -> None:
+    def __init__(
+        self, chain: Chain[Any], request: object = None, checks: Sequence[AnswerCheck] = ()
+    ) -> None:
         self.chain = chain
+        self._checks = (*chain.policy.answer_checks, *checks)  # judge each finished answer
+        self._holds = any(check.holds for check in self._checks)
         self.call_id = f"call-{next(_call_ids)}"
         self._clock = chain.clock
         self._started = self._clock()
@@ -115,7 +122,7 @@ class Walk:
         hop = self.chain.hops[self._index]
         text = self.text
         cont = None
-        if text:
+        if text.strip():
             left = self._tokens_left(hop)
             if left is not None and left <= 0:
                 return self._capped()
@@ -221,7 +228,8 @@ class Walk:
             ("deadline", self.chain.policy.deadline, self._started),
         ]
         if live.first_token_at is None:
-            limits.append(("first_token", hop.first_token_timeout, live.sent_at))
+            if not live.queued:  # held while the client has not sent the request
+                limits.append(("first_token", hop.first_token_timeout, live.sent_at))
             limits.append(("deadline_share", live.share, live.started))
         else:
             limits.append(("idle", hop.idle_timeout, live.last_chunk_at))
@@ -244,20 +252,13 @@ class Walk:
         }[pending.phase]
         return StreamTimeoutError(pending.phase, configured or pending.limit)
 
-    def sent_marker(self) -> Callable[[], None]:
-        """A function telling the live attempt its request was just sent.
+    def send_reports(self, changed: Callable[[], None] = lambda: None) -> SendReports:
+        """Where the live attempt's client reports its request queued, then sent.
 
-        Its first-token wait then counts from that moment. Called after the
-        attempt ended or produced text (a late report), it does nothing.
+        While queued, the first-token wait is held; once sent, it counts from
+        then. ``changed`` runs after each report that moved a limit.
         """
-        attempt = self._require_live()
-
-        def sent() -> None:
-            if self._live is attempt and attempt.first_token_at is None:
-                attempt.request_sent = True
-                attempt.sent_at = self._clock()
-
-        return sent
+        return SendReports(self._require_live(), self._clock, changed)
 
     def _tokens_left(self, hop: Hop[Any]) -> int | None:
         """What the caller's token cap leaves for a continuation on ``hop`` (None: no cap)."""
@@ -315,20 +316,39 @@ class Walk:
             text = live.seam.feed(text)
             if not live.seam.open:
                 self._joined(live, live.seam)
+        if self._holds and text:  # a check needs the whole answer first
+            live.held.append(text)
+            text = ""
         if delta.finish_reason is not None:
             live.finish_reason = delta.finish_reason
-            return self._release(live, text, delta)
+            if not self._checks:  # with checks the answer is judged at the stream's end
+                return self._release(live, text, delta)
         if not text:
             return None
         return self._deliver(live, text, (), delta)
 
     def _release(self, live: Live, text: str, delta: Delta) -> Delta | None:
-        """At the hop's finish: release what the seam holds and the assembled tool calls."""
+        """At the hop's finish: release what is held - by the seam, for a check, tool calls.
+
+        A continuation that adds nothing - no text past the seam, no tool call -
+        is a `SeamError`: the answer it was to finish is still unfinished. With
+        checks, the answer is then judged: `BadAnswerError` if one fails.
+        """
         if live.seam is not None and live.seam.open:
             text += live.seam.flush()
             self._joined(live, live.seam)
+        text = "".join(live.held) + text
+        live.held.clear()
         calls = tuple(assemble(parts) for _, parts in sorted(live.tool_parts.items()))
         live.tool_parts.clear()
+        if live.seam is not None and not (text.strip() or calls or live.chars):
+            raise SeamError("empty", f"{_name(live.hop)} finished without continuing the answer")
+        if self._checks:
+            answer = Answer(self.text + text, live.finish_reason, calls)
+            for check in self._checks:
+                why = check(answer)
+                if why is not None:
+                    raise BadAnswerError(why)
         if not text and not calls:
             return None
         return self._deliver(live, text, calls, delta)
@@ -353,6 +373,8 @@ class Walk:
         assert seam.result is not None
         live.seam_result = seam.result
         cont = live.continuation
+        since = live.first_token_at if live.first_token_at is not None else live.started
+        live.seam_held_for = self._clock() - since
         self._events.append(
             ContinuationJoined(
                 self.call_id,
@@ -361,6 +383,8 @@ class Walk:
                 len(cont.text),
                 seam.result.overlap,
                 seam.result.fix,
+                seam.result.held,
+                live.seam_held_for,
             )
         )
 
@@ -373,8 +397,12 @@ class Walk:
             )
             return None
         tail = None
-        if live.finish_reason is None:  # a hop that never reports one: release what it held
-            tail = self._release(live, "", Delta())
+        try:
+            if live.finish_reason is None or self._checks:  # what was held is released (or judged)
+                tail = self._release(live, "", Delta())
+        except (SeamError, BadAnswerError) as exc:
+            self.fail(exc)
+            return None
         self._close_live("ok", None, None)
         self._served = live.hop
         self._finish_reason = live.finish_reason
@@ -390,12 +418,13 @@ class Walk:
         rule = self.chain.policy.rule(category)
         hop = live.hop
         if (
-            category is Category.BAD_REQUEST
+            category in (Category.BAD_REQUEST, Category.SEAM)
             and live.continuation is not None
-            and live.continuation.strategy == "prefill"
+            and live.continuation.prefill
         ):
-            # The hop refused to continue a final assistant message: ask it again
-            # with the instruct strategy. The refusal is never the caller's error.
+            # The hop refused to continue a final assistant message, or answered it
+            # with something else: ask it again with the instruct strategy. The
+            # refusal is never the caller's error.
             self._no_prefill.add(_name(hop))
             self._tries -= 1
             self._events.append(
@@ -596,6 +625,8 @@ class Walk:
             overlap_trimmed=live.seam_result.overlap if live.seam_result else 0,
             seam_fix=live.seam_result.fix if live.seam_result else None,
             cost=cost,
+            seam_held=live.seam_result.held if live.seam_result else 0,
+            seam_held_for=live.seam_held_for,
         )
         self._records.append(record)
         health = self.chain.health

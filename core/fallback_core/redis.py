@@ -42,7 +42,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._circuit import Admission, Breaker, Circuit, CircuitState, Transition, Verdict
+from ._circuit import Admission, Breaker, Circuit, Transition, Verdict
 from ._errors import ConfigurationError
 from ._redis_script import CONSULT
 from ._store import LocalStore
@@ -50,14 +50,13 @@ from ._store import LocalStore
 try:
     import redis as _redis
     import redis.asyncio as _aredis
-    from redis.asyncio.retry import Retry as _AsyncRetry
-    from redis.backoff import NoBackoff as _NoBackoff
     from redis.exceptions import RedisError as _RedisError
-    from redis.retry import Retry as _Retry
 except ImportError as exc:  # pragma: no cover - exercised in a subprocess
     raise ImportError(
         "fallback_core.redis needs redis-py: pip install 'fallback-chain[redis]'"
     ) from exc
+
+from ._redis_wire import Wire, check_options, make_async_client, make_client
 
 if TYPE_CHECKING:
     from ._health import Health
@@ -66,9 +65,7 @@ __all__ = ["RedisStore"]
 
 logger = logging.getLogger("fallback_core")
 
-_SCHEMES = ("redis://", "rediss://", "unix://")
 _FAILURES = (_RedisError, OSError)
-_FIELDS = ("s", "f", "e", "r", "p")
 
 
 class RedisStore:
@@ -100,7 +97,7 @@ class RedisStore:
         max_pending: int = 1000,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        _check_options(url, client, async_client, prefix, clock)
+        check_options(url, client, async_client, prefix, clock)
         for name, value in [
             ("timeout", timeout),
             ("refresh", refresh),
@@ -115,15 +112,10 @@ class RedisStore:
             )
         self.url, self.prefix, self.timeout = url, prefix, float(timeout)
         self.refresh, self.retry_interval, self.ttl = float(refresh), float(retry_interval), ttl
-        self._clock = clock
+        self._wire = Wire(prefix, ttl, clock)
         if client is None:
             assert url is not None
-            client = _redis.Redis.from_url(
-                url,
-                socket_timeout=timeout,
-                socket_connect_timeout=timeout,
-                retry=_Retry(_NoBackoff(), 0),
-            )
+            client = make_client(url, timeout)
         self.client = client
         self._script = client.register_script(CONSULT)
         self._async_client = async_client
@@ -139,6 +131,8 @@ class RedisStore:
         self._pending: collections.deque[Verdict] = collections.deque(maxlen=max_pending)
         self.losses = 0
         """How many times Redis was lost (each followed by local health until it answered)."""
+        self.dropped = 0
+        """Verdicts recorded while Redis was lost that were never handed over (past max_pending)."""
         self._wake = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -167,7 +161,9 @@ class RedisStore:
         self._started()
         if not self._up:
             return self._locally(breaker, verdicts, candidates, force, None)
-        keys, args, names = self._request(breaker, verdicts, candidates, force)
+        keys, args, names = self._wire.request(
+            breaker, verdicts, candidates, force, self._local_now()
+        )
         try:
             reply = self._script(keys=keys, args=args)
         except _FAILURES as exc:
@@ -188,7 +184,9 @@ class RedisStore:
         self._started()
         if not self._up:
             return self._locally(breaker, verdicts, candidates, force, None)
-        keys, args, names = self._request(breaker, verdicts, candidates, force)
+        keys, args, names = self._wire.request(
+            breaker, verdicts, candidates, force, self._local_now()
+        )
         try:
             reply = await script(keys=keys, args=args)
         except _FAILURES as exc:
@@ -200,7 +198,7 @@ class RedisStore:
         self._started()
         if self._up:
             try:
-                self._announce(self._mirror.replace(self._fetch()))
+                self._announce(self._mirror.replace(self._wire.fetch(self.client, self._local_now)))
             except _FAILURES as exc:
                 self._lose(exc)
         return self._mirror.circuits()
@@ -223,61 +221,14 @@ class RedisStore:
         where = self.url or type(self.client).__name__
         return f"RedisStore({where!r}, prefix={self.prefix!r})"
 
-    # -- one round trip ----------------------------------------------------------
-
     def key(self, kind: str, identity: str = "") -> str:
         """The Redis key of ``kind`` (``identities``, ``circuit``, ``calls``, ``fails``)."""
-        tag = f"{{{self.prefix}}}"
-        return f"{tag}:{kind}" if kind == "identities" else f"{tag}:{kind}:{identity}"
-
-    def _request(
-        self, breaker: Breaker, verdicts: Sequence[Verdict], candidates: Sequence[str], force: bool
-    ) -> tuple[list[str], list[str | float | int], list[str]]:
-        names = list(dict.fromkeys([*(v.identity for v in verdicts), *candidates]))
-        number = {name: i + 1 for i, name in enumerate(names)}
-        keys = [self.key("identities")]
-        for name in names:
-            keys += [self.key("circuit", name), self.key("calls", name), self.key("fails", name)]
-        now = self._local_now()
-        ttl = max(self.ttl, breaker.window, breaker.cooldown) * 1000
-        args: list[str | float | int] = [
-            "" if self._clock is None else self._clock() * 1000,
-            breaker.failure_threshold,
-            breaker.cooldown * 1000,
-            "" if breaker.failure_rate is None else breaker.failure_rate,
-            breaker.window * 1000,
-            breaker.min_calls,
-            ttl,
-            int(force),
-            len(names),
-            *names,
-            len(verdicts),
-        ]
-        for v in verdicts:
-            outcome = "" if v.outcome is None else "1" if v.outcome else "0"
-            retry = "" if v.retry_after is None else v.retry_after * 1000
-            args += [number[v.identity], outcome, max(0.0, now - v.at) * 1000, v.error or "", retry]
-        args += [len(candidates), *(number[c] for c in candidates)]
-        return keys, args, names
+        return self._wire.key(kind, identity)
 
     def _answer(
         self, reply: list[Any], names: list[str], candidates: Sequence[str]
     ) -> tuple[Admission, list[Transition]]:
-        now = self._local_now()
-        circuits = {}
-        for i, name in enumerate(names):
-            state, failures, error, reopen, probing = (
-                _text(x) for x in reply[2 + 5 * i : 7 + 5 * i]
-            )
-            circuits[name] = _circuit(state, failures, error, reopen, probing, now)
-        waits = tuple(float(_text(w)) / 1000 for w in reply[2 + 5 * len(names) :])
-        chosen = int(reply[0])
-        admission = Admission(
-            None if chosen < 0 else chosen,
-            int(reply[1]) == 1,
-            waits,
-            tuple(circuits[c].state for c in candidates),
-        )
+        admission, circuits = self._wire.reply(reply, names, candidates, self._local_now())
         changes = self._mirror.replace(circuits)
         return self._with_notice(admission), changes
 
@@ -294,6 +245,8 @@ class RedisStore:
         if error is not None:
             self._lose(error)
         with self._lock:
+            room = (self._pending.maxlen or 0) - len(self._pending)
+            self.dropped += max(0, len(verdicts) - room)
             self._pending.extend(verdicts)
         admission, changes = self._mirror.consult(breaker, verdicts, candidates, force=force)
         return self._with_notice(admission), changes
@@ -358,13 +311,18 @@ class RedisStore:
         try:
             self.client.ping()
             self._hand_over()
-            circuits = self._fetch()
+            circuits = self._wire.fetch(self.client, self._local_now)
         except _FAILURES:
             return
         with self._lock:
             self._up = True
             self._notice = (True, None)
-        logger.warning("fallback_core: %r answers again; health is shared once more", self)
+        logger.warning(
+            "fallback_core: %r answers again; health is shared once more (%d verdicts from "
+            "while it was lost dropped so far, past max_pending)",
+            self,
+            self.dropped,
+        )
         self._announce(self._mirror.replace(circuits))
         try:
             self._hand_over()  # verdicts that arrived while we were reconnecting
@@ -377,7 +335,7 @@ class RedisStore:
             self._pending.clear()
         if not pending:
             return
-        keys, args, _ = self._request(self._breaker, pending, (), False)
+        keys, args, _ = self._wire.request(self._breaker, pending, (), False, self._local_now())
         try:
             self._script(keys=keys, args=args)
         except _FAILURES:
@@ -385,42 +343,13 @@ class RedisStore:
                 self._pending.extendleft(reversed(pending))
             raise
 
-    def _fetch(self) -> dict[str, Circuit]:
-        """Every circuit under the prefix, as Redis has it: two round trips."""
-        names = sorted(_text(n) for n in self.client.smembers(self.key("identities")))
-        pipe = self.client.pipeline(transaction=False)
-        if self._clock is None:
-            pipe.time()
-        for name in names:
-            pipe.hmget(self.key("circuit", name), _FIELDS)
-        results = pipe.execute()
-        if self._clock is None:
-            seconds, micros = results.pop(0)
-            redis_now = seconds * 1000 + micros / 1000
-        else:
-            redis_now = self._clock() * 1000
-        now, circuits = self._local_now(), {}
-        for name, values in zip(names, results, strict=True):
-            if values[0] is None:
-                continue  # expired since
-            state, failures, error, reopen, probing = (_text(x) for x in values)
-            if reopen:
-                reopen = str(float(reopen) - redis_now)
-            circuits[name] = _circuit(state, failures, error, reopen, probing, now)
-        return circuits
-
     def _async_script(self) -> Any:
         loop = asyncio.get_running_loop()
         script = self._async_scripts.get(loop)
         if script is None:
             client = self._async_client
             if client is None and self.url is not None:
-                client = _aredis.Redis.from_url(
-                    self.url,
-                    socket_timeout=self.timeout,
-                    socket_connect_timeout=self.timeout,
-                    retry=_AsyncRetry(_NoBackoff(), 0),
-                )
+                client = make_async_client(self.url, self.timeout)
             if client is None:
                 return None
             script = self._async_scripts[loop] = client.register_script(CONSULT)
@@ -432,72 +361,3 @@ class RedisStore:
 
     def _local_now(self) -> float:
         return self._mirror.clock()
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _circuit(
-    state: str, failures: str, error: str, reopen: str, probing: str, now: float
-) -> Circuit:
-    """A circuit from its Redis fields, ``reopen`` in ms from now, times in the local clock."""
-    return Circuit(
-        state=CircuitState(state or "closed"),
-        consecutive_failures=int(failures or 0),
-        last_error=error or None,
-        reopen_at=now + float(reopen) / 1000 if reopen else None,
-        probing=probing == "1",
-    )
-
-
-def _check_options(
-    url: str | None,
-    client: object,
-    async_client: object,
-    prefix: object,
-    clock: object,
-) -> None:
-    if (url is None) == (client is None):
-        raise ConfigurationError(
-            "RedisStore", "needs exactly one of url and client", "url='redis://...', or client="
-        )
-    if url is not None and (not isinstance(url, str) or not url.startswith(_SCHEMES)):
-        raise ConfigurationError(
-            "RedisStore.url", f"got {url!r}", "a redis://, rediss:// (TLS) or unix:// URL"
-        )
-    if client is not None and not isinstance(client, _redis.Redis):
-        raise ConfigurationError(
-            "RedisStore.client", f"got {type(client).__name__}", "a redis.Redis"
-        )
-    if async_client is not None and not isinstance(async_client, _aredis.Redis):
-        raise ConfigurationError(
-            "RedisStore.async_client", f"got {type(async_client).__name__}", "a redis.asyncio.Redis"
-        )
-    for name, given in (("client", client), ("async_client", async_client)):
-        if given is not None:
-            _check_timeouts(f"RedisStore.{name}", given.get_connection_kwargs())
-    if not isinstance(prefix, str) or not prefix or any(c in prefix for c in "{}"):
-        raise ConfigurationError(
-            "RedisStore.prefix", f"got {prefix!r}", "a non-empty string without braces"
-        )
-    if clock is not None and not callable(clock):
-        raise ConfigurationError("RedisStore.clock", "not callable", "a function -> seconds")
-
-
-def _check_timeouts(name: str, kwargs: Mapping[str, Any]) -> None:
-    if not kwargs.get("socket_timeout"):
-        raise ConfigurationError(
-            name,
-            "has no socket_timeout, so a frozen Redis would block calls",
-            "a client made with socket_timeout=<seconds> (e.g. 0.05), or url=",
-        )
-    retry = kwargs.get("retry")
-    if retry is not None and retry.get_retries() > 0:
-        raise ConfigurationError(
-            name,
-            f"retries failed commands {retry.get_retries()} times",
-            "retry=Retry(NoBackoff(), 0): the store falls back at once and reconnects itself",
-        )

@@ -23,7 +23,7 @@ from llama_index.llms.openai_like import OpenAILike
 
 from fallback_core.testing import Fault
 from langchain_fallback import ChatHop, FallbackChatModel
-from llamaindex_fallback import FallbackLLM
+from llamaindex_fallback import FallbackLLM, LLMHop
 from tests.cassettes.recording import CASSETTES
 from tests.cassettes.scenarios import NO_WAIT, Adapter, Attempt, Clients
 
@@ -123,6 +123,7 @@ def build_live(adapter: Adapter, base_url: str, clients: Clients) -> Any:
                     max_retries=0,
                     # sent as max_completion_tokens, which llama-cpp-python ignores:
                     extra_body={"max_tokens": MAX_TOKENS},
+                    stream_usage=False,  # recorded without stream_options, as they were
                     http_client=clients.sync,
                     http_async_client=clients.async_,
                 ),
@@ -132,21 +133,24 @@ def build_live(adapter: Adapter, base_url: str, clients: Clients) -> Any:
         ]
         return FallbackChatModel(models=hops, **NO_WAIT)
     llms = [
-        OpenAILike(
-            model=name,
-            api_base=base_url,
-            api_key="test",
-            is_chat_model=True,
-            context_window=2048,
-            temperature=0,
-            # The cap rides in the request body as recorded, out of the adapter's sight:
-            # these cassettes predate continuations asking for what is left of the cap
-            # (which sends a lower max_tokens); `make live-cassettes` re-records them.
-            additional_kwargs={"max_tokens": MAX_TOKENS},
-            max_retries=0,
-            timeout=120.0,
-            http_client=clients.sync,
-            async_http_client=clients.async_,
+        LLMHop(
+            OpenAILike(
+                model=name,
+                api_base=base_url,
+                api_key="test",
+                is_chat_model=True,
+                context_window=2048,
+                temperature=0,
+                # The cap rides in the request body as recorded, out of the adapter's
+                # sight: these cassettes predate continuations asking for what is left
+                # of the cap (a lower max_tokens); `make live-cassettes` re-records them.
+                additional_kwargs={"max_tokens": MAX_TOKENS},
+                max_retries=0,
+                timeout=120.0,
+                http_client=clients.sync,
+                async_http_client=clients.async_,
+            ),
+            stream_usage=False,  # recorded without stream_options, as they were
         )
         for name in ("primary", "backup")
     ]

@@ -21,6 +21,7 @@ health:
   cooldown: 60
   redis: "redis://127.0.0.1:${REDIS_PORT}/0"
   prefix: config-test
+  timeout: 2
 aliases:
   fast:
     policy: {rules: {server: {retries: 0}}}

@@ -127,7 +127,7 @@ def _aliases(*chain: object) -> dict[str, Any]:
         (
             _aliases({"model": "openai/x", "continuation": "redo"}),
             "aliases.fast.chain[1].continuation",
-            "'prefill' or 'instruct'",
+            "'prefill', 'instruct' or 'continue_final_message'",
         ),
         (
             _aliases({"model": "openai/x", "name": ""}),

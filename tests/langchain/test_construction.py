@@ -202,25 +202,40 @@ def test_with_backups_puts_the_primary_first() -> None:
 
 
 def test_class_defaults_choose_continuation_and_finish_requirement() -> None:
-    """Anthropic models continue by prefill; OpenAI models must end with a finish reason."""
+    """Anthropic and Ollama models continue by prefill; OpenAI models are instructed to."""
     anthropic_like = type("ChatAnthropic", (ScriptedChatModel,), {})
+    ollama_like = type("ChatOllama", (ScriptedChatModel,), {})
     openai = ChatOpenAI(model="gpt-4o-mini", api_key="test", base_url="http://127.0.0.1:9/v1")
 
-    hops = FallbackChatModel(models=[openai, anthropic_like(ok("Hi."))]).fallback_chain.hops
+    models = [openai, anthropic_like(ok("Hi.")), ollama_like(ok("Hi."))]
+    hops = FallbackChatModel(models=models).fallback_chain.hops
 
     assert (hops[0].continuation, hops[0].require_finish) == ("instruct", True)
-    assert hops[1].continuation == "prefill"
+    assert [hop.continuation for hop in hops[1:]] == ["prefill", "prefill"]
 
 
 def test_chat_hop_overrides_class_defaults() -> None:
     """A ChatHop's own continuation and require_finish win over the class defaults."""
     openai = ChatOpenAI(model="gpt-4o-mini", api_key="test", base_url="http://127.0.0.1:9/v1")
 
-    hop = FallbackChatModel(
-        models=[ChatHop(openai, continuation="prefill", require_finish=False)]
-    ).fallback_chain.hops[0]
+    hop, vllm = FallbackChatModel(
+        models=[
+            ChatHop(openai, continuation="prefill", require_finish=False),
+            ChatHop(openai, continuation="continue_final_message"),
+        ]
+    ).fallback_chain.hops
 
     assert (hop.continuation, hop.require_finish) == ("prefill", False)
+    assert vllm.continuation == "continue_final_message"
+
+
+def test_an_unknown_continuation_is_refused_naming_the_strategies() -> None:
+    """A misspelt strategy is a ConfigurationError at construction listing the valid ones."""
+    openai = ChatOpenAI(model="gpt-4o-mini", api_key="test", base_url="http://127.0.0.1:9/v1")
+
+    with pytest.raises(ConfigurationError, match="continue_final_message") as caught:
+        FallbackChatModel(models=[ChatHop(openai, continuation="vllm")])  # type: ignore[arg-type]
+    assert caught.value.field == "models[0].continuation"
 
 
 def test_ls_params_report_the_primary_and_a_per_call_model() -> None:

@@ -39,11 +39,16 @@ def test_openai_hop_runs_on_a_copy_without_client_retries() -> None:
     assert user_model.root_client.max_retries == 2
 
 
-def test_keep_leaves_the_hop_model_as_given() -> None:
-    """``inner_retries="keep"`` calls the caller's model object itself."""
-    user_model = ChatOpenAI(model="gpt-4o-mini", api_key="test", base_url="http://127.0.0.1:9/v1")
+def test_keep_leaves_the_hop_clients_retrying_as_given() -> None:
+    """``inner_retries="keep"`` calls the caller's own clients, retries included."""
+    user_model = ChatOpenAI(
+        model="gpt-4o-mini", api_key="test", base_url="http://127.0.0.1:9/v1", stream_usage=True
+    )
 
-    assert running(FallbackChatModel(models=[user_model], inner_retries="keep")) is user_model
+    hop_model = running(FallbackChatModel(models=[user_model], inner_retries="keep"))
+
+    assert hop_model is user_model, "nothing to change: it already streams its usage"
+    assert hop_model.root_client.max_retries == 2
 
 
 class LazyClientModel(ScriptedChatModel):

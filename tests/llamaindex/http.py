@@ -33,5 +33,8 @@ def openai_like(server: FaultServer, model: str, **kwargs: Any) -> OpenAILike:
     }
     # A plain httpx client: openai's default one schedules its own aclose() on whatever
     # event loop runs when it is garbage-collected - a later test's, long after this one.
-    options.setdefault("async_http_client", httpx.AsyncClient(timeout=options["timeout"]))
+    # Neither loads a CA bundle: the fault server speaks plain HTTP.
+    timeout = options["timeout"]
+    options.setdefault("async_http_client", httpx.AsyncClient(timeout=timeout, verify=False))
+    options.setdefault("http_client", httpx.Client(timeout=timeout, verify=False))
     return OpenAILike(model=model, api_base=server.base_url, api_key="test", **options)

@@ -48,7 +48,13 @@ def test_an_integration_the_installed_sdk_breaks_raises_instead_of_failing_over(
         llm.chat([ChatMessage(role="user", content="Hi")])
 
     assert caught.value.hop == "claude-haiku-4-5"
-    assert any(p.startswith("llama-index-llms-anthropic ") for p in caught.value.packages)
+    # The integration at fault first, then what called it; no other llama_index distribution.
+    assert [p.split(" ")[0] for p in caught.value.packages] == [
+        "llama-index-llms-anthropic",
+        "llama-index-core",
+        "llama-index-instrumentation",
+    ]
+    assert "llama-index-llms-anthropic" in str(caught.value)
     assert fault_server.attempt_count() == 0
 
 

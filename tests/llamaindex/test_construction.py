@@ -101,6 +101,22 @@ def test_hop_settings_are_decided_by_llm_class() -> None:
     assert [h.continuation for h in chain.hops] == ["instruct", "prefill", "instruct"]
 
 
+def test_continue_final_message_refuses_an_extra_body_it_would_lose() -> None:
+    """vLLM's flags ride in extra_body; an LLM whose own extra_body replaces it is refused."""
+    from llama_index.llms.openai_like import OpenAILike
+
+    flagged = OpenAILike(
+        model="m",
+        api_base="http://127.0.0.1:9/v1",
+        api_key="x",
+        max_retries=0,
+        additional_kwargs={"extra_body": {"top_k": 5}},
+    )
+    with pytest.raises(ConfigurationError, match="extra_body") as caught:
+        FallbackLLM([ScriptedLLM(), LLMHop(flagged, continuation="continue_final_message")])
+    assert caught.value.field == "llms[1].continuation"
+
+
 def test_chain_wide_time_limits_apply_to_hops_without_their_own() -> None:
     """idle_timeout given to the FallbackLLM applies unless an LLMHop sets one."""
     llm = FallbackLLM([ScriptedLLM(), LLMHop(ScriptedLLM(), idle_timeout=3)], idle_timeout=9)

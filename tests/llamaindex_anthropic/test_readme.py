@@ -1,4 +1,8 @@
-"""The README's LlamaIndex quickstart (an `Anthropic` backup) runs as written with anthropic<1."""
+"""The READMEs' LlamaIndex quickstarts (an `Anthropic` backup) run as written with anthropic<1.
+
+With the SDK the dev group installs (2.x) `tests/readme` skips them, naming
+this suite, which `tests/llamaindex/test_anthropic.py` runs with anthropic<1.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,11 @@ from tests.readme.test_blocks import test_readme_block_runs_as_written as run_bl
 QUICKSTART = [b for b in python_blocks() if b.fixture == "llamaindex-quickstart"]
 
 
-def test_the_quickstart_block_is_found() -> None:
-    """The README still has its LlamaIndex quickstart block."""
-    assert len(QUICKSTART) == 1
+def test_the_quickstart_blocks_are_found() -> None:
+    """The project README and the adapter's README still have their LlamaIndex quickstarts."""
+    where = sorted(b.where.split(":")[0] for b in QUICKSTART)
+
+    assert where == ["README.md", "llamaindex_fallback/README.md"]
 
 
 @pytest.mark.parametrize("block", QUICKSTART, ids=lambda b: b.where)
@@ -22,5 +28,5 @@ def test_the_llamaindex_quickstart_runs_as_written(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """The quickstart streams the whole answer across the primary's cut, from the Claude backup."""
+    """Each quickstart streams the whole answer across the primary's cut, from the Claude backup."""
     run_block(block, tmp_path, monkeypatch, capsys)

@@ -21,9 +21,11 @@ through the environment: `OPENAI_BASE_URL` (the openai SDK), `OPENAI_API_BASE`
 (LlamaIndex's `OpenAI`), `ANTHROPIC_BASE_URL`, and dummy API keys.
 
 Blocks that name an Anthropic client need `langchain-anthropic` or
-`llama-index-llms-anthropic` and a fault server that speaks Anthropic's
-Messages API (`POST /v1/messages`); until both are there they are skipped
-with that reason, and they run as soon as both are.
+`llama-index-llms-anthropic` and the fault server's Messages API
+(`POST /v1/messages`); without the package they are skipped with that
+reason. LlamaIndex's `Anthropic` also needs `anthropic<1`: under a newer SDK
+its blocks are skipped here and run in `tests/llamaindex_anthropic`, with the
+compatible SDK first on the path.
 """
 
 from __future__ import annotations
@@ -103,7 +105,6 @@ class BlockRun:
             json={"model": "probe", "max_tokens": 8, "messages": QUESTION},
             headers={"x-api-key": "test-key", "anthropic-version": "2023-06-01"},
         )
-        self.server.reset()
         if missing or probe.status_code == 404:
             lacking = [f"{package} installed"] if missing else []
             lacking += ["the fault server's Anthropic Messages API"] * (probe.status_code == 404)
@@ -265,6 +266,28 @@ def weighted_tiers(run: BlockRun) -> Iterator[None]:
     assert server.attempt_count("other") == 1
 
 
+@fixture("adapter-tiers")
+def adapter_tiers(run: BlockRun) -> Iterator[None]:
+    """east, west and other_provider are ChatOpenAI models on the fault server."""
+    from langchain_openai import ChatOpenAI
+
+    run.serve({"east": ANSWER, "west": ANSWER, "other": ANSWER})
+
+    def chat(model: str) -> ChatOpenAI:
+        return ChatOpenAI(model=model, max_retries=0)  # OPENAI_BASE_URL: the fault server
+
+    run.namespace.update(east=chat("east"), west=chat("west"), other_provider=chat("other"))
+    yield
+    run.server.set_fault("east", Fault.server_error(503))
+    run.server.set_fault("west", Fault.server_error(503))
+    answer = run.namespace["llm"].invoke("Why back up a model?")
+
+    assert answer.content == ANSWER
+    assert answer.response_metadata["model_name"] == "other"
+    assert run.server.attempt_count("east") >= 1
+    assert run.server.attempt_count("west") >= 1  # the tier's other deployment, before "other"
+
+
 @fixture("telemetry-exports")
 def telemetry_exports(run: BlockRun) -> Iterator[None]:
     """Calls with a cut primary are counted, and its opening circuit shown, in Prometheus."""
@@ -306,8 +329,10 @@ def named_chains(run: BlockRun) -> Iterator[None]:
     run.serve(models, faults={"gpt-4o": Fault.cut_after(5)})
     previous = signal.getsignal(signal.SIGHUP)
     run.on_close(lambda: signal.signal(signal.SIGHUP, previous))
+    # Without langchain-anthropic the entry is skipped (an environment condition); with it,
+    # its hop needs the fault server's Messages API.
     with_anthropic = importlib.util.find_spec("langchain_anthropic") is not None
-    if with_anthropic:  # its Anthropic entry is then part of the chain
+    if with_anthropic:
         run.needs_anthropic("langchain-anthropic", "langchain_anthropic")
     yield
     answer = run.namespace["llm"].invoke("Why back up a model?")
@@ -317,10 +342,28 @@ def named_chains(run: BlockRun) -> Iterator[None]:
     assert answer.content == ANSWER
     if with_anthropic:
         assert names == ["openai/gpt-4o", "anthropic/claude-3-5-haiku-latest", "openai/gpt-4o-mini"]
+        assert run.server.attempt_count("claude-3-5-haiku-latest") == 1
     else:  # skipped: the package is missing (an environment condition)
         assert names == ["openai/gpt-4o", "openai/gpt-4o-mini"]
         assert answer.response_metadata["model_name"] == "gpt-4o-mini"
     assert run.server.attempt_count("gpt-4o") == 1
+
+
+@fixture("checks")
+def checks(run: BlockRun) -> Iterator[None]:
+    """The block's policy in a chain whose primary answers nothing: the backup's answer is used."""
+    run.serve({"primary": "", "backup": ANSWER})
+    yield
+    from fallback_core import Category
+
+    chain = Chain(
+        [Hop(run.target("primary"), name="primary"), Hop(run.target("backup"), name="backup")],
+        policy=run.namespace["policy"],
+    )
+    stream = chain.stream({"messages": QUESTION})
+
+    assert "".join(d.text for d in stream) == ANSWER
+    assert stream.trace.attempts[0].category is Category.BAD_ANSWER
 
 
 @fixture("cost")
@@ -339,7 +382,7 @@ def cost(run: BlockRun) -> Iterator[None]:
 def fault_server(run: BlockRun) -> Iterator[None]:
     """Self-contained: the block starts its own server and asserts what it promises."""
     yield
-    assert run.namespace["answer"].content == run.namespace["ANSWER"]
+    assert run.namespace["answer"].content == run.namespace["CANONICAL_ANSWER"]
 
 
 @fixture("agent-middleware")
@@ -362,3 +405,17 @@ def agent_middleware(run: BlockRun) -> Iterator[None]:
 
     assert tool_results == ["It is sunny and 24C in Paris."]
     assert result["messages"][-1].content == ANSWER
+
+
+@fixture("llamaindex-agent")
+def llamaindex_agent(run: BlockRun) -> Iterator[None]:
+    """The agent calls the tool; the primary's final answer drops and the backup continues it."""
+    answer = "Six times seven is forty-two."
+    script = ModelScript(answer, tool_calls=(("multiply", {"a": 6, "b": 7}),))
+    # a healthy tool-call turn, then the final answer cut after three words
+    primary_fault = Fault.sequence(Fault.slow_first_token(0), Fault.cut_after(3))
+    run.serve({"primary": script, "backup": script}, faults={"primary": primary_fault})
+    yield
+    assert run.stdout == f"{answer}\n"
+    assert run.server.attempt_count("primary") == 2
+    assert [a.continuation for a in run.server.attempts("backup")] == [True]

@@ -21,7 +21,7 @@ from fallback_core.testing.redis_server import RedisServer
 from langchain_fallback import FallbackChatModel
 
 from ..llamaindex.http import models, openai_like
-from .conftest import Clock
+from .conftest import SLACK, Clock
 
 BREAKER = Breaker(failure_threshold=2, cooldown=30)
 
@@ -36,7 +36,9 @@ def fault_server_models() -> dict[str, ModelScript]:
 def fleet(redis_server: RedisServer, prefix: str) -> Iterator[tuple[Health, Health, Clock]]:
     """Two processes' Healths on one Redis and prefix, on one hand-moved clock."""
     clock = Clock()
-    stores = [RedisStore(redis_server.url, prefix=prefix, clock=clock) for _ in range(2)]
+    stores = [
+        RedisStore(redis_server.url, prefix=prefix, clock=clock, timeout=SLACK) for _ in range(2)
+    ]
     yield (
         Health(BREAKER, store=stores[0], clock=clock),
         Health(BREAKER, store=stores[1], clock=clock),

@@ -6,6 +6,8 @@ from benchmarks.fleet import run_fleet
 from fallback_core.testing import FaultServer
 from fallback_core.testing.redis_server import RedisServer
 
+from .conftest import SLACK
+
 WORKERS, THRESHOLD, COOLDOWN, OUTAGE = 4, 3, 0.5, 2.0
 
 
@@ -24,6 +26,7 @@ def test_a_fleet_sharing_health_hits_a_dead_primary_a_threshold_and_a_probe_per_
             threshold=THRESHOLD,
             cooldown=COOLDOWN,
             outage=OUTAGE,
+            timeout=SLACK,
         )
     assert run.probes_allowed == 5
     assert run.primary_failures <= THRESHOLD + (WORKERS - 1) + run.probes_allowed

@@ -10,18 +10,20 @@ from typing import Any, ClassVar
 import pytest
 import redis
 import redis.asyncio
+from prometheus_client import CollectorRegistry
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from fallback_core import Breaker, Chain, CircuitState, Health, HealthStoreChanged, Hop
+from fallback_core.prometheus import PrometheusHook
 from fallback_core.redis import RedisStore
 from fallback_core.testing.redis_server import RedisServer
 
 from ..core.conftest import Drive
 from ..core.errors import openai_error
 from ..core.scripted import Scripted, ok
-from .conftest import Clock
+from .conftest import SLACK, Clock
 
 BREAKER = Breaker(failure_threshold=3, cooldown=30)
 
@@ -44,14 +46,16 @@ class AsyncCounting(redis.asyncio.Connection):
         await super().send_command(*args, **kwargs)
 
 
-def counting_store(server: RedisServer, prefix: str, **options: Any) -> RedisStore:
-    """A store whose clients note each command, on a 50 ms timeout and no retries."""
+def counting_store(
+    server: RedisServer, prefix: str, timeout: float = 0.05, **options: Any
+) -> RedisStore:
+    """A store whose clients note each command, with ``timeout`` and no retries."""
     Counting.sent = []
     common: dict[str, Any] = {
         "host": "127.0.0.1",
         "port": server.port,
-        "socket_timeout": 0.05,
-        "socket_connect_timeout": 0.05,
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
     }
     pool = redis.ConnectionPool(connection_class=Counting, retry=Retry(NoBackoff(), 0), **common)
     apool = redis.asyncio.ConnectionPool(
@@ -69,11 +73,13 @@ def until(condition: Callable[[], bool], what: str, limit: float = 10.0) -> None
         time.sleep(0.01)
 
 
-def chain_on(health: Health) -> tuple[Chain[object], Scripted, list[object]]:
+def chain_on(
+    health: Health, *hooks: Callable[[object], object]
+) -> tuple[Chain[object], Scripted, list[object]]:
     events: list[object] = []
     primary = Scripted(openai_error(503), name="p")
     hops = [Hop(primary, name="p", max_attempts=1), Hop(Scripted(ok("b")), name="b")]
-    return Chain(hops, health=health, hooks=[events.append]), primary, events
+    return Chain(hops, health=health, hooks=[events.append, *hooks]), primary, events
 
 
 def store_news(events: list[object]) -> list[bool]:
@@ -86,9 +92,16 @@ def test_redis_killed_mid_run_health_goes_on_locally_and_resyncs(
     """Redis killed: every call is served, the circuit opens locally; restarted (empty), the
     failures learnt meanwhile are handed over, so another process sees the circuit open."""
     clock = Clock()
-    store = RedisStore(own_redis.url, prefix=prefix, clock=clock, retry_interval=0.05)
+    store = RedisStore(
+        own_redis.url, prefix=prefix, clock=clock, retry_interval=0.05, timeout=SLACK
+    )
     health = Health(BREAKER, store=store, clock=clock)
-    chain, primary, events = chain_on(health)
+    registry = CollectorRegistry()
+    chain, primary, events = chain_on(health, PrometheusHook(registry))
+
+    def metric(name: str) -> float | None:
+        return registry.get_sample_value(f"fallback_health_store_{name}")
+
     with store:
         assert drive(chain).text == "b"
         own_redis.kill()
@@ -97,11 +110,13 @@ def test_redis_killed_mid_run_health_goes_on_locally_and_resyncs(
         assert len(primary.calls) == 3, "the circuit opened locally at the threshold"
         assert store_news(events) == [False]
         assert (store.available, store.losses) == (False, 1)
+        assert (metric("lost_total"), metric("available")) == (1, 0)
         own_redis.start()
         until(lambda: store.available, "the store to reconnect")
         assert drive(chain).text == "b"
         assert store_news(events) == [False, True]
-        with RedisStore(own_redis.url, prefix=prefix, clock=clock) as other_store:
+        assert (metric("lost_total"), metric("available")) == (1, 1)
+        with RedisStore(own_redis.url, prefix=prefix, clock=clock, timeout=SLACK) as other_store:
             other = Health(BREAKER, store=other_store, clock=clock)
             assert other.health()["p"].state is CircuitState.OPEN
             assert not other.admit("p"), "the fleet shares what this process learnt alone"
@@ -153,7 +168,7 @@ def test_frozen_redis_delays_one_call_by_its_timeout_and_no_other(
 
 def test_flapping_redis_never_fails_a_call(own_redis: RedisServer, prefix: str) -> None:
     """Redis killed and restarted over and over while calls run: every call is served."""
-    store = RedisStore(own_redis.url, prefix=prefix, retry_interval=0.02)
+    store = RedisStore(own_redis.url, prefix=prefix, retry_interval=0.02, timeout=SLACK)
     chain, _, events = chain_on(Health(BREAKER, store=store))
     with store:
         for round_ in range(3):
@@ -172,15 +187,11 @@ def test_listeners_elsewhere_hear_a_transition_within_the_refresh(
 ) -> None:
     """A circuit opened by one process reaches another's listeners and Prometheus gauge
     within its refresh interval, without any call there."""
-    from prometheus_client import CollectorRegistry
-
-    from fallback_core.prometheus import PrometheusHook
-
     heard: list[tuple[str, CircuitState]] = []
     registry = CollectorRegistry()
     with (
-        RedisStore(redis_server.url, prefix=prefix) as here_store,
-        RedisStore(redis_server.url, prefix=prefix, refresh=0.05) as there_store,
+        RedisStore(redis_server.url, prefix=prefix, timeout=SLACK) as here_store,
+        RedisStore(redis_server.url, prefix=prefix, refresh=0.05, timeout=SLACK) as there_store,
     ):
         here = Health(BREAKER, store=here_store)
         there = Health(
@@ -198,7 +209,7 @@ def test_keys_are_namespaced_and_expire(redis_server: RedisServer, prefix: str) 
     """Every key sits under the {prefix} hash tag and expires: ttl when closed, longer when open."""
     client = redis.Redis.from_url(redis_server.url)
     breaker = Breaker(failure_threshold=2, cooldown=5, window=1)
-    with RedisStore(redis_server.url, prefix=prefix, ttl=2) as store:
+    with RedisStore(redis_server.url, prefix=prefix, ttl=2, timeout=SLACK) as store:
         health = Health(breaker, store=store)
         health.record("closed-one", False)
         health.record("open-one", False)
@@ -211,7 +222,7 @@ def test_keys_are_namespaced_and_expire(redis_server: RedisServer, prefix: str) 
         ]
         assert 0 < client.pttl(f"{{{prefix}}}:circuit:closed-one") <= 5000
         assert 5000 < client.pttl(f"{{{prefix}}}:circuit:open-one") <= 10000
-        with RedisStore(redis_server.url, prefix=f"{prefix}-other") as elsewhere:
+        with RedisStore(redis_server.url, prefix=f"{prefix}-other", timeout=SLACK) as elsewhere:
             assert Health(breaker, store=elsewhere).admit("open-one"), "another prefix: its own"
     client.close()
 
@@ -246,7 +257,7 @@ def test_async_calls_without_an_asyncio_client_use_the_sync_one_off_the_loop(
 ) -> None:
     """Given only a sync client, async calls still share health (on a worker thread)."""
     client = redis.Redis.from_url(
-        redis_server.url, socket_timeout=0.05, retry=Retry(NoBackoff(), 0)
+        redis_server.url, socket_timeout=SLACK, retry=Retry(NoBackoff(), 0)
     )
     with RedisStore(client=client, prefix=prefix) as store:
         chain, primary, _ = chain_on(Health(BREAKER, store=store))
@@ -266,7 +277,7 @@ def test_each_attempt_costs_one_round_trip(
 ) -> None:
     """A call on a healthy primary sends Redis one script before its attempt and one with its
     verdict; a failover adds one per further attempt; nothing else runs on the call path."""
-    store = counting_store(redis_server, prefix)
+    store = counting_store(redis_server, prefix, timeout=SLACK)
     health = Health(BREAKER, store=store)
     healthy = Chain(
         [Hop(Scripted(ok("p")), name="p"), Hop(Scripted(ok("b")), name="b")], health=health
@@ -280,3 +291,23 @@ def test_each_attempt_costs_one_round_trip(
         Counting.sent.clear()
         assert serve(failing, 1) == ["b"]
         assert Counting.sent == ["EVALSHA"] * 3, "before the primary, before the backup, after"
+
+
+def test_what_is_handed_over_after_an_outage_is_bounded_and_the_rest_counted(
+    own_redis: RedisServer, prefix: str
+) -> None:
+    """Only the last max_pending verdicts from while Redis was lost are handed over; the ones
+    dropped are counted, not lost silently."""
+    store = RedisStore(own_redis.url, prefix=prefix, max_pending=2, retry_interval=0.05)
+    chain, primary, _ = chain_on(Health(BREAKER, store=store))
+    with store:
+        own_redis.kill()
+        for _ in range(4):
+            assert "".join(d.text for d in chain.stream("r")) == "b"
+        assert len(primary.calls) == 3
+        assert store.dropped == 5, "7 verdicts (3 calls of two attempts, one of one), 2 kept"
+        own_redis.start()
+        until(lambda: store.available, "the store to reconnect")
+        with RedisStore(own_redis.url, prefix=prefix, timeout=SLACK) as other_store:
+            shared = Health(BREAKER, store=other_store).health()
+        assert "p" not in shared, "the primary's failures were among the dropped"

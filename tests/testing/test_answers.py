@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fallback_core.testing import FaultServer, ModelScript, canonical_answer
+from fallback_core.testing import CANONICAL_ANSWER, FaultServer, ModelScript
 from fallback_core.testing._answers import plan_reply, tokenise
 
 from .conftest import HELLO, PRIMARY_ANSWER, WEATHER_CALL, WEATHER_TOOL, Driver
@@ -53,21 +53,26 @@ async def test_stream_without_include_usage_has_no_usage_chunk(drive: Driver) ->
     assert all(c.choices and c.usage is None for c in seen.chunks)
 
 
-async def test_unknown_model_gets_a_deterministic_answer_naming_it(drive: Driver) -> None:
-    """Any model name is served, with a stable answer of 40-80 words that names the model."""
-    completion = await drive.create(model="gpt-anything")
-    text = completion.choices[0].message.content or ""
+async def test_every_unconfigured_model_shares_the_canonical_answer(drive: Driver) -> None:
+    """Any model name is served the one shared answer, and each response names its model."""
+    first = await drive.create(model="gpt-anything")
+    second = await drive.create(model="another-model")
 
-    assert text == canonical_answer("gpt-anything")
-    assert "gpt-anything" in text
-    assert 40 <= len(text.split()) <= 80
-    assert text != canonical_answer("another-model")
+    assert first.choices[0].message.content == CANONICAL_ANSWER
+    assert second.choices[0].message.content == CANONICAL_ANSWER
+    assert (first.model, second.model) == ("gpt-anything", "another-model")
 
 
-@pytest.mark.parametrize("model", ["a", "gpt-4o-mini", "claude-3-haiku", "x" * 40, "m 1"])
-def test_canonical_answers_stay_between_40_and_80_words(model: str) -> None:
-    """Derived answers keep to a few sentences whatever the model name."""
-    assert 40 <= len(canonical_answer(model).split()) <= 80
+def test_the_canonical_answer_has_two_paragraphs_of_40_to_80_words() -> None:
+    """The shared answer is a few sentences, with a paragraph break a seam can land on."""
+    assert 40 <= len(CANONICAL_ANSWER.split()) <= 80
+    assert "\n\n" in tokenise(CANONICAL_ANSWER)
+
+
+def test_a_server_can_share_another_answer() -> None:
+    """`FaultServer(answer=...)` replaces the shared answer for every unconfigured model."""
+    with FaultServer(answer="Just this.") as server:
+        assert server.answer_for("anyone") == server.answer_for("else") == "Just this."
 
 
 async def test_tool_call_is_returned_when_tools_are_offered(drive: Driver) -> None:

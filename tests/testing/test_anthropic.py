@@ -138,7 +138,8 @@ async def test_max_tokens_and_stop_sequences_give_their_stop_reasons(client: Cli
     stopped = await client.create(stop_sequences=["lazy"])
     assert (short.stop_reason, short.content[0].text) == ("max_tokens", "The quick brown")
     assert (stopped.stop_reason, stopped.stop_sequence) == ("stop_sequence", "lazy")
-    assert stopped.content[0].text == PRIMARY_ANSWER[: PRIMARY_ANSWER.index("lazy")].rstrip()
+    # Exactly the text before the stop sequence, the space before "lazy" included.
+    assert stopped.content[0].text == PRIMARY_ANSWER[: PRIMARY_ANSWER.index("lazy")]
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])

@@ -180,21 +180,26 @@ def test_command_line_serves_until_interrupted() -> None:
         "m=Hello from the command line.",
         "--fault",
         "m=rate_limit:times=1",
+        "--backup",
+        "m=restart",
         "--token-delay",
         "0",
     ]
+    partial = [*HELLO, {"role": "assistant", "content": "Hello from"}]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         assert process.stdout is not None
         base_url = process.stdout.readline().strip()
         url = f"{base_url}/chat/completions"
         first = httpx.post(url, content=CHAT_BODY.replace(b'"stream": true', b'"stream": false'))
         second = httpx.post(url, content=CHAT_BODY.replace(b'"stream": true', b'"stream": false'))
+        restarted = httpx.post(url, json={"model": "m", "messages": partial})
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=10)
 
     assert base_url.startswith("http://127.0.0.1:")
     assert first.status_code == 429
     assert second.json()["choices"][0]["message"]["content"] == "Hello from the command line."
+    assert restarted.json()["choices"][0]["message"]["content"] == "Hello from the command line."
     assert code == 0
 
 

@@ -19,12 +19,19 @@ is not imported by ``fallback_core`` itself.
           - anthropic/claude-3-5-haiku-latest
           - alias: local         # another alias's entries, in place
       local: [openai_like/qwen2.5]
+      spread:
+        chain:
+          - tier:                # one place, equivalent deployments, by weight
+              - {model: openai/gpt-4o-mini, weight: 3, options: {base_url: "${EAST}"}}
+              - {model: openai/gpt-4o-mini, weight: 1, options: {base_url: "${WEST}"}}
+          - anthropic/claude-3-5-haiku-latest
 
 An entry is ``provider/model``, or a mapping with ``model``, the hop's
 settings (``name``, ``timeout``, ``first_token_timeout``, ``idle_timeout``,
-``max_attempts``, ``context_window``, ``continuation``, ``require_finish``)
-and ``options`` for the provider's constructor. ``use_default: false`` keeps
-the default chain away from an alias.
+``max_attempts``, ``context_window``, ``continuation``, ``require_finish``,
+``weight``) and ``options`` for the provider's constructor; or a ``tier``: a
+list of entries sharing one place (a `fallback_core.Tier`), optionally with
+a ``name``. ``use_default: false`` keeps the default chain away from an alias.
 
 Loading validates everything the file says: an unknown field, provider or
 alias reference is a `ConfigurationError` naming its path and the closest
@@ -47,9 +54,17 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
     ) from exc
 
 from ._errors import AliasResolved, EntrySkipped, NoUsableModelError, Unresolvable
-from ._plan import API_KEY_VARIABLES, Plan, PlannedHop, require_api_key
+from ._plan import API_KEY_VARIABLES, Plan, PlannedHop, PlannedTier, require_api_key
 from ._registry import ChainConfig
-from ._schema import AliasRef, AliasSpec, ModelEntry, PolicySpec, RuleSpec, Settings
+from ._schema import (
+    AliasRef,
+    AliasSpec,
+    ModelEntry,
+    PolicySpec,
+    RuleSpec,
+    Settings,
+    TierSpec,
+)
 from ._signals import install_sighup_reload
 
 __all__ = [
@@ -63,9 +78,11 @@ __all__ = [
     "NoUsableModelError",
     "Plan",
     "PlannedHop",
+    "PlannedTier",
     "PolicySpec",
     "RuleSpec",
     "Settings",
+    "TierSpec",
     "Unresolvable",
     "install_sighup_reload",
     "require_api_key",

@@ -3,7 +3,10 @@
 The core never builds a model itself. An adapter passes a resolver - any
 callable taking a `ModelEntry` and returning what the adapter will wrap as a
 hop, or raising `Unresolvable` with the reason it cannot - and gets back the
-usable entries in order, with unique hop names, plus everything skipped.
+usable entries in order, with unique hop names, plus everything skipped. The
+members of a tier stay together (`PlannedHop.tier`), and `Plan.arrange` lays
+the chain out as the adapter's hops and tiers; a tier whose every member was
+skipped leaves no place behind.
 """
 
 from __future__ import annotations
@@ -20,11 +23,20 @@ from .._cost import Price
 from .._errors import ConfigurationError
 from .._policy import Action, Policy, Rule
 from ._errors import AliasResolved, EntrySkipped, NoUsableModelError, Unresolvable
-from ._schema import AliasRef, Entry, ModelEntry, PolicySpec, RuleSpec, Settings
+from ._schema import AliasRef, Entry, ModelEntry, PolicySpec, RuleSpec, Settings, TierSpec
 
-__all__ = ["API_KEY_VARIABLES", "Plan", "PlannedHop", "make_plan", "require_api_key"]
+__all__ = [
+    "API_KEY_VARIABLES",
+    "Plan",
+    "PlannedHop",
+    "PlannedTier",
+    "make_plan",
+    "require_api_key",
+]
 
 T = TypeVar("T")
+H = TypeVar("H")
+P = TypeVar("P")
 
 #: Providers whose clients need an API key, and the environment variable each reads it from.
 API_KEY_VARIABLES: Mapping[str, str] = MappingProxyType(
@@ -47,16 +59,26 @@ _DEFAULT_POLICY = Policy()
 
 
 @dataclass(frozen=True, slots=True)
+class PlannedTier:
+    """The tier an entry belongs to: where it is in the file, and its name if it has one."""
+
+    where: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PlannedHop(Generic[T]):
     """A usable entry: its hop name (unique in the chain), the entry, what was built, its place.
 
-    ``entry.options`` have their ``${NAME}`` references filled in.
+    ``entry.options`` have their ``${NAME}`` references filled in. ``tier`` is
+    set for the members of a tier.
     """
 
     name: str
     entry: ModelEntry
     target: T
     where: str
+    tier: PlannedTier | None = None
 
     def hop_options(self) -> dict[str, Any]:
         """The entry's hop settings, as keywords for an adapter's hop (``ChatHop``, ``LLMHop``)."""
@@ -70,6 +92,7 @@ class PlannedHop(Generic[T]):
             "context_window": entry.context_window,
             "continuation": entry.continuation,
             "require_finish": entry.require_finish,
+            "weight": entry.weight,
         }
 
 
@@ -81,6 +104,29 @@ class Plan(Generic[T]):
     hops: tuple[PlannedHop[T], ...]
     skipped: tuple[EntrySkipped, ...]
     policy_fields: Mapping[str, Any]
+
+    def arrange(
+        self,
+        hop: Callable[[PlannedHop[T]], H],
+        tier: Callable[[list[H], str | None], P],
+    ) -> list[H | P]:
+        """The chain's places in order: ``hop(planned)`` for an entry, and for a tier
+        ``tier(members, name)``, its members built with ``hop`` in the file's order."""
+        order: list[H | PlannedTier] = []
+        members: dict[PlannedTier, list[H]] = {}
+        for planned in self.hops:
+            built = hop(planned)
+            if planned.tier is None:
+                order.append(built)
+                continue
+            if planned.tier not in members:
+                members[planned.tier] = []
+                order.append(planned.tier)
+            members[planned.tier].append(built)
+        return [
+            tier(members[place], place.name) if isinstance(place, PlannedTier) else place
+            for place in order
+        ]
 
     def policy(self, **overrides: Any) -> Policy:
         """The alias's `Policy`; ``overrides`` (Policy fields) win, ``rules`` merged by category."""
@@ -134,40 +180,47 @@ def make_plan(
         places += _expand(settings, settings.default, "default")
     hops: list[PlannedHop[T]] = []
     taken: set[str] = set()
-    for where, entry in _first_of_each(places):
+    for where, entry, tier in _first_of_each(places):
         try:
             ready = _with_environment(entry)
             target = resolve(ready)
         except Unresolvable as exc:
             skip(entry.model, where, exc.reason)
             continue
-        hops.append(PlannedHop(_unique(entry.name or entry.model, taken), ready, target, where))
+        name = _unique(entry.name or entry.model, taken)
+        hops.append(PlannedHop(name, ready, target, where, tier))
     report(AliasResolved(alias, len(hops), len(skipped), True))
     if not hops:
         raise NoUsableModelError(alias, skipped)
     return Plan(alias, tuple(hops), tuple(skipped), _policy_fields(settings.policy, spec.policy))
 
 
-def _expand(
-    settings: Settings, chain: Sequence[Entry], where: str
-) -> Iterator[tuple[str, ModelEntry]]:
+_Place = tuple[str, ModelEntry, PlannedTier | None]
+
+
+def _expand(settings: Settings, chain: Sequence[Entry], where: str) -> Iterator[_Place]:
     """The model entries of ``chain`` in order, alias references replaced by their entries.
 
-    Validation has made sure every reference names an alias and none loops.
+    A tier's entries come with the tier they belong to. Validation has made
+    sure every reference names an alias and none loops.
     """
     for i, item in enumerate(chain):
         if isinstance(item, AliasRef):
             target = settings.aliases[item.alias].chain
             yield from _expand(settings, target, f"aliases.{item.alias}.chain")
+        elif isinstance(item, TierSpec):
+            tier = PlannedTier(f"{where}[{i}]", item.name)
+            for j, entry in enumerate(item.tier):
+                yield f"{where}[{i}].tier[{j}]", entry, tier
         else:
-            yield f"{where}[{i}]", item
+            yield f"{where}[{i}]", item, None
 
 
-def _first_of_each(places: Sequence[tuple[str, ModelEntry]]) -> list[tuple[str, ModelEntry]]:
-    kept: list[tuple[str, ModelEntry]] = []
-    for where, entry in places:
-        if all(entry != earlier for _, earlier in kept):
-            kept.append((where, entry))
+def _first_of_each(places: Sequence[_Place]) -> list[_Place]:
+    kept: list[_Place] = []
+    for place in places:
+        if all(place[1] != earlier[1] for earlier in kept):
+            kept.append(place)
     return kept
 
 

@@ -37,9 +37,11 @@ __all__ = [
     "PolicySpec",
     "RuleSpec",
     "Settings",
+    "TierSpec",
 ]
 
 Seconds = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+Weight = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
 Count = Annotated[int, Field(strict=True, ge=1)]
 
 _PROVIDER_MODEL = re.compile(r"[A-Za-z0-9_.-]+/\S.*")
@@ -109,7 +111,8 @@ class ModelEntry(_Section):
     """One model in a chain: ``provider/model``, the hop's limits, the provider's options.
 
     The hop fields mirror `fallback_core.Hop`; left unset, the adapter's
-    defaults apply. ``options`` go unchanged to the provider's constructor
+    defaults apply (``weight``: the entry's share of traffic inside a
+    `TierSpec`, 1 by default). ``options`` go unchanged to the provider's constructor
     (``temperature``, ``base_url``, ``api_key``, ...); a string value may name
     environment variables as ``${NAME}``, read when the entry is resolved.
     """
@@ -123,6 +126,7 @@ class ModelEntry(_Section):
     context_window: Count | None = None
     continuation: Strategy | None = None
     require_finish: Annotated[bool, Field(strict=True)] | None = None
+    weight: Weight | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
@@ -132,7 +136,7 @@ class ModelEntry(_Section):
         if not isinstance(data, (Mapping, ModelEntry)):
             raise PydanticCustomError(
                 "entry_type",
-                "'provider/model', or a mapping with model (or alias) and the hop's settings",
+                "'provider/model', or a mapping with model (or alias, or tier) and its settings",
             )
         model = data.get("model") if isinstance(data, Mapping) else data.model
         if isinstance(model, str) and not _PROVIDER_MODEL.fullmatch(model):
@@ -166,17 +170,33 @@ class AliasRef(_Section):
     alias: str = Field(min_length=1)
 
 
+class TierSpec(_Section):
+    """One place in a chain held by equivalent deployments (a `fallback_core.Tier`).
+
+    Each call picks one of ``tier``'s entries in proportion to their
+    ``weight``; when it fails, another of them is tried before the chain moves
+    on to its next place.
+    """
+
+    tier: tuple[ModelEntry, ...] = Field(min_length=1)
+    name: str | None = Field(default=None, min_length=1)
+
+
 def _entry_kind(value: Any) -> str:
     if isinstance(value, AliasRef) or (isinstance(value, Mapping) and "alias" in value):
         return "alias reference"
+    if isinstance(value, TierSpec) or (isinstance(value, Mapping) and "tier" in value):
+        return "tier entry"
     return "model entry"
 
 
 #: The discriminator tags pydantic puts into error locations; never part of a field path.
-ENTRY_TAGS = frozenset({"model entry", "alias reference"})
+ENTRY_TAGS = frozenset({"model entry", "alias reference", "tier entry"})
 
 Entry = Annotated[
-    Annotated[ModelEntry, Tag("model entry")] | Annotated[AliasRef, Tag("alias reference")],
+    Annotated[ModelEntry, Tag("model entry")]
+    | Annotated[AliasRef, Tag("alias reference")]
+    | Annotated[TierSpec, Tag("tier entry")],
     Discriminator(_entry_kind),
 ]
 

@@ -16,10 +16,29 @@ event sequence, `tool_use` blocks, and its rule that a final assistant message
 way a provider under load does: Anthropic's `event: error` (`overloaded_error`)
 after a 200, OpenAI's `{"error": ...}` chunk.
 
-Every model answers with a known canonical text (`FaultServer.answer_for`; names
-not configured get `canonical_answer(name)`), and a request that continues a
-prefix of that text gets exactly the rest, so a test can check that a broken
-answer was finished without loss or repetition.
+Every model answers with a known canonical text (`FaultServer.answer_for`;
+models not configured share `CANONICAL_ANSWER`, or the server's `answer`), and
+a request that continues a prefix of that text gets exactly the rest, so a
+test can check that a broken answer was finished without loss or repetition:
+with one answer shared by every model, the caller's text equals it exactly.
+
+Backups that misbehave. What a model does with a continuation request is its
+`Backup` behaviour, set per model (`FaultServer(backups=...)`,
+`set_backup("backup", Backup.restart())`, `serve --backup backup=restart`) or
+per request with an `X-Backup` header (on either API; on the Messages API a
+continuation is a prefill), in the text form `parse_backup` reads:
+
+    X-Backup: obey                 the exact rest (the default)
+    X-Backup: restart              the whole answer again, verbatim
+    X-Backup: preface              "Sure! Here is the whole answer again." and the answer
+    X-Backup: reword               the first three words, then other wording
+    X-Backup: overlap=3            the last 3 words given again, then the rest
+    X-Backup: overlap=sentence     the sentence the given text stops in, then the rest
+    X-Backup: strip                the rest after the given text's trailing whitespace
+                                   is stripped, so that whitespace comes again
+    X-Backup: empty                no text at all
+    X-Backup: vllm                 continues a prefill only with continue_final_message
+                                   (and add_generation_prompt false), else starts over
 
 Tools and JSON. A model makes its scripted tool calls (`ModelScript.tool_call`,
 `tool_calls`) when tools are offered; one without a scripted call left calls a
@@ -91,16 +110,19 @@ except ImportError as exc:  # pragma: no cover - exercised in a subprocess
         "fallback_core.testing needs h11: pip install 'fallback-chain[testing]'"
     ) from exc
 
-from fallback_core.testing._answers import ModelScript, canonical_answer
+from fallback_core.testing._answers import CANONICAL_ANSWER, ModelScript
+from fallback_core.testing._backups import Backup, parse_backup
 from fallback_core.testing._faults import Fault, parse_fault
 from fallback_core.testing._log import AttemptRecord
 from fallback_core.testing._server import FaultServer
 
 __all__ = [
+    "CANONICAL_ANSWER",
     "AttemptRecord",
+    "Backup",
     "Fault",
     "FaultServer",
     "ModelScript",
-    "canonical_answer",
+    "parse_backup",
     "parse_fault",
 ]

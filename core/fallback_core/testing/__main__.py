@@ -2,7 +2,8 @@
 
     python -m fallback_core.testing serve --port 8123 \\
         --model primary="The quick brown fox jumps over the lazy dog." \\
-        --fault primary=cut_after:5 --fault backup=rate_limit:times=1
+        --fault primary=cut_after:5 --fault backup=rate_limit:times=1 \\
+        --backup backup=restart
 
 It prints the base URL on the first line of output, then one line per request
 on stderr. The Anthropic Messages API is served too, at that URL without `/v1`
@@ -31,7 +32,8 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, get_args
 
-from fallback_core.testing._answers import ModelScript, canonical_answer
+from fallback_core.testing._answers import CANONICAL_ANSWER, ModelScript
+from fallback_core.testing._backups import Backup, parse_backup
 from fallback_core.testing._faults import FAULT_PARAMETERS, Fault, FaultName, parse_fault
 from fallback_core.testing._server import FaultServer
 
@@ -81,10 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         faults: dict[str, Fault] = {
             name: parse_fault(spec) for name, spec in map(_pair, args.fault)
         }
+        backups: dict[str, Backup] = {
+            name: parse_backup(spec) for name, spec in map(_pair, args.backup)
+        }
         upstream_models = dict(map(_pair, args.upstream_model))
         server = FaultServer(
             models,
             faults=faults,
+            backups=backups,
             token_delay=args.token_delay,
             host=args.host,
             port=args.port,
@@ -101,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{_PROG}: error: cannot listen on {args.host}:{args.port}: {reason}", file=sys.stderr
         )
         return 1
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    _log_requests_to_stderr()
     try:
         print(server.base_url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):
@@ -109,6 +115,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         server.stop()
     return 0
+
+
+def _log_requests_to_stderr() -> None:
+    """The server's one line per request, and only those (not other libraries' INFO logs)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    requests = logging.getLogger("fallback_core.testing")
+    requests.addHandler(handler)
+    requests.setLevel(logging.INFO)
+    requests.propagate = False
 
 
 def _models(answers: Sequence[str], tool_calls: Sequence[str]) -> dict[str, ModelScript]:
@@ -126,7 +142,7 @@ def _models(answers: Sequence[str], tool_calls: Sequence[str]) -> dict[str, Mode
         if name in auto and name in calls:
             raise ValueError(f"model {name!r}: a tool call is scripted or 'auto', not both")
         tool_call: Literal["auto"] | None = "auto" if name in auto else None
-        text = texts.get(name, canonical_answer(name))
+        text = texts.get(name, CANONICAL_ANSWER)
         scripts[name] = ModelScript(
             text, tool_call=tool_call, tool_calls=tuple(calls.get(name, ()))
         )
@@ -165,7 +181,7 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=ANSWER",
-        help="a model and its canonical answer (other names get a derived answer)",
+        help="a model and its canonical answer (other names share the default answer)",
     )
     serve.add_argument(
         "--fault",
@@ -182,6 +198,14 @@ def _parser() -> argparse.ArgumentParser:
         help="when tools are offered the model calls TOOL with JSON arguments (repeat for a"
         " sequence of calls, one per turn), or with auto the offered tool, arguments built"
         " from its schema",
+    )
+    serve.add_argument(
+        "--backup",
+        action="append",
+        default=[],
+        metavar="MODEL=BEHAVIOUR",
+        help="how a model answers continuation requests, e.g. backup=restart or "
+        "backup=overlap=sentence (obey, restart, preface, reword, overlap, strip, empty, vllm)",
     )
     serve.add_argument(
         "--upstream",

@@ -1,8 +1,9 @@
 """What a healthy scripted model says: canonical answers, tokens and continuations.
 
-Every model has one canonical answer. `plan_reply` turns a request into the
-reply a well-behaved model would give - the answer (or the rest of it, for a
-continuation request), JSON when the request asks for it, a tool call, cut by
+Every model has one canonical answer - by default `CANONICAL_ANSWER`, shared
+by every model of a server. `plan_reply` turns a request into the reply the
+model gives - the answer (or, for a continuation request, what its `Backup`
+behaviour makes of it), JSON when the request asks for it, a tool call, cut by
 `stop` and `max_tokens` - so that faults only ever change how that reply is
 delivered, never what it is.
 """
@@ -11,27 +12,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from fallback_core.testing._backups import OBEY, Ask, Backup, rest_after
 from fallback_core.testing._reading import arguments_for, call_required, chosen_tool, json_answer
 
-_TOKEN = re.compile(r"\s*\S+")
+# A word with the spaces before it; a run of newlines is a token of its own, as tokenizers do.
+_TOKEN = re.compile(r"\n+|[^\S\n]*\S+|[^\S\n]+")
 _ARGUMENT_FRAGMENT = 8  # characters of tool-call arguments per streamed chunk
 
-_SENTENCES = (
-    "Fallback chains keep a pipeline answering when one provider stumbles.",
-    "Each model in the chain is tried in order until one of them succeeds.",
-    "A stream that breaks halfway is picked up by the next model in line.",
-    "Rate limits, server errors and silent hangs all count as failures here.",
-    "The caller sees one answer and never needs to know which model wrote it.",
-    "Tokens arrive one word at a time, exactly as a real service would send them.",
-    "Nothing in this reply needs the network beyond the local machine.",
-    "Deterministic answers make it easy to check that no text was lost or repeated.",
+CANONICAL_ANSWER = (
+    "Fallback chains keep a pipeline answering when one provider stumbles. Each model in "
+    "the chain is tried in order until one of them succeeds.\n\n"
+    "A stream that breaks halfway is picked up by the next model in line, which continues "
+    "from the exact word where it stopped. The caller sees one answer and never needs to "
+    "know which model wrote it."
 )
+"""The answer every model of a `FaultServer` gives unless scripted otherwise: two paragraphs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +53,11 @@ class ModelScript:
     offered: the named tool, else the first, with arguments built from its
     JSON schema and the last user message by the same rules.
 
-    A continuation request always gets the rest of the answer; `repeat_words`
-    makes that rest start by repeating the last N words already given, and
-    `drop_seam_space` drops its leading space - two ways real models botch a
-    seam. A prompt of more estimated tokens than `context_window` is refused
+    A continuation request gets what the server's `Backup` behaviour for the
+    model makes of it - by default the rest of the answer, where `repeat_words`
+    makes that rest start by repeating the last N words already given and
+    `drop_seam_space` drops its leading space (two ways real models botch a
+    seam). A prompt of more estimated tokens than `context_window` is refused
     with `context_length_exceeded`.
     """
 
@@ -78,15 +79,8 @@ class ModelScript:
         return first + tuple(self.tool_calls)
 
 
-def canonical_answer(model: str) -> str:
-    """A deterministic answer of a few sentences (40-80 words) that names `model`."""
-    seed = int.from_bytes(hashlib.sha256(model.encode()).digest()[:8], "big")
-    sentences = random.Random(seed).sample(_SENTENCES, 4)
-    return " ".join([f"This is {model} answering.", *sentences])
-
-
 def tokenise(text: str) -> list[str]:
-    """Split `text` into one-word tokens, each carrying its leading whitespace."""
+    """Split `text` into tokens: words with their leading spaces, and runs of newlines."""
     return _TOKEN.findall(text)
 
 
@@ -132,37 +126,37 @@ def answer_to(
 def continuation_of(
     messages: Sequence[Mapping[str, Any]],
     answer_for: Callable[[Sequence[Mapping[str, Any]]], str],
-) -> tuple[str, str] | None:
-    """The answer and the part of it already given, if the messages ask to continue it.
+) -> Ask | None:
+    """The request to continue an answer the messages make, if they make one.
 
     Two shapes ask for a continuation: a final assistant message (a prefill)
-    that is a prefix of the answer, and such an assistant message followed by
-    one user message (a "continue where you stopped" instruction) - in that
-    shape a complete answer is taken as an earlier turn, not as something to
-    continue. The answer is the one `answer_for` gives the messages before the
-    partial one, the question being continued.
+    that is a prefix of the answer (trailing whitespace aside), and such an
+    assistant message followed by one user message (a "continue where you
+    stopped" instruction) - in that shape a complete answer is taken as an
+    earlier turn, not as something to continue. The answer is the one
+    `answer_for` gives the messages before the partial one, the question being
+    continued.
     """
     roles = [message.get("role") for message in messages]
     if roles and roles[-1] == "assistant":
-        question, given, finished_is_fine = messages[:-1], message_text(messages[-1]), True
+        question, given, prefill = messages[:-1], message_text(messages[-1]), True
     elif roles[-2:] == ["assistant", "user"]:
-        question, given, finished_is_fine = messages[:-2], message_text(messages[-2]), False
+        question, given, prefill = messages[:-2], message_text(messages[-2]), False
     else:
         return None
-    given = given.rstrip()
-    if not given:
+    if not given.strip():
         return None
     answer = answer_for(question)
-    if not answer.startswith(given):
+    if not answer.startswith(given.rstrip()):
         return None
-    if not finished_is_fine and not answer[len(given) :].strip():
+    if not prefill and not rest_after(answer, given).strip():
         return None
-    return answer, given
+    return Ask(answer, given, prefill)
 
 
 def continue_answer(script: ModelScript, answer: str, given: str) -> str:
     """The rest of `answer` after `given`, botched at the seam as `script` says."""
-    rest = answer[len(given) :]
+    rest = rest_after(answer, given)
     if script.repeat_words > 0:
         repeated = " ".join(given.split()[-script.repeat_words :])
         rest = f" {repeated}{rest}"
@@ -195,6 +189,8 @@ class Reply:
     continuation: bool = False
     stop_sequence: str | None = None
     """The stop sequence that ended the answer early, if one did."""
+    given: str = ""
+    """For a continuation: the partial answer the request carried."""
 
     @property
     def text(self) -> str:
@@ -245,8 +241,15 @@ def plan_reply(
     response_format: Mapping[str, Any] | None = None,
     max_tokens: int | None = None,
     stop: Sequence[str] = (),
+    backup: Backup = OBEY,
+    flags: Mapping[str, bool] | None = None,
 ) -> Reply:
-    """What a healthy model with `script` replies to `messages` (a request's other fields)."""
+    """What a model with `script` replies to `messages` (a request's other fields).
+
+    A continuation request is answered as `backup` says; ``flags`` are the
+    request's ``continue_final_message`` / ``add_generation_prompt``, if set.
+    Raises `BackupRefusal` for a request the backup's server refuses.
+    """
     continued = continuation_of(
         messages, lambda question: answer_to(script, question, response_format)
     )
@@ -255,17 +258,29 @@ def plan_reply(
         if call is not None:
             return _call_reply(*call)
         text = answer_to(script, messages, response_format)
+    elif backup.name == "obey":
+        text = continue_answer(script, continued.answer, continued.given)
     else:
-        text = continue_answer(script, *continued)
+        flags = flags or {}
+        text = backup.reply(
+            replace(
+                continued,
+                continue_final_message=flags.get("continue_final_message", False),
+                add_generation_prompt=flags.get("add_generation_prompt", True),
+            )
+        )
     cuts = [(i, s) for s in stop if s and (i := text.find(s)) >= 0]
     if cuts:
         text = text[: min(cuts)[0]]
     tokens = tokenise(text)
     continuation = continued is not None
+    given = continued.given if continued is not None else ""
     if max_tokens is not None and len(tokens) > max_tokens:
-        return Reply(tuple(tokens[:max_tokens]), "length", continuation=continuation)
+        return Reply(tuple(tokens[:max_tokens]), "length", continuation=continuation, given=given)
     stopped_by = min(cuts)[1] if cuts else None
-    return Reply(tuple(tokens), "stop", continuation=continuation, stop_sequence=stopped_by)
+    return Reply(
+        tuple(tokens), "stop", continuation=continuation, given=given, stop_sequence=stopped_by
+    )
 
 
 def _call_reply(name: str, arguments: Mapping[str, Any]) -> Reply:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fallback_core.testing._answers import ModelScript, estimate_prompt_tokens, plan_reply
+from fallback_core.testing._backups import OBEY, Backup, BackupRefusal, parse_backup
 from fallback_core.testing._delivery import Delivery
 from fallback_core.testing._faults import Fault, FaultBook, parse_fault
 from fallback_core.testing._http import HttpConnection, Request
@@ -29,6 +30,7 @@ from fallback_core.testing._proxy import Upstream, relay
 from fallback_core.testing._wire import OpenAIWire, Refusal, Wire
 
 FAULT_HEADER = "x-fault"
+BACKUP_HEADER = "x-backup"
 OPENAI: Wire = OpenAIWire()
 
 
@@ -45,6 +47,7 @@ class ChatBackend:
     log: AttemptLog
     token_delay: float
     upstream: Upstream | None = None
+    backup_for: Callable[[str], Backup] = lambda model: OBEY
 
 
 async def answer_chat(
@@ -55,6 +58,9 @@ async def answer_chat(
         request = wire.parse(http.body)
         spec = http.headers.get(FAULT_HEADER)
         fault = _header_fault(spec) if spec else backend.faults.draw(request.model)
+        backup = _header_backup(http.headers.get(BACKUP_HEADER)) or backend.backup_for(
+            request.model
+        )
     except BadRequest as bad:
         status, headers, body = wire.refused(bad)
         await conn.respond(status, body, [*wire.headers(), *headers])
@@ -63,7 +69,7 @@ async def answer_chat(
         request.model, fault.name if fault else None, streamed=request.stream
     )
     try:
-        await _attempt(conn, http, request, backend, fault, attempt, wire)
+        await _attempt(conn, http, request, backend, fault, backup, attempt, wire)
     except asyncio.CancelledError:
         attempt.finish("server_stopped")
         raise
@@ -71,6 +77,15 @@ async def answer_chat(
         attempt.finish("client_gone")
         conn.reset()
     return attempt
+
+
+def _header_backup(spec: str | None) -> Backup | None:
+    if not spec:
+        return None
+    try:
+        return parse_backup(spec)
+    except ValueError as exc:
+        raise BadRequest(f"Invalid {BACKUP_HEADER} header: {exc}", param=BACKUP_HEADER) from None
 
 
 def _header_fault(spec: str) -> Fault:
@@ -89,6 +104,7 @@ async def _attempt(
     request: ChatRequest,
     backend: ChatBackend,
     fault: Fault | None,
+    backup: Backup,
     attempt: Attempt,
     wire: Wire,
 ) -> None:
@@ -126,16 +142,26 @@ async def _attempt(
     if backend.upstream is not None:
         await relay(backend.upstream, http.body, request, http.headers, delivery)
         return
-    reply = plan_reply(
-        script,
-        request.messages,
-        tools=request.tools,
-        tool_choice=request.tool_choice,
-        response_format=request.response_format,
-        max_tokens=request.max_tokens,
-        stop=request.stop,
-    )
-    attempt.continuation = reply.continuation
+    try:
+        reply = plan_reply(
+            script,
+            request.messages,
+            tools=request.tools,
+            tool_choice=request.tool_choice,
+            response_format=request.response_format,
+            max_tokens=request.max_tokens,
+            stop=request.stop,
+            backup=backup,
+            flags=request.flags,
+        )
+    except BackupRefusal as refused:
+        attempt.status, attempt.backup = 400, str(backup)
+        attempt.finish("error_response")
+        status, headers, body = wire.refused(BadRequest(str(refused), type="BadRequestError"))
+        await conn.respond(status, body, [*wire.headers(), *headers])
+        return
+    attempt.continuation, attempt.given = reply.continuation, reply.given
+    attempt.backup = str(backup) if reply.continuation else None
     if request.stream:
         await delivery.stream(wire.events(reply, request, prompt_tokens), wire.headers())
     else:

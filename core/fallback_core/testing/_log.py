@@ -32,7 +32,9 @@ class AttemptRecord:
     while the attempt is in progress); `started_wall` is the `time.time()` of the
     start. `tokens_sent` counts the content chunks streamed before the finish
     chunk, or the reply's tokens once a whole JSON body was sent; `text_sent` is
-    the text those streamed chunks carried (empty for a whole body).
+    the text those streamed chunks carried (empty for a whole body). For a
+    continuation request, `given` is the partial answer exactly as the request
+    carried it and `backup` the behaviour that answered it (e.g. ``"restart"``).
     """
 
     model: str
@@ -46,6 +48,8 @@ class AttemptRecord:
     tokens_sent: int
     continuation: bool
     text_sent: str = ""
+    given: str = ""
+    backup: str | None = None
 
 
 class Attempt:
@@ -60,6 +64,8 @@ class Attempt:
         self.tokens_sent = 0
         self.text_sent = ""
         self.continuation = False
+        self.given = ""
+        self.backup: str | None = None
         self.started_at = time.monotonic()
         self.started_wall = time.time()
         self.ended_at: float | None = None
@@ -83,6 +89,8 @@ class Attempt:
             tokens_sent=self.tokens_sent,
             continuation=self.continuation,
             text_sent=self.text_sent,
+            given=self.given,
+            backup=self.backup,
         )
 
 

@@ -11,12 +11,14 @@ import json
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from fallback_core.testing._answers import Reply
 from fallback_core.testing._reading import named_choice, tool_name
 
+_FLAGS = ("continue_final_message", "add_generation_prompt")
 DONE_EVENT = b"data: [DONE]\n\n"
 MALFORMED_EVENT = b"data: {not json\n\n"
 
@@ -61,6 +63,8 @@ class ChatRequest:
     tools: tuple[Mapping[str, Any], ...]
     tool_choice: object
     response_format: Mapping[str, Any] | None
+    flags: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
+    """``continue_final_message`` / ``add_generation_prompt`` (vLLM's options), where set."""
 
     @property
     def last_role(self) -> str | None:
@@ -97,6 +101,7 @@ def parse_chat_request(body: bytes) -> ChatRequest:
         tools=tools,
         tool_choice=tool_choice,
         response_format=response_format,
+        flags=MappingProxyType({k: v for k in _FLAGS if isinstance(v := data.get(k), bool)}),
     )
 
 

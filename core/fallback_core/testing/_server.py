@@ -17,8 +17,9 @@ from types import TracebackType
 
 import h11
 
-from fallback_core.testing._answers import ModelScript, canonical_answer
+from fallback_core.testing._answers import CANONICAL_ANSWER, ModelScript
 from fallback_core.testing._anthropic import AnthropicWire
+from fallback_core.testing._backups import OBEY, Backup
 from fallback_core.testing._chat import ChatBackend, answer_chat
 from fallback_core.testing._faults import Fault, FaultBook
 from fallback_core.testing._http import HttpConnection, Request
@@ -39,14 +40,18 @@ class FaultServer:
     OpenAI clients take `base_url`, Anthropic ones `anthropic_base_url`.
 
     `models` maps model names to their scripts; any other model name is served
-    too, with `canonical_answer(name)`. Each model answers like a healthy one
-    that reads its request only as far as `ModelScript` says: its canonical
-    answer, or the rest of it for a continuation; tool calls, scripted or
-    built from the offered tool's schema; JSON for a JSON `response_format`.
-    `faults` sets initial faults per model (see `set_fault`); a fault changes
-    how that reply is delivered, never what it is. `token_delay` is the pause
-    after each streamed token. Use it as a context manager, or call `start()`
-    and `stop()`.
+    too, answering `answer` - by default `CANONICAL_ANSWER`, so every model of
+    one server gives the same answer, a continuation on another model can be
+    exact, and a test can compare what it got with `==` (each response still
+    names the model that served it). Each model answers like one that reads
+    its request only as far as `ModelScript` says: its canonical answer; for a
+    continuation, what its `Backup` behaviour makes of the request (by default
+    the exact rest of the answer); tool calls, scripted or built from the
+    offered tool's schema; JSON for a JSON `response_format`. `faults` sets
+    initial faults per model (see `set_fault`); a fault changes how that reply
+    is delivered, never what it is. `backups` sets initial backup behaviours
+    per model (see `set_backup`). `token_delay` is the pause after each
+    streamed token. Use it as a context manager, or call `start()` and `stop()`.
 
     Proxy mode: with `upstream` (an OpenAI base URL, e.g. a local llama.cpp
     server's `http://127.0.0.1:8080/v1`) every chat request that its fault lets
@@ -70,7 +75,9 @@ class FaultServer:
         self,
         models: Mapping[str, ModelScript] | None = None,
         *,
+        answer: str = CANONICAL_ANSWER,
         faults: Mapping[str, Fault] | None = None,
+        backups: Mapping[str, Backup] | None = None,
         token_delay: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -78,7 +85,13 @@ class FaultServer:
         upstream_models: Mapping[str, str] | None = None,
     ) -> None:
         self._scripts = dict(models or {})
-        self._named = dict.fromkeys([*self._scripts, *(faults or {}), *(upstream_models or {})])
+        self._named = dict.fromkeys(
+            [*self._scripts, *(faults or {}), *(backups or {}), *(upstream_models or {})]
+        )
+        self._default_script = ModelScript(answer=answer)
+        self._backups: dict[str, Backup] = {}
+        for model, backup in (backups or {}).items():
+            self.set_backup(model, backup)
         self._faults = FaultBook()
         for model, fault in (faults or {}).items():
             self._faults.set(model, fault)
@@ -87,7 +100,7 @@ class FaultServer:
         if upstream_models and self._upstream is None:
             raise ValueError("upstream_models needs an upstream")
         self._backend = ChatBackend(
-            self.script_for, self._faults, self._log, token_delay, self._upstream
+            self.script_for, self._faults, self._log, token_delay, self._upstream, self.backup_for
         )
         self._host = host
         self._requested_port = port
@@ -178,6 +191,22 @@ class FaultServer:
         self._named.setdefault(model)
         self._faults.set(model, fault)
 
+    def set_backup(self, model: str, backup: Backup | None) -> None:
+        """Make `model` answer continuation requests as `backup` says; None: obey again.
+
+        A request's `X-Backup` header overrides it for that request.
+        """
+        if backup is not None and not isinstance(backup, Backup):
+            raise TypeError(f"a backup behaviour is a Backup, got {type(backup).__name__}")
+        if backup is None:
+            self._backups.pop(model, None)
+        else:
+            self._backups[model] = backup
+
+    def backup_for(self, model: str) -> Backup:
+        """The behaviour `model` answers continuation requests with."""
+        return self._backups.get(model, OBEY)
+
     def attempts(self, model: str | None = None) -> list[AttemptRecord]:
         """The chat-completions attempts at `model` (every model when None), oldest first."""
         return self._log.records(model)
@@ -187,14 +216,14 @@ class FaultServer:
         return len(self._log.records(model))
 
     def reset(self) -> None:
-        """Forget the attempts log and every fault with its counters."""
+        """Forget the attempts log, every fault with its counters, and every backup behaviour."""
         self._log.clear()
         self._faults.clear()
+        self._backups.clear()
 
     def script_for(self, model: str) -> ModelScript:
-        """The script `model` answers with (a derived one for models not configured)."""
-        script = self._scripts.get(model)
-        return script if script is not None else ModelScript(answer=canonical_answer(model))
+        """The script `model` answers with (the server's `answer` for models not configured)."""
+        return self._scripts.get(model, self._default_script)
 
     def answer_for(self, model: str) -> str:
         """The canonical answer text of `model`."""

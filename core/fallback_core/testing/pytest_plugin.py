@@ -16,7 +16,7 @@ from fallback_core.testing._server import FaultServer
 
 @pytest.fixture
 def fault_server_models() -> Mapping[str, ModelScript]:
-    """The scripted models of `fault_server`: none by default (every name gets its own answer)."""
+    """The scripted models of `fault_server`: none by default (every name shares one answer)."""
     return {}
 
 

@@ -1,0 +1,63 @@
+"""What each hop asks of its LLM's client, without changing the caller's LLM.
+
+- Usage in the stream: the chain always streams, and OpenAI's API reports a
+  stream's token counts only when asked (``stream_options={"include_usage":
+  true}``; the counts come in a last chunk with no choices). So every call to
+  an LLM of the OpenAI family (``OpenAI``, ``OpenAILike`` and the
+  OpenAI-compatible integrations built on them) asks for them, as the bare
+  LLM's non-streaming ``chat`` reports them. An LLM given ``stream_options``
+  in its own ``additional_kwargs`` keeps them (those win); ``LLMHop(llm,
+  stream_usage=False)`` asks for nothing, for an endpoint that refuses them.
+- A report when the request leaves: the httpx client the LLM's SDK client
+  sends through gets `fallback_core.watch_requests`, so the hop's first-token
+  wait counts from the moment the request is sent, not from when it started
+  waiting for a free connection. The hook does nothing outside a chain's attempt.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llama_index.core.llms import LLM
+
+from fallback_core import watch_requests
+
+__all__ = ["asks_for_usage", "usage_options", "watch_llm_requests"]
+
+_OPENAI_FAMILY = "llama_index.llms.openai.base.OpenAI"
+
+
+def asks_for_usage(llm: LLM, stream_usage: bool | None = None) -> bool:
+    """Whether calls to ``llm`` ask it to stream its token usage.
+
+    ``stream_usage`` None: the OpenAI family is asked; True: any LLM is;
+    False: none is.
+    """
+    if stream_usage is not None:
+        return stream_usage
+    return _OPENAI_FAMILY in {f"{c.__module__}.{c.__qualname__}" for c in type(llm).__mro__}
+
+
+def usage_options() -> dict[str, Any]:
+    """The call keywords that ask for a stream's usage (a fresh dict: the SDK may keep it)."""
+    return {"stream_options": {"include_usage": True}}
+
+
+def watch_llm_requests(llm: LLM, *, is_async: bool) -> bool:
+    """Have the client ``llm`` is about to send through report when its request leaves.
+
+    Uses what the OpenAI-family LLMs hold: the ``http_client`` they were given,
+    else the SDK client they reuse between calls (``reuse_client``, the
+    default). False when neither is there (an LLM making a new client per call).
+    """
+    given = getattr(llm, "_async_http_client" if is_async else "_http_client", None)
+    if given is not None:
+        return watch_requests(given)
+    get_client = getattr(llm, "_get_aclient" if is_async else "_get_client", None)
+    if getattr(llm, "reuse_client", False) is not True or not callable(get_client):
+        return False
+    try:
+        client = get_client()
+    except Exception:  # let the call itself report what is wrong with the client
+        return False
+    return watch_requests(client)
