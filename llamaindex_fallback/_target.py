@@ -27,7 +27,6 @@ from fallback_core import (
     capped,
     output_cap,
     rough_tokens,
-    watch_clients,
 )
 
 from ._clients import asks_for_usage, usage_options, watch_llm_requests
@@ -85,7 +84,6 @@ class LLMTarget:
         self, llm: LLM, metadata: LLMMetadata, *, stream_usage: bool | None = None
     ) -> None:
         self.llm = llm
-        watch_clients(llm)  # its requests report when they are sent
         self.is_chat_model = metadata.is_chat_model
         #: Whether each call asks the LLM to stream its token usage (see ``_clients``).
         self.asks_for_usage = asks_for_usage(llm, stream_usage)

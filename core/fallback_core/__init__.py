@@ -48,7 +48,7 @@ from ._events import (
 from ._health import Breaker, Circuit, CircuitState, Health, Transition
 from ._logging import LoggingHook
 from ._policy import Action, Backoff, Policy, Rule
-from ._sent import request_queued, request_sent, watch_clients, watch_requests
+from ._sent import request_queued, request_sent, watch_requests
 from ._store import LocalStore
 from ._trace import AttemptRecord, ChainTrace
 from ._types import (
@@ -123,6 +123,5 @@ __all__ = [
     "request_queued",
     "request_sent",
     "rough_tokens",
-    "watch_clients",
     "watch_requests",
 ]

@@ -32,7 +32,6 @@ __all__ = [
     "request_queued",
     "request_sent",
     "unmark_requests",
-    "watch_clients",
     "watch_requests",
 ]
 
@@ -99,31 +98,6 @@ def watch_requests(http_client: Any) -> bool:
     if hook not in requests:
         http_client.event_hooks = {**hooks, "request": [*requests, hook]}
     return True
-
-
-# Where SDK clients keep their httpx client, and where integrations keep their SDK clients:
-# openai's and anthropic's clients hold it in `_client`; ChatOpenAI holds its SDK clients
-# in `root_client` / `root_async_client`, ChatAnthropic in `_client` / `_async_client`,
-# LlamaIndex's Anthropic in `_client` / `_aclient`.
-_HOLDERS = ("root_client", "root_async_client", "_client", "_async_client", "_aclient")
-
-
-def watch_clients(model: object) -> int:
-    """`watch_requests` on every httpx client ``model`` keeps (directly or in its SDK clients).
-
-    For a hop's model object: a request it sends then reaches the attempt in
-    flight. Returns how many clients are watched; attributes that fail to load
-    are passed over.
-    """
-    watched = 0
-    for name in _HOLDERS:
-        try:
-            holder = getattr(model, name, None)
-        except Exception:  # a lazy client that cannot be made here is not watched
-            continue
-        http = holder if hasattr(holder, "event_hooks") else getattr(holder, "_client", None)
-        watched += watch_requests(http)
-    return watched
 
 
 def _is_async(client: Any) -> bool:
