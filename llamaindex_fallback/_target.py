@@ -20,7 +20,14 @@ from llama_index.core.instrumentation.span import active_span_id
 from llama_index.core.llms import LLM
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 
-from fallback_core import ConfigurationError, Continuation, Delta, capped, output_cap, rough_tokens
+from fallback_core import (
+    ConfigurationError,
+    Continuation,
+    Delta,
+    capped,
+    output_cap,
+    rough_tokens,
+)
 
 from ._clients import asks_for_usage, usage_options, watch_llm_requests
 from ._deltas import DeltaReader

@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 from langchain.agents import create_agent
+from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
 
-from fallback_core import Breaker, Category, Health
+from fallback_core import Breaker, Category, Health, HopBugError
 from fallback_core.testing import Fault, FaultServer
 from langchain_fallback import ChatHop, FallbackChatModel
 
@@ -219,3 +221,48 @@ def test_a_stream_ending_without_its_finish_is_continued(
 
     assert answer.text == ANSWER
     assert answer.message.response_metadata["fallback"]["served_by"] == "backup"
+
+
+class _BrokenParser(ChatOpenAI):
+    """A ChatOpenAI whose response handling breaks, as an integration at odds with its SDK."""
+
+    def _create_chat_result(self, response: Any, generation_info: Any = None) -> Any:
+        raise TypeError("'NoneType' object is not iterable")
+
+
+class _BrokenRequest(ChatAnthropic):
+    """A ChatAnthropic whose request building breaks before anything is sent."""
+
+    def _get_request_payload(self, *args: Any, **kwargs: Any) -> Any:
+        raise AttributeError("'Messages' object has no attribute 'stream_raw'")
+
+
+def test_a_bug_before_the_request_raises_and_one_after_it_fails_over(
+    fault_server: FaultServer, anthropic_hop: AnthropicHops, openai_hop: OpenAIHops
+) -> None:
+    """Its request reported sent, a TypeError on the answer moves on; one before it raises."""
+    after = _BrokenParser(
+        model="primary",
+        base_url=fault_server.base_url,
+        api_key="t",
+        max_retries=0,
+        disable_streaming=True,
+    )
+    before = _BrokenRequest(
+        model="primary",
+        anthropic_api_url=fault_server.anthropic_base_url,
+        api_key="t",
+        max_retries=0,
+    )
+    served = FallbackChatModel(models=[ChatHop(after, name="p"), anthropic_hop("backup")])
+    raised = FallbackChatModel(models=[ChatHop(before, name="p"), anthropic_hop("backup")])
+
+    answer = served.invoke("hi")
+    with pytest.raises(HopBugError) as caught:
+        raised.invoke("hi")
+
+    assert answer.text == ANSWER
+    assert answer.response_metadata["fallback"]["attempts"][0]["category"] == "malformed"
+    assert caught.value.hop == "p"
+    assert fault_server.attempt_count("primary") == 1  # only the parser's request went out
+    assert fault_server.attempt_count("backup") == 1
