@@ -34,7 +34,31 @@ __all__ = ["AsyncCallStream", "CallStream"]
 RequestT = TypeVar("RequestT")
 
 
-class CallStream(Generic[RequestT]):
+class _Call(Generic[RequestT]):
+    """What both views of a call share: its walk, its telemetry, what it delivered so far."""
+
+    def __init__(
+        self,
+        chain: Chain[RequestT],
+        request: RequestT,
+        hooks: Sequence[Hook] = (),
+        checks: Sequence[AnswerCheck] = (),
+    ):
+        self._walk = Walk(chain, request, checks)
+        self._telemetry = CallTelemetry((*chain.hooks, *hooks), chain.hook_failures)
+
+    @property
+    def text(self) -> str:
+        """Everything delivered so far."""
+        return self._walk.text
+
+    @property
+    def trace(self) -> ChainTrace:
+        """What happened so far: attempts, serving hop, merged usage."""
+        return self._walk.trace()
+
+
+class CallStream(_Call[RequestT]):
     """The caller's view of one sync call: iterate it for deltas, read ``trace`` any time.
 
     Closing it (or leaving a ``with`` block, or dropping it) closes the hop's
@@ -48,9 +72,8 @@ class CallStream(Generic[RequestT]):
         hooks: Sequence[Hook] = (),
         checks: Sequence[AnswerCheck] = (),
     ):
-        self._walk = Walk(chain, request, checks)
-        telemetry = _telemetry(chain, hooks)
-        self._deltas: Generator[Delta, None, None] = _drive(self._walk, request, telemetry)
+        super().__init__(chain, request, hooks, checks)
+        self._deltas: Generator[Delta, None, None] = _drive(self._walk, request, self._telemetry)
 
     def __iter__(self) -> Iterator[Delta]:
         return self._deltas
@@ -67,18 +90,8 @@ class CallStream(Generic[RequestT]):
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    @property
-    def text(self) -> str:
-        """Everything delivered so far."""
-        return self._walk.text
 
-    @property
-    def trace(self) -> ChainTrace:
-        """What happened so far: attempts, serving hop, merged usage."""
-        return self._walk.trace()
-
-
-class AsyncCallStream(Generic[RequestT]):
+class AsyncCallStream(_Call[RequestT]):
     """The caller's view of one async call: ``async for`` it, read ``trace`` any time."""
 
     def __init__(
@@ -88,9 +101,8 @@ class AsyncCallStream(Generic[RequestT]):
         hooks: Sequence[Hook] = (),
         checks: Sequence[AnswerCheck] = (),
     ):
-        self._walk = Walk(chain, request, checks)
-        telemetry = _telemetry(chain, hooks)
-        self._deltas: AsyncGenerator[Delta, None] = _adrive(self._walk, request, telemetry)
+        super().__init__(chain, request, hooks, checks)
+        self._deltas: AsyncGenerator[Delta, None] = _adrive(self._walk, request, self._telemetry)
 
     def __aiter__(self) -> AsyncIterator[Delta]:
         return self._deltas
@@ -106,20 +118,6 @@ class AsyncCallStream(Generic[RequestT]):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-    @property
-    def text(self) -> str:
-        """Everything delivered so far."""
-        return self._walk.text
-
-    @property
-    def trace(self) -> ChainTrace:
-        """What happened so far: attempts, serving hop, merged usage."""
-        return self._walk.trace()
-
-
-def _telemetry(chain: Chain[Any], hooks: Sequence[Hook]) -> CallTelemetry:
-    return CallTelemetry((*chain.hooks, *hooks), chain.hook_failures)
 
 
 def _drive(walk: Walk, request: Any, telemetry: CallTelemetry) -> Generator[Delta, None, None]:
