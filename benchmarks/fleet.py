@@ -31,9 +31,11 @@ REQUEST = {"messages": [{"role": "user", "content": "Why do fleets share health?
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """One call a worker made: when it started (wall clock), who served it, health's share."""
+    """One call a worker made: when it started and ended (wall clock), who served it, and
+    health's share of its time."""
 
     started: float
+    ended: float
     served_by: str | None
     consulting: float
 
@@ -77,6 +79,26 @@ class FleetRun:
             ]
             backs.append(min(on) - self.recovered_at if on else None)
         return backs
+
+    def first_back(self) -> float | None:
+        """When the first call that the primary served after the outage began ended: from then
+        on, the fleet's shared health knows the primary is back."""
+        ends = [
+            c.ended
+            for worker in self.calls
+            for c in worker
+            if c.started >= self.outage_start and c.served_by == "primary"
+        ]
+        return min(ends, default=None)
+
+    def off_primary_after(self, moment: float) -> list[Call]:
+        """The calls started after `moment` that the primary did not serve."""
+        return [
+            c
+            for worker in self.calls
+            for c in worker
+            if c.started > moment and c.served_by != "primary"
+        ]
 
     def consulting_ms(self) -> tuple[float, float]:
         """Median and p99 of the time a call spent consulting health, in milliseconds."""
@@ -245,7 +267,7 @@ def _sync_calls(
             served = stream.trace.served_by
         except Exception:
             served = None
-        calls.append(Call(started, served, timed.spent))
+        calls.append(Call(started, time.time(), served, timed.spent))
     return calls
 
 
@@ -264,7 +286,7 @@ async def _async_calls(
             served = stream.trace.served_by
         except Exception:
             served = None
-        calls.append(Call(started, served, timed.spent))
+        calls.append(Call(started, time.time(), served, timed.spent))
     return calls
 
 
