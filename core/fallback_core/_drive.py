@@ -136,7 +136,9 @@ def _drive(walk: Walk, request: Any, telemetry: CallTelemetry) -> Generator[Delt
                 time.sleep(step.seconds)
                 continue
             try:
-                with contextlib.closing(read(step, request, walk)) as deltas:
+                with contextlib.closing(
+                    read(step, request, walk, lambda: telemetry.emit(walk.drain()))
+                ) as deltas:
                     for delta in deltas:
                         out = walk.accept(delta)
                         if walk.has_events:  # hooks hear of a seam before its text
@@ -174,7 +176,9 @@ async def _adrive(
                 await asyncio.sleep(step.seconds)
                 continue
             try:
-                async with contextlib.aclosing(aread(step, request, walk)) as adeltas:
+                async with contextlib.aclosing(
+                    aread(step, request, walk, lambda: telemetry.emit(walk.drain()))
+                ) as adeltas:
                     async for delta in adeltas:
                         out = walk.accept(delta)
                         if walk.has_events:  # hooks hear of a seam before its text

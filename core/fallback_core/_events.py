@@ -212,15 +212,26 @@ class HookFailures:
             logger.debug("fallback_core: telemetry hook %r failed again in %s", hook, what)
 
 
-class CallTelemetry:
-    """Dispatches one call's events to the hooks and keeps the open hop scopes."""
+_Attempt = tuple[str, int]  # a hop's name and its attempt number: one attempt of a call
 
-    __slots__ = ("_failures", "_hooks", "_scopes")
+
+class CallTelemetry:
+    """Dispatches one call's events to the hooks and keeps each attempt's open scopes.
+
+    A hook's scope for an attempt opens at its `HopStarted` and exits, with that
+    attempt's error, once that attempt has ended - not when another one does
+    (a hedge's loser ends while the winner still streams). Scopes exit in the
+    reverse order of their opening, so one that ends under a later attempt's
+    open scope waits for that one to exit first.
+    """
+
+    __slots__ = ("_ended", "_failures", "_hooks", "_scopes")
 
     def __init__(self, hooks: Sequence[Hook], failures: HookFailures) -> None:
         self._hooks = hooks
         self._failures = failures
-        self._scopes: list[tuple[Hook, AbstractContextManager[Any]]] = []
+        self._scopes: list[tuple[_Attempt, Hook, AbstractContextManager[Any]]] = []
+        self._ended: dict[_Attempt, BaseException | None] = {}
 
     def emit(self, events: Sequence[Event]) -> None:
         if not self._hooks:
@@ -233,27 +244,42 @@ class CallTelemetry:
                     self._failures.report(hook, type(event).__name__)
                     continue
                 if isinstance(event, HopStarted) and _is_context_manager(result):
-                    self._enter(hook, result)
+                    self._enter((event.hop, event.attempt), hook, result)
             if isinstance(event, HopEnded):
-                self.close(event.error)
+                self._ended[event.hop, event.attempt] = event.error
+                self._exit_ended()
 
-    def close(self, error: BaseException | None = None) -> None:
-        """Exit every open hop scope, innermost first."""
+    def close(self) -> None:
+        """Exit every scope still open (the call is over), innermost first."""
         while self._scopes:
-            hook, scope = self._scopes.pop()
-            exc_info = (type(error), error, error.__traceback__) if error else (None, None, None)
-            try:
-                scope.__exit__(*exc_info)
-            except Exception:
-                self._failures.report(hook, "scope exit")
+            attempt, hook, scope = self._scopes.pop()
+            self._exit(hook, scope, self._ended.get(attempt))
+        self._ended.clear()
 
-    def _enter(self, hook: Hook, scope: AbstractContextManager[Any]) -> None:
+    def _exit_ended(self) -> None:
+        while self._scopes and self._scopes[-1][0] in self._ended:
+            attempt, hook, scope = self._scopes.pop()
+            self._exit(hook, scope, self._ended[attempt])
+        open_attempts = {attempt for attempt, _, _ in self._scopes}
+        for attempt in [a for a in self._ended if a not in open_attempts]:
+            del self._ended[attempt]
+
+    def _enter(self, attempt: _Attempt, hook: Hook, scope: AbstractContextManager[Any]) -> None:
         try:
             scope.__enter__()
         except Exception:
             self._failures.report(hook, "scope enter")
         else:
-            self._scopes.append((hook, scope))
+            self._scopes.append((attempt, hook, scope))
+
+    def _exit(
+        self, hook: Hook, scope: AbstractContextManager[Any], error: BaseException | None
+    ) -> None:
+        exc_info = (type(error), error, error.__traceback__) if error else (None, None, None)
+        try:
+            scope.__exit__(*exc_info)
+        except Exception:
+            self._failures.report(hook, "scope exit")
 
 
 def _is_context_manager(value: object) -> TypeGuard[AbstractContextManager[Any]]:

@@ -21,6 +21,7 @@ from collections.abc import (
     AsyncGenerator,
     AsyncIterator,
     Awaitable,
+    Callable,
     Generator,
     Iterator,
 )
@@ -35,9 +36,13 @@ from ._walk import Walk
 __all__ = ["aread", "read"]
 
 
-def read(step: Attempt, request: Any, walk: Walk) -> Generator[Delta, None, None]:
+def read(
+    step: Attempt, request: Any, walk: Walk, emit: Callable[[], None]
+) -> Generator[Delta, None, None]:
+    """The deltas of ``step``'s attempt; ``emit`` delivers the walk's events, before the I/O
+    they describe (a hedge's rival is announced before its stream is opened)."""
     if step.hedge_after is not None:
-        yield from _read_hedged(step.hedge_after, step, request, walk)
+        yield from _read_hedged(step.hedge_after, step, request, walk, emit)
         return
     # The request goes out when the stream is made or first read: the client's
     # reports reach this attempt meanwhile (a reader thread copies this context).
@@ -98,7 +103,7 @@ def _read_within_limits(reader: _ThreadedReader, walk: Walk) -> Generator[Delta,
 
 
 def _read_hedged(
-    hedge_after: float, step: Attempt, request: Any, walk: Walk
+    hedge_after: float, step: Attempt, request: Any, walk: Walk, emit: Callable[[], None]
 ) -> Generator[Delta, None, None]:
     sink: queue.SimpleQueue[tuple[int, Any, BaseException | None]] = queue.SimpleQueue()
     race = Race(walk, hedge_after, walk.chain.clock)
@@ -118,6 +123,7 @@ def _read_hedged(
                     racer.took()
                     if verdict is None:  # no text yet: the race wants its next item
                         racer.ask()
+            emit()
             if isinstance(verdict, Start):
                 try:
                     rival = verdict.attempt.hop.target.stream(request, None)
@@ -140,9 +146,13 @@ def _read_hedged(
             reader.stop()
 
 
-async def aread(step: Attempt, request: Any, walk: Walk) -> AsyncGenerator[Delta, None]:
+async def aread(
+    step: Attempt, request: Any, walk: Walk, emit: Callable[[], None]
+) -> AsyncGenerator[Delta, None]:
+    """The deltas of ``step``'s attempt, as `read`."""
     if step.hedge_after is not None:
-        async with contextlib.aclosing(_aread_hedged(step.hedge_after, step, request, walk)) as d:
+        hedged = _aread_hedged(step.hedge_after, step, request, walk, emit)
+        async with contextlib.aclosing(hedged) as d:
             async for delta in d:
                 yield delta
         return
@@ -180,7 +190,7 @@ async def aread(step: Attempt, request: Any, walk: Walk) -> AsyncGenerator[Delta
 
 
 async def _aread_hedged(
-    hedge_after: float, step: Attempt, request: Any, walk: Walk
+    hedge_after: float, step: Attempt, request: Any, walk: Walk, emit: Callable[[], None]
 ) -> AsyncGenerator[Delta, None]:
     sink: asyncio.Queue[tuple[int, Any, BaseException | None]] = asyncio.Queue()
     race = Race(walk, hedge_after, walk.chain.clock)
@@ -194,6 +204,7 @@ async def _aread_hedged(
             else:
                 tag, item, error = got
                 verdict = race.on_item(tag, item, error, _END)
+            emit()
             if isinstance(verdict, Start):
                 try:
                     rival = verdict.attempt.hop.target.astream(request, None)

@@ -265,8 +265,8 @@ class _Current:
     """Makes an attempt's span current while its hop runs.
 
     The error the scope exits with is not recorded here but from `HopEnded`,
-    which names its attempt: a hedge's first `HopEnded` exits both racers'
-    scopes, with the loser's error.
+    which names its attempt. The scope is that attempt's alone: a hedge's
+    outrun racer ending leaves the winner's span current.
     """
 
     __slots__ = ("_context", "_token")

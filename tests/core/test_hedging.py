@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
+
 from fallback_core import (
     Category,
     Chain,
     ChainExhaustedError,
     ConfigurationError,
+    Delta,
     HedgeStarted,
     Hop,
     HopEnded,
@@ -136,3 +139,86 @@ def test_hedge_respects_the_attempt_budget(drive: Drive) -> None:
     )
     assert drive(chain).text == "waited"
     assert backup.calls == []
+
+
+class _Announced(Scripted):
+    """A rival that notes, when its stream is opened, which events the hooks had heard."""
+
+    def __init__(self, events: list[object], *scripts: object, name: str) -> None:
+        super().__init__(*scripts, name=name)  # type: ignore[arg-type]
+        self.events = events
+        self.heard: list[str] = []
+
+    def _script(self, request: object, continuation: object) -> object:  # type: ignore[override]
+        self.heard = [type(e).__name__ for e in self.events]
+        return super()._script(request, continuation)  # type: ignore[arg-type]
+
+
+def test_hooks_hear_of_the_rival_before_its_stream_is_opened(drive: Drive) -> None:
+    """A hedge's HedgeStarted and the rival's HopStarted reach the hooks before the rival is
+    called, so a hook's span for the rival covers all of its I/O."""
+    events: list[object] = []
+    primary = Scripted([Stall(5), "late"], name="p")
+    backup = _Announced(events, ok("fast"), name="b")
+    chain = Chain(
+        [Hop(primary, name="p"), Hop(backup, name="b")],  # type: ignore[arg-type]
+        policy=Policy(hedge_after=0.05, backoff=lambda n: 0.0),
+        hooks=[events.append],
+    )
+    run = drive(chain)
+    assert run.text == "fast"
+    assert backup.heard == ["HopStarted", "HedgeStarted", "HopStarted"]
+
+
+def test_each_racer_keeps_its_own_hook_scope(drive: Drive) -> None:
+    """A hook's scope is per attempt: the outrun primary's end exits only its own scope, and
+    the rival's scope stays open while the rival streams, exiting with the rival's outcome."""
+    log: list[str] = []
+
+    class Scope:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __enter__(self) -> None:
+            log.append(f"enter {self.name}")
+
+        def __exit__(self, kind: object, error: object, tb: object) -> None:
+            log.append(f"exit {self.name} {type(error).__name__ if error else 'ok'}")
+
+    def hook(event: object) -> Scope | None:
+        if isinstance(event, HopEnded):
+            log.append(f"ended {event.hop}")
+        return Scope(event.hop) if type(event).__name__ == "HopStarted" else None  # type: ignore[attr-defined]
+
+    class Watched(Scripted):
+        def _play(self, script: object) -> Iterator[Delta]:  # type: ignore[override]
+            for delta in super()._play(script):  # type: ignore[arg-type]
+                log.append(f"{self.name} says {delta.text!r}")
+                yield delta
+
+        async def _aplay(self, script: object) -> AsyncIterator[Delta]:  # type: ignore[override]
+            async for delta in super()._aplay(script):  # type: ignore[arg-type]
+                log.append(f"{self.name} says {delta.text!r}")
+                yield delta
+
+    primary = Scripted([Stall(5), "late"], name="p")
+    backup = Watched(ok("fast", " and", " done"), name="b")
+    chain = Chain(
+        [Hop(primary, name="p"), Hop(backup, name="b")],  # type: ignore[arg-type]
+        policy=Policy(hedge_after=0.05, backoff=lambda n: 0.0),
+        hooks=[hook],
+    )
+    run = drive(chain)
+    assert run.text == "fast and done"
+    assert log == [
+        "enter p",
+        "enter b",
+        "b says 'fast'",
+        "ended p",  # the loser ends under the rival's open scope: its scope waits
+        "b says ' and'",
+        "b says ' done'",
+        "b says ''",
+        "ended b",
+        "exit b ok",
+        "exit p ok",
+    ]

@@ -365,3 +365,38 @@ def test_call_that_raises_a_hop_error_ends_its_span(drive: Drive, traced: Traced
     (attempt,) = traced.attempts()
     assert attempt.status.status_code is StatusCode.ERROR
     assert traced.only_call().status.status_code is StatusCode.ERROR
+
+
+class SeesSpanPerChunk:
+    """A target that answers in three chunks, noting the span current before each."""
+
+    def __init__(self) -> None:
+        self.seen: list[trace.Span] = []
+
+    def stream(self, request: object, continuation: Continuation | None) -> Iterator[Delta]:
+        for text in ("fast", " answer"):
+            self.seen.append(trace.get_current_span())
+            yield Delta(text=text)
+        self.seen.append(trace.get_current_span())
+        yield Delta(finish_reason="stop")
+
+    async def astream(
+        self, request: object, continuation: Continuation | None
+    ) -> AsyncIterator[Delta]:
+        for delta in self.stream(request, continuation):
+            yield delta
+
+
+def test_a_hedge_rival_runs_under_its_own_span_after_the_primary_lost(
+    drive: Drive, traced: Traced
+) -> None:
+    """The rival's I/O runs under the rival's span from its first read to its last, though the
+    outrun primary's attempt ended in between; afterwards nothing is left current."""
+    rival = SeesSpanPerChunk()
+    chain = two_hops(Scripted([Stall(5), "late"]), rival, traced, hedge_after=0.05)
+    run = drive(chain)
+    assert run.text == "fast answer"
+    racers = {attrs(s)["fallback.hop"]: s for s in children_of(traced.only_call(), traced.spans())}
+    assert attrs(racers["p"])["fallback.outcome"] == "hedge_lost"
+    assert [s.get_span_context().span_id for s in rival.seen] == [span_id(racers["b"])] * 3
+    assert trace.get_current_span() is trace.INVALID_SPAN, "nothing is left current afterwards"
