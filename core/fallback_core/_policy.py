@@ -11,6 +11,7 @@ number to seconds.
 from __future__ import annotations
 
 import enum
+import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -84,15 +85,16 @@ class Backoff:
         if self.initial < 0 or self.maximum < 0:
             raise ConfigurationError("Backoff", "negative delay", "initial >= 0 and maximum >= 0")
 
-    def __call__(self, retry_number: int) -> float:
-        wait = _tenacity.wait_random_exponential(multiplier=self.initial, max=self.maximum)
-        return float(wait(_retry_state(retry_number)))
+    def __call__(self, retry_number: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry ``retry_number`` (1 for the first), drawn from ``rng``
+        (a chain passes its own, so a seeded chain retries on a reproducible schedule)."""
+        state = _tenacity.RetryCallState(_tenacity.Retrying(), None, (), {})
+        state.attempt_number = retry_number
+        ceiling = _tenacity.wait_exponential(multiplier=self.initial, max=self.maximum)(state)
+        return (rng or _random).uniform(0.0, float(ceiling))
 
 
-def _retry_state(retry_number: int) -> _tenacity.RetryCallState:
-    state = _tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
-    state.attempt_number = retry_number
-    return state
+_random = random.Random()
 
 
 # Real (not string) aliases, so get_type_hints(Policy) and pydantic can evaluate them.

@@ -46,7 +46,7 @@ from ._events import (
     RetryScheduled,
 )
 from ._packages import packages_involved
-from ._policy import Action
+from ._policy import Action, Backoff
 from ._route import Route
 from ._seam import Seam
 from ._steps import Attempt, Consult, Fail, Finish, Live, SendReports, Sleep, Step, assemble
@@ -589,7 +589,12 @@ class Walk:
                 return None
             delay = retry_after
         else:
-            delay = max(0.0, float(policy.backoff(self._tries)))
+            backoff = policy.backoff
+            rng = self.chain.rng
+            wait = (
+                backoff(self._tries, rng) if isinstance(backoff, Backoff) else backoff(self._tries)
+            )
+            delay = max(0.0, float(wait))
         if policy.deadline is not None and self._elapsed() + delay >= policy.deadline:
             return None
         return delay

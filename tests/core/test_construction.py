@@ -159,3 +159,33 @@ def test_policy_annotations_evaluate_at_runtime() -> None:
 
     hints = typing.get_type_hints(Policy)
     assert {"rules", "classify", "backoff", "deadline", "hedge_after"} <= set(hints)
+
+
+def test_a_seeded_chain_retries_on_its_own_reproducible_schedule() -> None:
+    """The default backoff draws its jitter from the chain's ``rng``: two chains seeded alike
+    wait alike, and the global ``random`` is left untouched."""
+    import random
+
+    from fallback_core import RetryScheduled
+
+    from .errors import openai_error
+
+    def delays(seed: int) -> list[float]:
+        events: list[object] = []
+        chain = Chain(
+            [Hop(Scripted(openai_error(500), ok("fine")), name="p")],
+            policy=Policy(backoff=Backoff(initial=0.001, maximum=0.002)),
+            rng=random.Random(seed),
+            hooks=[events.append],
+        )
+        assert "".join(d.text for d in chain.stream("r")) == "fine"
+        return [e.delay for e in events if isinstance(e, RetryScheduled)]
+
+    random.seed(1)
+    expected_next = random.random()
+    random.seed(1)
+    first, again, other = delays(7), delays(7), delays(8)
+    assert random.random() == expected_next, "the global random was drawn from"
+    assert len(first) == 1
+    assert first == again
+    assert first != other
