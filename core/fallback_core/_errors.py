@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from ._trace import AttemptRecord
+    from ._types import TimeoutPhase
 
 __all__ = [
     "BadAnswerError",
@@ -237,11 +238,12 @@ class BadAnswerError(HopFailure):
 class StreamTimeoutError(HopFailure, TimeoutError):
     """The hop went quiet: no chunk within the allowed time.
 
-    ``phase`` is ``"first_token"``, ``"idle"``, ``"attempt"`` or ``"deadline"``;
+    ``phase`` is ``"first_token"``, ``"idle"``, ``"attempt"``, ``"deadline"`` or
+    ``"deadline_share"`` (see `TimeoutPhase`);
     ``limit`` is the timeout that was exceeded, in seconds.
     """
 
-    def __init__(self, phase: str, limit: float) -> None:
+    def __init__(self, phase: TimeoutPhase, limit: float) -> None:
         self.phase = phase
         self.limit = limit
         super().__init__(f"no chunk within {limit:g}s ({phase} timeout)")

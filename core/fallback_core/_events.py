@@ -18,7 +18,7 @@ from typing import Any, Protocol, TypeAlias, TypeGuard
 
 from ._classify import Category
 from ._trace import AttemptRecord, ChainTrace
-from ._types import Strategy, Usage
+from ._types import AttemptOutcome, CallOutcome, SeamFix, Strategy, Usage
 
 __all__ = [
     "CallEnded",
@@ -67,7 +67,7 @@ class ContinuationJoined:
     strategy: Strategy
     chars_carried: int
     overlap_trimmed: int
-    seam_fix: str | None
+    seam_fix: SeamFix | None
     held_chars: int = 0
     held_seconds: float = 0.0
 
@@ -80,7 +80,7 @@ class HopEnded:
     hop: str
     model: str | None
     attempt: int
-    outcome: str
+    outcome: AttemptOutcome
     category: Category | None
     error: BaseException | None
     latency: float
@@ -170,7 +170,7 @@ class CallEnded:
     """
 
     call_id: str
-    outcome: str
+    outcome: CallOutcome
     error: BaseException | None
     trace: ChainTrace
 

@@ -54,6 +54,7 @@ from dataclasses import dataclass, replace
 
 from ._errors import SeamError
 from ._replay import OPENING_WORDS, SCAN_WORDS, Opening, needs_more, replays, within
+from ._types import SeamFix
 
 __all__ = ["OPENING_WORDS", "SCAN_WORDS", "WINDOW", "Seam", "SeamResult", "join"]
 
@@ -74,7 +75,7 @@ class SeamResult:
     """
 
     overlap: int
-    fix: str | None
+    fix: SeamFix | None
     held: int = 0
 
 
@@ -135,7 +136,7 @@ def _fix_space(
         kept = _kept_whitespace(trailing, leading, stripped=stripped)
         if kept == leading:
             return head, SeamResult(0, None)
-        fix = "merged-newlines" if "\n" in trailing + leading else "collapsed-space"
+        fix: SeamFix = "merged-newlines" if "\n" in trailing + leading else "collapsed-space"
         return kept + rest, SeamResult(0, fix)
     last, first = delivered[-1], head[0]
     unspaced = head.lstrip(" \t")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._classify import Category
-from ._types import Strategy, Usage
+from ._types import AttemptOutcome, SeamFix, Strategy, Usage
 
 __all__ = ["AttemptRecord", "ChainTrace"]
 
@@ -27,7 +27,7 @@ class AttemptRecord:
     hop: str
     model: str | None
     attempt: int
-    outcome: str
+    outcome: AttemptOutcome
     category: Category | None
     error: BaseException | None
     started: float
@@ -38,7 +38,7 @@ class AttemptRecord:
     usage: Usage | None
     continuation: Strategy | None
     overlap_trimmed: int = 0
-    seam_fix: str | None = None
+    seam_fix: SeamFix | None = None
     cost: float | None = None
     seam_held: int = 0
     seam_held_for: float = 0.0
@@ -46,7 +46,7 @@ class AttemptRecord:
     def describe(self) -> str:
         """One line for an error message or a log."""
         model = f" ({self.model})" if self.model else ""
-        what = self.outcome
+        what: str = self.outcome
         if self.error is not None:
             kind = self.category.value if self.category else "error"
             what = f"{kind}: {type(self.error).__name__}: {self.error}"

@@ -13,10 +13,14 @@ from types import MappingProxyType
 from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 __all__ = [
+    "AttemptOutcome",
+    "CallOutcome",
     "Continuation",
     "Delta",
+    "SeamFix",
     "Strategy",
     "Target",
+    "TimeoutPhase",
     "ToolCallChunk",
     "Usage",
     "rough_tokens",
@@ -26,6 +30,18 @@ RequestT_contra = TypeVar("RequestT_contra", contravariant=True)
 
 Strategy = Literal["prefill", "instruct", "continue_final_message"]
 """How a hop is asked to continue an answer another hop left unfinished (see `Continuation`)."""
+
+AttemptOutcome = Literal["ok", "failed", "hedge_lost", "cancelled"]
+"""How one attempt ended: it served, it failed, a hedge's rival outran it, or the call stopped."""
+
+CallOutcome = Literal["ok", "failed", "cancelled"]
+"""How a call ended: an answer finished, it raised, or the caller stopped listening."""
+
+TimeoutPhase = Literal["attempt", "deadline", "deadline_share", "first_token", "idle"]
+"""Which time limit a read ran out of (see `StreamTimeoutError`)."""
+
+SeamFix = Literal["collapsed-space", "inserted-space", "merged-newlines"]
+"""The whitespace fix made where a continuation joined the answer."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,15 @@ from ._route import Route
 from ._seam import Seam
 from ._steps import Attempt, Consult, Fail, Finish, Live, SendReports, Sleep, Step, assemble
 from ._trace import AttemptRecord, ChainTrace
-from ._types import Continuation, Delta, ToolCallChunk, Usage
+from ._types import (
+    AttemptOutcome,
+    CallOutcome,
+    Continuation,
+    Delta,
+    TimeoutPhase,
+    ToolCallChunk,
+    Usage,
+)
 from .checks import Answer, AnswerCheck
 
 if TYPE_CHECKING:
@@ -223,7 +231,7 @@ class Walk:
         live = self._rival[1] if rival and self._rival else self._require_live()
         hop, now = live.hop, self._clock()
         best: StreamTimeoutError | None = None
-        limits: list[tuple[str, float | None, float]] = [
+        limits: list[tuple[TimeoutPhase, float | None, float]] = [
             ("attempt", hop.timeout, live.started),
             ("deadline", self.chain.policy.deadline, self._started),
         ]
@@ -491,6 +499,7 @@ class Walk:
         if admission is not None:
             self.admitted(admission)
         step = self._next
+        outcome: CallOutcome
         if isinstance(step, Finish):
             outcome, error = "ok", None
         elif isinstance(step, Fail):
@@ -601,7 +610,7 @@ class Walk:
 
     def _close_live(
         self,
-        outcome: str,
+        outcome: AttemptOutcome,
         error: BaseException | None,
         category: Category | None,
         retry_after: float | None = None,
