@@ -210,6 +210,17 @@ class Chain(Generic[RequestT]):
         """
         return AsyncCallStream(self, request, hooks, as_checks(checks))
 
+    def __setattr__(self, name: str, value: object) -> None:
+        if hasattr(self, "hook_failures"):  # the last slot __init__ fills: the chain is built
+            raise AttributeError(
+                f"a Chain cannot be changed once built (tried to set {name!r}); "
+                "build a new Chain with the hops, policy and hooks you want"
+            )
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"a Chain cannot be changed once built (tried to delete {name!r})")
+
     def __repr__(self) -> str:
         return f"Chain({[h.name for h in self.hops]!r})"
 

@@ -189,3 +189,16 @@ def test_a_seeded_chain_retries_on_its_own_reproducible_schedule() -> None:
     assert len(first) == 1
     assert first == again
     assert first != other
+
+
+def test_a_built_chain_cannot_be_changed() -> None:
+    """A chain is immutable in fact: setting or deleting any of its attributes is refused
+    with an error that says to build a new chain, and the chain is left as it was."""
+    chain = Chain([Hop(Scripted(ok("x")), name="only")])
+    for name, value in [("hops", ()), ("policy", Policy()), ("health", None), ("extra", 1)]:
+        with pytest.raises(AttributeError, match=f"cannot be changed.*{name}.*new Chain"):
+            setattr(chain, name, value)
+    with pytest.raises(AttributeError, match=r"cannot be changed.*'hooks'"):
+        del chain.hooks
+    assert [h.name for h in chain.hops] == ["only"]
+    assert "".join(d.text for d in chain.stream("r")) == "x"
