@@ -14,18 +14,39 @@ is not settled but handed back, so its failure takes the walk's ordinary path.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Final
 
 from ._errors import StreamTimeoutError
 from ._steps import Attempt
 from ._types import Delta
 from ._walk import Walk
 
-__all__ = ["PRIMARY", "RIVAL", "Lost", "Race", "Start", "Won"]
+__all__ = ["END", "PRIMARY", "RIVAL", "Lost", "Race", "Racer", "Signal", "Start", "Won"]
 
-PRIMARY, RIVAL = 0, 1
+
+class Racer(enum.Enum):
+    """Which attempt of a hedged start an item came from."""
+
+    PRIMARY = "primary"
+    RIVAL = "rival"
+
+
+PRIMARY: Final = Racer.PRIMARY
+RIVAL: Final = Racer.RIVAL
+
+
+class Signal(enum.Enum):
+    """What a read produced other than a delta."""
+
+    END = "end"  # the stream ended
+    TIMED_OUT = "timed out"  # the wait ran out first
+    RECHECK = "recheck"  # a limit moved: compute the wait again
+
+
+END: Final = Signal.END
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +60,7 @@ class Start:
 class Lost:
     """Racer ``tag`` is out (stop it); if none is left, raise ``error``."""
 
-    tag: int
+    tag: Racer
     error: BaseException
 
 
@@ -47,7 +68,7 @@ class Lost:
 class Won:
     """Racer ``tag`` won: deliver ``deltas``, then keep reading it unless ``ended``."""
 
-    tag: int
+    tag: Racer
     deltas: list[Delta] = field(default_factory=list)
     ended: bool = False
 
@@ -63,10 +84,10 @@ class Race:
         self._clock = clock
         now = clock()
         self._hedge_at: float | None = now + hedge_after
-        self._limits: dict[int, tuple[float, StreamTimeoutError] | None] = {
+        self._limits: dict[Racer, tuple[float, StreamTimeoutError] | None] = {
             PRIMARY: _limit(walk.read_timeout(), now)
         }
-        self._buffers: dict[int, list[Delta]] = {PRIMARY: []}
+        self._buffers: dict[Racer, list[Delta]] = {PRIMARY: []}
 
     def wait(self) -> float | None:
         """Seconds until the next timer, or None to wait for an item indefinitely."""
@@ -91,20 +112,22 @@ class Race:
                 return self._lose(tag, self._walk.timed_out(limit[1], rival=tag == RIVAL))
         return None
 
-    def on_item(self, tag: int, item: Any, error: BaseException | None, end: Any) -> Verdict:
-        """Racer ``tag`` produced ``item`` (``end`` if its stream ended) or raised ``error``."""
+    def on_item(
+        self, tag: Racer, item: Delta | Signal | None, error: BaseException | None
+    ) -> Verdict:
+        """Racer ``tag`` produced ``item`` (`END` if its stream ended) or raised ``error``."""
         if tag not in self._buffers:
             return None  # a racer already ruled out
         if error is not None:
             return self._lose(tag, error)
-        if item is end:
+        if not isinstance(item, Delta):
             return self._win(tag, ended=True)
         self._buffers[tag].append(item)
-        if isinstance(item, Delta) and (item.text or item.tool_calls):
+        if item.text or item.tool_calls:
             return self._win(tag, ended=False)
         return None
 
-    def _lose(self, tag: int, error: BaseException) -> Lost:
+    def _lose(self, tag: Racer, error: BaseException) -> Lost:
         del self._buffers[tag]
         del self._limits[tag]
         if self._buffers:  # the other racer carries on alone
@@ -112,7 +135,7 @@ class Race:
             self._hedge_at = None
         return Lost(tag, error)
 
-    def _win(self, tag: int, *, ended: bool) -> Won:
+    def _win(self, tag: Racer, *, ended: bool) -> Won:
         if len(self._buffers) > 1:
             self._walk.settle(rival_won=tag == RIVAL)
         return Won(tag, self._buffers[tag], ended)

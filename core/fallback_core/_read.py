@@ -25,15 +25,19 @@ from collections.abc import (
     Generator,
     Iterator,
 )
-from typing import Any
+from typing import Any, Final
 
-from ._race import PRIMARY, RIVAL, Lost, Race, Start, Verdict, Won
+from ._race import END, PRIMARY, RIVAL, Lost, Race, Racer, Signal, Start, Verdict, Won
 from ._sent import Reports, mark_requests, unmark_requests
 from ._steps import Attempt
 from ._types import Delta
 from ._walk import Walk
 
 __all__ = ["aread", "read"]
+
+_TIMED_OUT: Final = Signal.TIMED_OUT
+_RECHECK: Final = Signal.RECHECK
+_Item = tuple[Racer, Delta | Signal | None, BaseException | None]  # from a reader, tagged
 
 
 def read(
@@ -55,7 +59,7 @@ def read(
     if not walk.may_time_out():
         yield from _untimed(stream, reports)
         return
-    sink: queue.SimpleQueue[tuple[int, Any, BaseException | None]] = queue.SimpleQueue()
+    sink: queue.SimpleQueue[_Item] = queue.SimpleQueue()
     # The client reports its request from the reader thread (which copies this context);
     # each report that moves a limit wakes the waiting consumer to wait again.
     token = mark_requests(walk.send_reports(lambda: sink.put((PRIMARY, _RECHECK, None))))
@@ -75,10 +79,10 @@ def _untimed(stream: Iterator[Delta], reports: Reports) -> Generator[Delta, None
     try:
         token = mark_requests(reports)
         try:
-            first = next(iterator, _END)
+            first = next(iterator, END)
         finally:
             unmark_requests(token)
-        if first is _END:
+        if isinstance(first, Signal):  # the stream ended at once
             return
         yield first
         yield from iterator
@@ -97,7 +101,7 @@ def _read_within_limits(reader: _ThreadedReader, walk: Walk) -> Generator[Delta,
             if again is not None and again.limit <= 0:
                 raise walk.timed_out(again)
             continue
-        if item is _END:
+        if item is END:
             return
         yield item
 
@@ -105,7 +109,7 @@ def _read_within_limits(reader: _ThreadedReader, walk: Walk) -> Generator[Delta,
 def _read_hedged(
     hedge_after: float, step: Attempt, request: Any, walk: Walk, emit: Callable[[], None]
 ) -> Generator[Delta, None, None]:
-    sink: queue.SimpleQueue[tuple[int, Any, BaseException | None]] = queue.SimpleQueue()
+    sink: queue.SimpleQueue[_Item] = queue.SimpleQueue()
     race = Race(walk, hedge_after, walk.chain.clock)
     readers = {PRIMARY: _ThreadedReader(step.hop.target.stream(request, None), sink, PRIMARY)}
     try:
@@ -117,7 +121,7 @@ def _read_hedged(
             except queue.Empty:
                 verdict = race.on_timer()
             else:
-                verdict = race.on_item(tag, item, error, _END)
+                verdict = race.on_item(tag, item, error)
                 racer = readers.get(tag)
                 if racer is not None:
                     racer.took()
@@ -128,7 +132,7 @@ def _read_hedged(
                 try:
                     rival = verdict.attempt.hop.target.stream(request, None)
                 except Exception as exc:
-                    verdict = race.on_item(RIVAL, None, exc, _END)
+                    verdict = race.on_item(RIVAL, None, exc)
                 else:
                     readers[RIVAL] = _ThreadedReader(rival, sink, RIVAL)
                     readers[RIVAL].ask()
@@ -161,20 +165,20 @@ async def aread(
         if not walk.may_time_out():
             token = mark_requests(walk.send_reports())  # the request goes out in this first read
             try:
-                first = await anext(stream, _END)
+                first = await anext(stream, END)
             finally:
                 unmark_requests(token)
-            if first is _END:
+            if isinstance(first, Signal):  # the stream ended at once
                 return
             yield first
             async for delta in stream:
                 yield delta
             return
-        first = True
+        first_read = True
         while True:
             pending = walk.read_timeout()
-            if first:  # the request goes out during this read: its limit may move
-                first = False
+            if first_read:  # the request goes out during this read: its limit may move
+                first_read = False
                 item = await _first_within(walk, anext(stream))
             else:
                 item = await _next_within(anext(stream), None if pending is None else pending.limit)
@@ -182,7 +186,7 @@ async def aread(
                 pending = walk.read_timeout()
                 assert pending is not None
                 raise walk.timed_out(pending)
-            if item is _END:
+            if item is END:
                 return
             yield item
     finally:
@@ -192,7 +196,7 @@ async def aread(
 async def _aread_hedged(
     hedge_after: float, step: Attempt, request: Any, walk: Walk, emit: Callable[[], None]
 ) -> AsyncGenerator[Delta, None]:
-    sink: asyncio.Queue[tuple[int, Any, BaseException | None]] = asyncio.Queue()
+    sink: asyncio.Queue[_Item] = asyncio.Queue()
     race = Race(walk, hedge_after, walk.chain.clock)
     pumps = {PRIMARY: _AsyncPump(step.hop.target.astream(request, None), sink, PRIMARY)}
     try:
@@ -203,13 +207,13 @@ async def _aread_hedged(
                 verdict = race.on_timer()
             else:
                 tag, item, error = got
-                verdict = race.on_item(tag, item, error, _END)
+                verdict = race.on_item(tag, item, error)
             emit()
             if isinstance(verdict, Start):
                 try:
                     rival = verdict.attempt.hop.target.astream(request, None)
                 except Exception as exc:
-                    verdict = race.on_item(RIVAL, None, exc, _END)
+                    verdict = race.on_item(RIVAL, None, exc)
                 else:
                     pumps[RIVAL] = _AsyncPump(rival, sink, RIVAL)
             if isinstance(verdict, Lost):
@@ -231,7 +235,7 @@ async def _aread_hedged(
                 continue  # left over from the loser
             if error is not None:
                 raise error
-            if item is _END:
+            if item is END:
                 return
             yield item
     finally:
@@ -272,21 +276,6 @@ else:  # pragma: no cover - exercised on Python 3.10 only
         return await _next_within(awaitable, None if pending is None else pending.limit)
 
 
-class _Marker:
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return self.name
-
-
-_END: Any = _Marker("END")
-_TIMED_OUT: Any = _Marker("TIMED_OUT")
-_RECHECK: Any = _Marker("RECHECK")  # a limit moved: compute the wait again
-
-
 if sys.version_info >= (3, 11):
 
     async def _next_within(
@@ -294,7 +283,7 @@ if sys.version_info >= (3, 11):
         seconds: float | None,
         scopes: list[asyncio.Timeout] | None = None,
     ) -> Any:
-        """What ``awaitable`` gives; `_END` when a stream ends, `_TIMED_OUT` after ``seconds``.
+        """What ``awaitable`` gives; `END` when a stream ends, `_TIMED_OUT` after ``seconds``.
 
         ``scopes`` receives the timeout scope, so a caller can move its deadline.
         """
@@ -304,7 +293,7 @@ if sys.version_info >= (3, 11):
                     scopes.append(scope)
                 return await awaitable
         except StopAsyncIteration:
-            return _END
+            return END
         except TimeoutError:
             if scope.expired():
                 return _TIMED_OUT
@@ -315,11 +304,11 @@ else:  # pragma: no cover - exercised on Python 3.10 only
     async def _next_within(
         awaitable: Awaitable[Any], seconds: float | None, scopes: list[Any] | None = None
     ) -> Any:
-        """What ``awaitable`` gives; `_END` when a stream ends, `_TIMED_OUT` after ``seconds``."""
+        """What ``awaitable`` gives; `END` when a stream ends, `_TIMED_OUT` after ``seconds``."""
         try:
             return await asyncio.wait_for(awaitable, seconds)
         except StopAsyncIteration:
-            return _END
+            return END
         except asyncio.TimeoutError:
             return _TIMED_OUT
 
@@ -344,8 +333,8 @@ class _ThreadedReader:
     def __init__(
         self,
         stream: Iterator[Delta],
-        sink: queue.SimpleQueue[tuple[int, Any, BaseException | None]],
-        tag: int,
+        sink: queue.SimpleQueue[_Item],
+        tag: Racer,
     ) -> None:
         self._sink = sink
         self._tag = tag
@@ -370,7 +359,7 @@ class _ThreadedReader:
                         return
                     self._reading = True
                 try:
-                    item = next(stream, _END)
+                    item = next(stream, END)
                 finally:
                     with self._lock:
                         self._reading = False
@@ -378,7 +367,7 @@ class _ThreadedReader:
                 if stopped:
                     return  # the consumer left while this read was blocked
                 sink.put((tag, item, None))
-                if item is _END:
+                if item is END:
                     return
         except BaseException as exc:  # handed to the consuming thread
             sink.put((tag, None, exc))
@@ -396,7 +385,7 @@ class _ThreadedReader:
         self._asked = False
 
     def get(self, timeout: float | None) -> Any:
-        """This reader's next item, `_END`, `_TIMED_OUT` or `_RECHECK`; re-raises its error.
+        """This reader's next item, `END`, `_TIMED_OUT` or `_RECHECK`; re-raises its error.
 
         A read that timed out (or was interrupted by `_RECHECK`, a limit that
         moved) stays asked for: the next call waits for it.
@@ -434,21 +423,21 @@ class _AsyncPump:
     def __init__(
         self,
         stream: AsyncIterator[Delta],
-        sink: asyncio.Queue[tuple[int, Any, BaseException | None]],
-        tag: int,
+        sink: asyncio.Queue[_Item],
+        tag: Racer,
     ) -> None:
         self._task = asyncio.ensure_future(self._run(stream, sink, tag))
 
     @staticmethod
     async def _run(
         stream: AsyncIterator[Delta],
-        sink: asyncio.Queue[tuple[int, Any, BaseException | None]],
-        tag: int,
+        sink: asyncio.Queue[_Item],
+        tag: Racer,
     ) -> None:
         try:
             async for item in stream:
                 sink.put_nowait((tag, item, None))
-            sink.put_nowait((tag, _END, None))
+            sink.put_nowait((tag, END, None))
         except Exception as exc:  # handed to the consuming task
             sink.put_nowait((tag, None, exc))
         finally:
