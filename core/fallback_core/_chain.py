@@ -8,10 +8,11 @@ threads and tasks at once.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar, get_args
 
@@ -124,7 +125,10 @@ class Chain(Generic[RequestT]):
     `stream` / `astream` walk it for one request. With ``health`` (a `Health`,
     which several chains may share) hops whose circuit is open are skipped. A
     `Tier` takes one place with several weighted deployments; ``rng`` makes
-    the weighted picks reproducible in tests.
+    the weighted picks and the backoff's jitter reproducible in tests.
+    ``clock``, ``sleep`` and ``sleep_async`` are the chain's time (the real
+    one by default): a test may pass a fake clock and sleepers that only move
+    it, so retries and backoff run without waiting.
     """
 
     __slots__ = (
@@ -138,6 +142,8 @@ class Chain(Generic[RequestT]):
         "hops",
         "policy",
         "rng",
+        "sleep",
+        "sleep_async",
     )
 
     def __init__(
@@ -150,6 +156,8 @@ class Chain(Generic[RequestT]):
         health: Health | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        sleep_async: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         if isinstance(hops, (str, bytes)) or not isinstance(hops, Sequence):
             raise ConfigurationError("hops", f"got {type(hops).__name__}", "a list of hops")
@@ -188,6 +196,11 @@ class Chain(Generic[RequestT]):
             raise ConfigurationError("health", f"got {type(health).__name__}", "a Health, or None")
         self.health = health
         self.clock = clock
+        for name, given in (("sleep", sleep), ("sleep_async", sleep_async)):
+            if not callable(given):
+                raise ConfigurationError(name, "not callable", "a function of seconds")
+        self.sleep = sleep
+        self.sleep_async = sleep_async
         self.hook_failures = HookFailures()
         check_acyclic(self)
 

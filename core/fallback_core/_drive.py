@@ -10,10 +10,8 @@ How a hop's stream is read within its time limits (threads for sync streams,
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -133,7 +131,7 @@ def _drive(walk: Walk, request: Any, telemetry: CallTelemetry) -> Generator[Delt
                 walk.admitted(_health(walk).consult(step))
                 continue
             if isinstance(step, Sleep):
-                time.sleep(step.seconds)
+                walk.chain.sleep(step.seconds)
                 continue
             try:
                 with contextlib.closing(
@@ -173,7 +171,7 @@ async def _adrive(
                 walk.admitted(await _health(walk).aconsult(step))
                 continue
             if isinstance(step, Sleep):
-                await asyncio.sleep(step.seconds)
+                await walk.chain.sleep_async(step.seconds)
                 continue
             try:
                 async with contextlib.aclosing(

@@ -202,3 +202,11 @@ def test_a_built_chain_cannot_be_changed() -> None:
         del chain.hooks
     assert [h.name for h in chain.hops] == ["only"]
     assert "".join(d.text for d in chain.stream("r")) == "x"
+
+
+def test_a_sleeper_that_is_not_callable_is_refused() -> None:
+    """``sleep`` and ``sleep_async`` must be functions of seconds; the error names the field."""
+    with pytest.raises(ConfigurationError, match="sleep_async"):
+        Chain([Hop(Scripted(ok("x")), name="only")], sleep_async=0.5)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="sleep"):
+        Chain([Hop(Scripted(ok("x")), name="only")], sleep="no")  # type: ignore[arg-type]

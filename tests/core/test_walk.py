@@ -19,7 +19,7 @@ from fallback_core import (
     Usage,
 )
 
-from .conftest import Drive
+from .conftest import Drive, FakeTime
 from .errors import openai_error, request
 from .scripted import Scripted, cut, ok
 
@@ -404,3 +404,25 @@ def test_estimates_fitting_no_hop_are_ignored(drive: Drive) -> None:
     only = Sized(ok("answered"), name="only", tokens=50_000)
     run = drive(Chain([Hop(only, name="only", context_window=8000)]))
     assert run.text == "answered"
+
+
+def test_a_long_retry_after_is_waited_on_the_chains_own_time(drive: Drive) -> None:
+    """A 429 asking for 20 s (within max_retry_after) is retried on the same hop after 20 s of
+    the chain's clock; with a fake clock and sleeper the test waits for nothing."""
+    time = FakeTime()
+    primary = Scripted(openai_error(429, headers={"retry-after": "20"}), ok("ok"), name="p")
+    built = Chain(
+        [Hop(primary, name="p"), Hop(Scripted(ok("backup"), name="b"), name="b")],
+        policy=Policy(max_retry_after=30),
+        clock=time,
+        sleep=time.sleep,
+        sleep_async=time.sleep_async,
+    )
+    run = drive(built)
+    assert run.text == "ok"
+    assert time.slept == [20.0]
+    assert [(a.hop, a.outcome, a.started) for a in run.trace.attempts] == [
+        ("p", "failed", 0.0),
+        ("p", "ok", 20.0),
+    ]
+    assert run.trace.latency == 20.0
