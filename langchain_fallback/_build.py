@@ -14,8 +14,8 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from fallback_core import Chain, ConfigurationError, Health, Hook, Hop, Policy, Tier
+from fallback_core._toolkit import first, members_of, unique_name
 
-from ._checks import members_of
 from ._hops import (
     ChatHop,
     HopDefaults,
@@ -133,20 +133,16 @@ def _hop(
         target,
         name=name,
         model=model_name(model),
-        max_attempts=_first(setting.max_attempts, defaults.max_attempts),
-        timeout=_first(setting.timeout, defaults.timeout),
-        first_token_timeout=_first(setting.first_token_timeout, defaults.first_token_timeout),
-        idle_timeout=_first(setting.idle_timeout, defaults.idle_timeout),
-        context_window=_first(setting.context_window, context_window_for(model)),
+        max_attempts=first(setting.max_attempts, defaults.max_attempts),
+        timeout=first(setting.timeout, defaults.timeout),
+        first_token_timeout=first(setting.first_token_timeout, defaults.first_token_timeout),
+        idle_timeout=first(setting.idle_timeout, defaults.idle_timeout),
+        context_window=first(setting.context_window, context_window_for(model)),
         continuation=setting.continuation or continuation_for(model),
-        require_finish=_first(setting.require_finish, requires_finish(model)),
+        require_finish=first(setting.require_finish, requires_finish(model)),
         identity=identity_for(model),
-        weight=_first(setting.weight, 1.0),
+        weight=first(setting.weight, 1.0),
     )
-
-
-def _first(value: Any, default: Any) -> Any:
-    return default if value is None else value
 
 
 def _hop_names(settings: Sequence[ChatHop]) -> list[str]:
@@ -157,11 +153,5 @@ def _hop_names(settings: Sequence[ChatHop]) -> list[str]:
         if setting.name:
             names.append(setting.name)
             continue
-        base = model_name(setting.model) or f"hop{i}"
-        name, n = base, 1
-        while name in taken:
-            n += 1
-            name = f"{base}#{n}"
-        taken.add(name)
-        names.append(name)
+        names.append(unique_name(model_name(setting.model) or f"hop{i}", taken))
     return names

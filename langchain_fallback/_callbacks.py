@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import enum
-import re
 from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -45,6 +43,8 @@ from langchain_core.utils.uuid import uuid7
 from langsmith.run_helpers import tracing_context
 
 from fallback_core import Event
+from fallback_core._toolkit import event_data as toolkit_event_data
+from fallback_core._toolkit import event_kind
 
 __all__ = [
     "EVENT_PREFIX",
@@ -194,28 +194,12 @@ def _is_tracer(handler: BaseCallbackHandler) -> bool:
 
 def event_name(event: Event) -> str:
     """``fallback.hop_started`` for `HopStarted`, and so on."""
-    return EVENT_PREFIX + re.sub(r"(?<!^)(?=[A-Z])", "_", type(event).__name__).lower()
+    return EVENT_PREFIX + event_kind(event)
 
 
 def event_data(event: Event) -> dict[str, Any]:
     """The event's fields as JSON-friendly data, plus ``event``: its short name."""
-    data = {"event": event_name(event).removeprefix(EVENT_PREFIX)}
-    data.update(_plain(event))
-    return data
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, BaseException):
-        return f"{type(value).__name__}: {value}"
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, float):
-        return round(value, 6)
-    return value
+    return dict(toolkit_event_data(event, digits=6))
 
 
 class EventForwarder:

@@ -8,20 +8,18 @@ wrapper around it. ``models`` holds chat models, `ChatHop`s, and
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import Runnable
 
-from fallback_core import ConfigurationError, Policy, Tier
+from fallback_core import ConfigurationError, Tier
+from fallback_core._toolkit import POLICY_FIELDS, find_cycle, policy_from
 
 from ._hops import ChatHop
 
-__all__ = ["check_models", "hook_tuple", "members_of", "split_policy"]
-
-_POLICY_FIELDS = frozenset(f.name for f in dataclasses.fields(Policy))
+__all__ = ["check_models", "hook_tuple", "split_policy"]
 _EXPECTED_MODEL = (
     "a chat model (a langchain_core BaseChatModel such as ChatOpenAI(...)), a ChatHop, "
     "or a fallback_core.Tier of them"
@@ -69,7 +67,7 @@ def _check_model(where: str, item: object, owner: object, expected: str) -> None
         raise ConfigurationError(
             where, f"{type(model).__name__} is not a chat model{hint}", expected
         )
-    if _leads_to(model, owner):
+    if find_cycle(owner, [model], _model_of, lambda m: _inner(m, owner)) is not None:
         raise ConfigurationError(
             where,
             "the FallbackChatModel contains itself (directly or through a nested one)",
@@ -77,22 +75,13 @@ def _check_model(where: str, item: object, owner: object, expected: str) -> None
         )
 
 
-def _leads_to(model: BaseChatModel, owner: object, seen: frozenset[int] = frozenset()) -> bool:
-    if model is owner:
-        return True
-    if id(model) in seen:
-        return False
-    inner = model.__dict__.get("models") if type(model).__name__ == "FallbackChatModel" else None
-    for item in members_of(inner or ()):
-        child = item.model if isinstance(item, ChatHop) else item
-        if isinstance(child, BaseChatModel) and _leads_to(child, owner, seen | {id(model)}):
-            return True
-    return False
+def _model_of(item: object) -> object:
+    return item.model if isinstance(item, ChatHop) else item
 
 
-def members_of(models: Iterable[Any]) -> list[Any]:
-    """``models`` with each `Tier` replaced by its members, in order."""
-    return [m for item in models for m in (item.hops if isinstance(item, Tier) else [item])]
+def _inner(model: object, owner: object) -> Any:
+    """The models of ``model`` when it is a FallbackChatModel (the class of ``owner``)."""
+    return model.__dict__.get("models") if isinstance(model, type(owner)) else None
 
 
 def split_policy(data: dict[str, Any], known: Iterable[str]) -> dict[str, Any]:
@@ -102,26 +91,16 @@ def split_policy(data: dict[str, Any], known: Iterable[str]) -> dict[str, Any]:
     unknown key is an error naming the closest option, never silently dropped
     (``idle_timout=20`` would otherwise leave stall protection off).
     """
-    loose = {k: data.pop(k) for k in list(data) if k in _POLICY_FIELDS and k != "policy"}
-    if loose:
-        if data.get("policy") is not None:
-            raise ConfigurationError(
-                "policy",
-                f"given together with {', '.join(sorted(loose))}",
-                "either policy=Policy(...) or the policy's fields as keywords, not both",
-            )
-        data["policy"] = Policy(**loose)
-    elif data.get("policy") is None:
-        data.pop("policy", None)
-    elif not isinstance(data["policy"], Policy):
-        raise ConfigurationError("policy", f"got {type(data['policy']).__name__}", "a Policy")
+    policy = policy_from(data.pop("policy", None), data)
+    if policy is not None:
+        data["policy"] = policy
     known = set(known)
     for key in data:
         if key not in known:
             raise ConfigurationError.unknown(
                 key,
                 key,
-                known | _POLICY_FIELDS,
+                known | POLICY_FIELDS,
                 "option of FallbackChatModel",
                 "provider options such as api_key or temperature belong on each model",
             )

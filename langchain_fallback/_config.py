@@ -16,6 +16,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from fallback_core import ConfigurationError, Policy, Tier
+from fallback_core._toolkit import from_config_options
 from fallback_core.config import (
     ChainConfig,
     ModelEntry,
@@ -29,8 +30,6 @@ from ._model import FallbackChatModel
 __all__ = ["from_config"]
 
 logger = logging.getLogger("langchain_fallback")
-
-_POLICY_FIELDS = frozenset(f.name for f in dataclasses.fields(Policy))
 
 # Configuration providers that init_chat_model knows by another name.
 _PROVIDER_NAMES = {"openai_like": "openai", "openai_compatible": "openai"}
@@ -57,16 +56,7 @@ def from_config(
     with, and if the alias has no usable entry any more the model keeps its
     chain and a warning is logged.
     """
-    for key in ("models", "policy"):
-        if key in options:
-            raise ConfigurationError(
-                key,
-                "given to from_config",
-                "the configuration's entries and policy (Policy fields as keywords override it)",
-            )
-    overrides = {k: options.pop(k) for k in list(options) if k in _POLICY_FIELDS}
-    if config.health is not None:
-        options.setdefault("health", config.health)
+    overrides = from_config_options("models", options, config.health)
     recipe = _Recipe(config, alias, overrides, _resolver())
     models, policy = recipe.build()
     model = FallbackChatModel(models=models, policy=policy, **options)

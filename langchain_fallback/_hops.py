@@ -25,7 +25,8 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from fallback_core import DEFAULT_FIRST_TOKEN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, Strategy
+from fallback_core import Strategy
+from fallback_core._toolkit import HopLimits, HopOptions
 
 __all__ = [
     "FINISH_KEYS",
@@ -64,7 +65,7 @@ FINISH_KEYS = ("finish_reason", "stop_reason", "done_reason", "stopReason", "fin
 
 
 @dataclass(frozen=True, slots=True)
-class ChatHop:
+class ChatHop(HopOptions):
     """A chat model with its own settings for its place in the chain.
 
     ``name`` names the hop in traces and events (default: the model name).
@@ -81,24 +82,12 @@ class ChatHop:
     """
 
     model: BaseChatModel
-    name: str | None = None
-    timeout: float | None = None
-    first_token_timeout: float | None = None
-    idle_timeout: float | None = None
-    max_attempts: int | None = None
-    context_window: int | None = None
-    continuation: Strategy | None = None
-    require_finish: bool | None = None
-    weight: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
-class HopDefaults:
+class HopDefaults(HopLimits):
     """Limits a `FallbackChatModel` applies to every hop that does not set its own."""
 
-    timeout: float | None = None
-    first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT
-    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
     max_attempts: int | None = None
 
 

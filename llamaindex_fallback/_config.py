@@ -15,6 +15,7 @@ from typing import Any
 from llama_index.core.llms import LLM
 
 from fallback_core import ConfigurationError, Policy, Tier
+from fallback_core._toolkit import from_config_options
 from fallback_core.config import (
     ChainConfig,
     ModelEntry,
@@ -28,8 +29,6 @@ from ._llm import FallbackLLM
 __all__ = ["INTEGRATIONS", "from_config"]
 
 logger = logging.getLogger("llamaindex_fallback")
-
-_POLICY_FIELDS = frozenset(f.name for f in dataclasses.fields(Policy))
 
 #: Provider (as written in an entry, ``-`` read as ``_``) -> (module, class) of its integration.
 INTEGRATIONS: Mapping[str, tuple[str, str]] = {
@@ -74,16 +73,7 @@ def from_config(
     alias has no usable entry any more the LLM keeps its chain and a warning
     is logged.
     """
-    for key in ("llms", "policy"):
-        if key in options:
-            raise ConfigurationError(
-                key,
-                "given to from_config",
-                "the configuration's entries and policy (Policy fields as keywords override it)",
-            )
-    overrides = {k: options.pop(k) for k in list(options) if k in _POLICY_FIELDS}
-    if config.health is not None:
-        options.setdefault("health", config.health)
+    overrides = from_config_options("llms", options, config.health)
     recipe = _Recipe(config, alias, overrides)
     hops, policy = recipe.build()
     llm = FallbackLLM(hops, policy=policy, **options)

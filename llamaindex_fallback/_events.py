@@ -10,9 +10,6 @@ span has ended by the time its stream is read.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-import re
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -21,6 +18,7 @@ from llama_index_instrumentation import get_dispatcher
 from pydantic import SkipValidation, field_serializer
 
 from fallback_core import Event
+from fallback_core._toolkit import event_kind, plain
 
 __all__ = ["FallbackHopEvent", "HopEventDispatch"]
 
@@ -48,7 +46,7 @@ class FallbackHopEvent(BaseEvent):
     @field_serializer("record", when_used="json")
     def _record_as_json(self, record: Event) -> Any:
         """In JSON the record is plain data: errors as "Type: message", categories as values."""
-        return _plain(record)
+        return plain(record)
 
 
 class HopEventDispatch:
@@ -64,26 +62,10 @@ class HopEventDispatch:
         dispatcher.event(
             FallbackHopEvent(
                 record=event,
-                kind=_snake(type(event).__name__),
+                kind=event_kind(event),
                 call_id=getattr(event, "call_id", ""),
                 llm=self._llm,
                 span_id=self._span_id,
             )
         )
         return None
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, BaseException):
-        return f"{type(value).__name__}: {value}"
-    if isinstance(value, enum.Enum):
-        return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()

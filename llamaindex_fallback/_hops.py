@@ -23,8 +23,7 @@ per LLM with `LLMHop`:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from dataclasses import dataclass, field
 
 from llama_index.core.base.llms.types import LLMMetadata, MessageRole
 from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW
@@ -32,38 +31,29 @@ from llama_index.core.llms import LLM
 
 from fallback_core import (
     DEFAULT_CONTINUE_INSTRUCTION,
-    DEFAULT_FIRST_TOKEN_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT,
     Chain,
     ConfigurationError,
     Health,
     Hook,
     Hop,
     Policy,
-    Strategy,
     Tier,
 )
+from fallback_core._toolkit import HopLimits, HopOptions, first
 
 from ._target import LLMRequest, LLMTarget, model_name
 from ._traits import class_traits
-
-if TYPE_CHECKING:
-    from ._llm import FallbackLLM
 
 __all__ = [
     "BuiltChain",
     "ChainSettings",
     "LLMHop",
     "build_chain",
-    "check_no_cycle",
-    "members_of",
 ]
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class LLMHop:
+class LLMHop(HopOptions):
     """One LLM in a `FallbackLLM` with settings of its own.
 
     Fields left None take the `FallbackLLM`'s defaults (the time limits) or
@@ -77,15 +67,6 @@ class LLMHop:
     """
 
     llm: LLM
-    name: str | None = None
-    max_attempts: int | None = None
-    timeout: float | None = None
-    first_token_timeout: float | None = None
-    idle_timeout: float | None = None
-    context_window: int | None = None
-    continuation: Strategy | None = None
-    require_finish: bool | None = None
-    weight: float | None = None
     stream_usage: bool | None = None
 
 
@@ -99,9 +80,7 @@ class ChainSettings:
     policy: Policy | None = None
     hooks: Sequence[Hook] = ()
     continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION
-    timeout: float | None = None
-    first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT
-    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
+    limits: HopLimits = field(default_factory=HopLimits)
     health: Health | None = None
 
 
@@ -161,11 +140,6 @@ def build_chain(llms: object, settings: ChainSettings) -> BuiltChain:
     )
 
 
-def members_of(llms: Sequence[object]) -> list[object]:
-    """``llms`` with each `Tier` replaced by its members, in order."""
-    return [m for item in llms for m in (item.hops if isinstance(item, Tier) else [item])]
-
-
 def _hop(where: str, item: object, settings: ChainSettings) -> tuple[Hop[LLMRequest], LLMMetadata]:
     spec = item if isinstance(item, LLMHop) else LLMHop(llm=item)  # type: ignore[arg-type]
     if not isinstance(spec.llm, LLM):
@@ -182,7 +156,7 @@ def _hop(where: str, item: object, settings: ChainSettings) -> tuple[Hop[LLMRequ
             f"{where}.metadata", f"{type(exc).__name__}: {exc}", "an LLM whose metadata loads"
         ) from exc
     traits = class_traits(spec.llm, meta)
-    continuation = _first(spec.continuation, traits.continuation)
+    continuation = first(spec.continuation, traits.continuation)
     own = getattr(spec.llm, "additional_kwargs", None)
     if continuation == "continue_final_message" and isinstance(own, dict) and "extra_body" in own:
         raise ConfigurationError(
@@ -197,14 +171,14 @@ def _hop(where: str, item: object, settings: ChainSettings) -> tuple[Hop[LLMRequ
         name=spec.name,
         model=model_name(meta),
         max_attempts=spec.max_attempts,
-        timeout=_first(spec.timeout, settings.timeout),
-        first_token_timeout=_first(spec.first_token_timeout, settings.first_token_timeout),
-        idle_timeout=_first(spec.idle_timeout, settings.idle_timeout),
-        context_window=_first(spec.context_window, meta.context_window),
+        timeout=first(spec.timeout, settings.limits.timeout),
+        first_token_timeout=first(spec.first_token_timeout, settings.limits.first_token_timeout),
+        idle_timeout=first(spec.idle_timeout, settings.limits.idle_timeout),
+        context_window=first(spec.context_window, meta.context_window),
         continuation=continuation,
-        require_finish=_first(spec.require_finish, traits.require_finish),
+        require_finish=first(spec.require_finish, traits.require_finish),
         identity=identity_for(spec.llm, meta),
-        weight=_first(spec.weight, 1.0),
+        weight=first(spec.weight, 1.0),
     )
     return hop, meta
 
@@ -239,29 +213,3 @@ def _chain_metadata(chain: Chain[LLMRequest], metadata: Sequence[LLMMetadata]) -
         model_name=f"fallback({', '.join(str(h.name) for h in chain.hops)})",
         system_role=roles.pop() if len(roles) == 1 else MessageRole.SYSTEM,
     )
-
-
-def check_no_cycle(owner: FallbackLLM, llms: Sequence[object]) -> None:
-    """Raise `ConfigurationError` if ``llms`` lead back to ``owner`` through nested chains."""
-    from ._llm import FallbackLLM
-
-    def leads_back(item: object, seen: set[int]) -> bool:
-        llm = item.llm if isinstance(item, LLMHop) else item
-        if llm is owner:
-            return True
-        if not isinstance(llm, FallbackLLM) or id(llm) in seen:
-            return False
-        seen.add(id(llm))
-        return any(leads_back(inner, seen) for inner in members_of(llm.llms))
-
-    for i, item in enumerate(llms):
-        if any(leads_back(member, set()) for member in members_of([item])):
-            raise ConfigurationError(
-                f"llms[{i}]",
-                "the chain contains itself",
-                "LLMs that do not lead back to this FallbackLLM",
-            )
-
-
-def _first(value: T | None, default: T) -> T:
-    return default if value is None else value

@@ -8,7 +8,6 @@ continued rather than restarted. Non-streaming calls are the folded stream.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -40,15 +39,10 @@ from fallback_core import (
     Policy,
     Tier,
 )
+from fallback_core._toolkit import POLICY_FIELDS, HopLimits, find_cycle, policy_from
 
 from ._calls import Call, chat_request, completion_request
-from ._hops import (
-    BuiltChain,
-    ChainSettings,
-    LLMHop,
-    build_chain,
-    check_no_cycle,
-)
+from ._hops import BuiltChain, ChainSettings, LLMHop, build_chain
 from ._responses import Answer
 from ._target import LLMRequest
 from ._tools import TOOLS_KEY, keep_first_tool_call, pack_tools, tool_selections
@@ -60,7 +54,6 @@ if TYPE_CHECKING:
 __all__ = ["FallbackLLM"]
 
 
-_POLICY_FIELDS = frozenset(f.name for f in dataclasses.fields(Policy))
 _OWN_OPTIONS = frozenset(
     {"continue_instruction", "first_token_timeout", "health", "hooks", "idle_timeout", "timeout"}
 )
@@ -128,8 +121,8 @@ class FallbackLLM(FunctionCallingLLM):
         health: Health | None = None,
         **kwargs: Any,
     ) -> None:
-        policy = _policy(policy, {k: kwargs.pop(k) for k in list(kwargs) if k in _POLICY_FIELDS})
-        options = {*type(self).model_fields, *_POLICY_FIELDS, *_OWN_OPTIONS} - {"llms"}
+        policy = policy_from(policy, kwargs)
+        options = {*type(self).model_fields, *POLICY_FIELDS, *_OWN_OPTIONS} - {"llms"}
         for key in kwargs:
             if key not in type(self).model_fields or key == "llms":
                 raise ConfigurationError.unknown(
@@ -143,9 +136,7 @@ class FallbackLLM(FunctionCallingLLM):
             policy,
             tuple(hooks) if isinstance(hooks, (list, tuple)) else hooks,
             continue_instruction,
-            timeout,
-            first_token_timeout,
-            idle_timeout,
+            HopLimits(timeout, first_token_timeout, idle_timeout),
             health,
         )
         built = build_chain(llms, settings)
@@ -160,7 +151,7 @@ class FallbackLLM(FunctionCallingLLM):
             super().__setattr__(name, value)
             return
         built = build_chain(value, self._settings)
-        check_no_cycle(self, value)
+        _check_no_cycle(self, value)
         super().__setattr__(name, tuple(value))
         self._built = built
 
@@ -273,13 +264,17 @@ class FallbackLLM(FunctionCallingLLM):
         return self._call(completion_request(prompt, formatted, kwargs))
 
 
-def _policy(policy: Policy | None, fields: dict[str, Any]) -> Policy | None:
-    if not fields:
-        return policy
-    if policy is not None:
+def _check_no_cycle(owner: FallbackLLM, llms: Sequence[object]) -> None:
+    """Raise `ConfigurationError` if ``llms`` lead back to ``owner`` through nested chains."""
+    i = find_cycle(
+        owner,
+        llms,
+        lambda item: item.llm if isinstance(item, LLMHop) else item,
+        lambda llm: llm.llms if isinstance(llm, FallbackLLM) else None,
+    )
+    if i is not None:
         raise ConfigurationError(
-            "policy",
-            f"given together with {', '.join(sorted(fields))}",
-            "either policy=Policy(...) or the Policy fields as keywords",
+            f"llms[{i}]",
+            "the chain contains itself",
+            "LLMs that do not lead back to this FallbackLLM",
         )
-    return Policy(**fields)

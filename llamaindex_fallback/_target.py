@@ -107,9 +107,8 @@ class LLMTarget:
     @property
     def fallback_chain(self) -> Chain[Any] | None:
         """The chain inside the LLM, when it is itself a `FallbackLLM`."""
-        from ._llm import FallbackLLM
-
-        return self.llm.fallback_chain if isinstance(self.llm, FallbackLLM) else None
+        chain: Chain[Any] | None = getattr(self.llm, "fallback_chain", None)
+        return chain
 
     def stream(self, request: LLMRequest, continuation: Continuation | None) -> Iterator[Delta]:
         """The hop's deltas; the LLM is called on the first read, where the chain times it."""

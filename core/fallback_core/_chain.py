@@ -21,7 +21,7 @@ from ._errors import ConfigurationError
 from ._events import Hook, HookFailures
 from ._health import Health
 from ._policy import Policy
-from ._types import Strategy, Target
+from ._types import Strategy, Target, unique_name
 from .checks import CheckLike, as_checks
 
 __all__ = [
@@ -312,11 +312,6 @@ def _named(hops: list[Hop[Any]]) -> tuple[Hop[Any], ...]:
     for i, hop in enumerate(hops):
         if hop.name is None:
             base = hop.model or getattr(hop.target, "name", None) or f"hop{i}"
-            name, n = str(base), 1
-            while name in taken:
-                n += 1
-                name = f"{base}#{n}"
-            taken.add(name)
-            hop = replace(hop, name=name)
+            hop = replace(hop, name=unique_name(str(base), taken))
         named.append(hop)
     return tuple(named)

@@ -24,6 +24,7 @@ __all__ = [
     "ToolCallChunk",
     "Usage",
     "rough_tokens",
+    "unique_name",
 ]
 
 RequestT_contra = TypeVar("RequestT_contra", contravariant=True)
@@ -176,3 +177,13 @@ def rough_tokens(*texts: str) -> int:
     skip a hop that clearly cannot take a prompt, never used to cut one.
     """
     return sum(len(text) // 4 + 4 for text in texts)
+
+
+def unique_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base#2``, ``base#3``... the first not in ``taken``, which it joins."""
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}#{n}"
+    taken.add(name)
+    return name

@@ -22,6 +22,7 @@ from .._classify import Category
 from .._cost import Price
 from .._errors import ConfigurationError
 from .._policy import Action, Policy, Rule
+from .._types import unique_name
 from ._errors import AliasResolved, EntrySkipped, NoUsableModelError, Unresolvable
 from ._schema import AliasRef, Entry, ModelEntry, PolicySpec, RuleSpec, Settings, TierSpec
 
@@ -187,7 +188,7 @@ def make_plan(
         except Unresolvable as exc:
             skip(entry.model, where, exc.reason)
             continue
-        name = _unique(entry.name or entry.model, taken)
+        name = unique_name(entry.name or entry.model, taken)
         hops.append(PlannedHop(name, ready, target, where, tier))
     report(AliasResolved(alias, len(hops), len(skipped), True))
     if not hops:
@@ -222,15 +223,6 @@ def _first_of_each(places: Sequence[_Place]) -> list[_Place]:
         if all(place[1] != earlier[1] for earlier in kept):
             kept.append(place)
     return kept
-
-
-def _unique(base: str, taken: set[str]) -> str:
-    name, n = base, 1
-    while name in taken:
-        n += 1
-        name = f"{base}#{n}"
-    taken.add(name)
-    return name
 
 
 def _with_environment(entry: ModelEntry) -> ModelEntry:

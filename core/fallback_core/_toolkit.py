@@ -1,0 +1,167 @@
+"""What every framework adapter needs and none should write again.
+
+Hop options and their defaults, policy keywords, hop naming, cycle checks,
+event serialisation and the preparation of ``from_config``'s options. The
+adapters keep only what is about their framework: which class is a model, how
+it is called, how its answers are converted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+from ._chain import DEFAULT_FIRST_TOKEN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, Tier
+from ._errors import ConfigurationError
+from ._policy import Policy
+from ._types import Strategy, unique_name
+
+__all__ = [
+    "POLICY_FIELDS",
+    "HopLimits",
+    "HopOptions",
+    "event_data",
+    "event_kind",
+    "find_cycle",
+    "first",
+    "from_config_options",
+    "members_of",
+    "plain",
+    "policy_from",
+    "unique_name",
+]
+
+T = TypeVar("T")
+
+POLICY_FIELDS = frozenset(f.name for f in dataclasses.fields(Policy))
+"""The `Policy` fields, which adapters accept as keywords of their own."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class HopOptions:
+    """One model's own settings for its place in the chain; None takes the default."""
+
+    name: str | None = None
+    max_attempts: int | None = None
+    timeout: float | None = None
+    first_token_timeout: float | None = None
+    idle_timeout: float | None = None
+    context_window: int | None = None
+    continuation: Strategy | None = None
+    require_finish: bool | None = None
+    weight: float | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HopLimits:
+    """Time limits (seconds) a fallback model applies to every hop that sets none of its own."""
+
+    timeout: float | None = None
+    first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
+
+
+def first(value: T | None, default: T) -> T:
+    """``value``, unless it is None."""
+    return default if value is None else value
+
+
+def members_of(items: Iterable[Any]) -> list[Any]:
+    """``items`` with each `Tier` replaced by its members, in order."""
+    return [m for item in items for m in (item.hops if isinstance(item, Tier) else [item])]
+
+
+def policy_from(policy: object, keywords: dict[str, Any]) -> Policy | None:
+    """The policy given as ``policy=`` or as its fields among ``keywords`` (popped), not both."""
+    loose = {k: keywords.pop(k) for k in list(keywords) if k in POLICY_FIELDS and k != "policy"}
+    if loose:
+        if policy is not None:
+            raise ConfigurationError(
+                "policy",
+                f"given together with {', '.join(sorted(loose))}",
+                "either policy=Policy(...) or the policy's fields as keywords, not both",
+            )
+        return Policy(**loose)
+    if policy is not None and not isinstance(policy, Policy):
+        raise ConfigurationError("policy", f"got {type(policy).__name__}", "a Policy")
+    return policy
+
+
+def find_cycle(
+    owner: object,
+    items: Sequence[object],
+    unwrap: Callable[[object], object],
+    inner: Callable[[object], Iterable[object] | None],
+) -> int | None:
+    """The index of the first of ``items`` that leads back to ``owner``, if any.
+
+    ``unwrap`` gives the model a hop wrapper holds (or the item itself);
+    ``inner`` a model's own items when it is itself a fallback model, None
+    otherwise.
+    """
+
+    def leads_back(wrapped: object, seen: frozenset[int]) -> bool:
+        item = unwrap(wrapped)
+        if item is owner:
+            return True
+        nested = inner(item)
+        if nested is None or id(item) in seen:
+            return False
+        return any(leads_back(m, seen | {id(item)}) for m in members_of(nested))
+
+    for i, item in enumerate(items):
+        if any(leads_back(member, frozenset()) for member in members_of([item])):
+            return i
+    return None
+
+
+def from_config_options(chain_field: str, options: dict[str, Any], health: Any) -> dict[str, Any]:
+    """The Policy overrides popped from ``options``; ``health`` set as its default.
+
+    ``chain_field`` (``models``, ``llms``) and ``policy`` come from the
+    configuration, so giving them is a `ConfigurationError`.
+    """
+    for key in (chain_field, "policy"):
+        if key in options:
+            raise ConfigurationError(
+                key,
+                "given to from_config",
+                "the configuration's entries and policy (Policy fields as keywords override it)",
+            )
+    overrides = {k: options.pop(k) for k in list(options) if k in POLICY_FIELDS}
+    if health is not None:
+        options.setdefault("health", health)
+    return overrides
+
+
+def event_kind(event: object) -> str:
+    """The event's type in snake case: ``hop_started`` for `HopStarted`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(event).__name__).lower()
+
+
+def plain(value: Any, *, digits: int | None = None) -> Any:
+    """``value`` as JSON-friendly data: errors as "Type: message", enums as their values.
+
+    With ``digits``, floats are rounded to that many.
+    """
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: plain(getattr(value, f.name), digits=digits) for f in dataclasses.fields(value)
+        }
+    if isinstance(value, (list, tuple)):
+        return [plain(v, digits=digits) for v in value]
+    if digits is not None and isinstance(value, float):
+        return round(value, digits)
+    return value
+
+
+def event_data(event: object, *, digits: int | None = None) -> Mapping[str, Any]:
+    """The event's fields as JSON-friendly data, plus ``event``: its `event_kind`."""
+    return {"event": event_kind(event), **plain(event, digits=digits)}
