@@ -8,14 +8,13 @@ the entry's ``options`` the model's keyword arguments.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from fallback_core import ConfigurationError, Policy, Tier
+from fallback_core import ConfigurationError, Policy
 from fallback_core._toolkit import from_config_options
 from fallback_core.config import (
     ChainConfig,
@@ -23,6 +22,7 @@ from fallback_core.config import (
     Unresolvable,
     require_api_key,
 )
+from fallback_core.config._recipe import Recipe
 
 from ._hops import ChatHop
 from ._model import FallbackChatModel
@@ -57,7 +57,15 @@ def from_config(
     chain and a warning is logged.
     """
     overrides = from_config_options("models", options, config.health)
-    recipe = _Recipe(config, alias, overrides, _resolver())
+    recipe = Recipe(
+        config,
+        alias,
+        overrides,
+        _resolver(),
+        lambda hop: ChatHop(hop.target, **hop.hop_options()),
+        _apply,
+        logger,
+    )
     models, policy = recipe.build()
     model = FallbackChatModel(models=models, policy=policy, **options)
     if follow:
@@ -65,34 +73,9 @@ def from_config(
     return model
 
 
-@dataclasses.dataclass(frozen=True)
-class _Recipe:
-    """How to build one alias's models and policy again, from the configuration in force."""
-
-    config: ChainConfig
-    alias: str
-    overrides: dict[str, Any]
-    resolve: Callable[[ModelEntry], BaseChatModel]
-
-    def build(self) -> tuple[list[ChatHop | Tier[Any]], Policy]:
-        plan = self.config.plan(self.alias, self.resolve)
-        models: list[ChatHop | Tier[Any]] = plan.arrange(
-            lambda hop: ChatHop(hop.target, **hop.hop_options()),
-            lambda members, name: Tier(members, name=name),
-        )
-        return models, plan.policy(**self.overrides)
-
-    def refresh(self, model: FallbackChatModel) -> None:
-        try:
-            models, policy = self.build()
-            model.policy = policy
-            model.models = tuple(models)
-        except ConfigurationError as exc:
-            logger.warning(
-                "langchain_fallback: alias %r keeps its previous chain after the reload: %s",
-                self.alias,
-                exc,
-            )
+def _apply(model: FallbackChatModel, models: list[Any], policy: Policy) -> None:
+    model.policy = policy
+    model.models = tuple(models)
 
 
 def _resolver() -> Callable[[ModelEntry], BaseChatModel]:

@@ -26,7 +26,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from fallback_core import Strategy
-from fallback_core._toolkit import HopLimits, HopOptions
+from fallback_core._toolkit import HopLimits, HopOptions, endpoint_of
 
 __all__ = [
     "FINISH_KEYS",
@@ -136,12 +136,5 @@ _ENDPOINT_ATTRIBUTES = (
 
 def identity_for(model: BaseChatModel) -> str:
     """The deployment ``model`` calls - provider, model and endpoint - for shared health."""
-    endpoint = next(
-        (
-            value
-            for attribute in _ENDPOINT_ATTRIBUTES
-            if isinstance(value := getattr(model, attribute, None), str) and value
-        ),
-        "default",
-    )
+    endpoint = endpoint_of(model, _ENDPOINT_ATTRIBUTES)
     return f"{model._llm_type}/{model_name(model) or type(model).__name__}@{endpoint}"

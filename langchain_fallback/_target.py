@@ -29,6 +29,7 @@ from fallback_core import (
     output_cap,
     rough_tokens,
 )
+from fallback_core._toolkit import inner_chain
 
 from ._hops import FINISH_KEYS
 
@@ -151,8 +152,7 @@ class ModelTarget:
     @property
     def fallback_chain(self) -> Chain[Any] | None:
         """The chain inside the model, when the model is itself a FallbackChatModel."""
-        chain: Chain[Any] | None = getattr(self.model, "fallback_chain", None)
-        return chain
+        return inner_chain(self.model)
 
     def _call(
         self, request: ChatRequest, continuation: Continuation | None

@@ -14,7 +14,7 @@ from typing import Any
 
 from llama_index.core.llms import LLM
 
-from fallback_core import ConfigurationError, Policy, Tier
+from fallback_core import ConfigurationError, Policy
 from fallback_core._toolkit import from_config_options
 from fallback_core.config import (
     ChainConfig,
@@ -22,6 +22,7 @@ from fallback_core.config import (
     Unresolvable,
     require_api_key,
 )
+from fallback_core.config._recipe import Recipe
 
 from ._hops import LLMHop
 from ._llm import FallbackLLM
@@ -74,7 +75,15 @@ def from_config(
     is logged.
     """
     overrides = from_config_options("llms", options, config.health)
-    recipe = _Recipe(config, alias, overrides)
+    recipe = Recipe(
+        config,
+        alias,
+        overrides,
+        resolve,
+        lambda hop: LLMHop(hop.target, **hop.hop_options()),
+        _apply,
+        logger,
+    )
     hops, policy = recipe.build()
     llm = FallbackLLM(hops, policy=policy, **options)
     if follow:
@@ -82,35 +91,14 @@ def from_config(
     return llm
 
 
-@dataclasses.dataclass(frozen=True)
-class _Recipe:
-    """How to build one alias's LLMs and policy again, from the configuration in force."""
-
-    config: ChainConfig
-    alias: str
-    overrides: dict[str, Any]
-
-    def build(self) -> tuple[list[LLMHop | Tier[Any]], Policy]:
-        plan = self.config.plan(self.alias, resolve)
-        llms: list[LLMHop | Tier[Any]] = plan.arrange(
-            lambda hop: LLMHop(hop.target, **hop.hop_options()),
-            lambda members, name: Tier(members, name=name),
-        )
-        return llms, plan.policy(**self.overrides)
-
-    def refresh(self, llm: FallbackLLM) -> None:
-        previous = llm._settings
-        try:
-            hops, policy = self.build()
-            llm._settings = dataclasses.replace(previous, policy=policy)
-            llm.llms = tuple(hops)  # rebuilds the chain with the new settings, in one step
-        except ConfigurationError as exc:
-            llm._settings = previous
-            logger.warning(
-                "llamaindex_fallback: alias %r keeps its previous chain after the reload: %s",
-                self.alias,
-                exc,
-            )
+def _apply(llm: FallbackLLM, hops: list[Any], policy: Policy) -> None:
+    previous = llm._settings
+    llm._settings = dataclasses.replace(previous, policy=policy)
+    try:
+        llm.llms = tuple(hops)  # rebuilds the chain with the new settings, in one step
+    except ConfigurationError:
+        llm._settings = previous
+        raise
 
 
 def resolve(entry: ModelEntry) -> LLM:

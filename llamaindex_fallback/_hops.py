@@ -39,7 +39,7 @@ from fallback_core import (
     Policy,
     Tier,
 )
-from fallback_core._toolkit import HopLimits, HopOptions, first
+from fallback_core._toolkit import HopLimits, HopOptions, endpoint_of, first
 
 from ._target import LLMRequest, LLMTarget, model_name
 from ._traits import class_traits
@@ -189,14 +189,7 @@ _ENDPOINT_ATTRIBUTES = ("api_base", "base_url", "azure_endpoint", "endpoint")
 
 def identity_for(llm: LLM, meta: LLMMetadata) -> str:
     """The deployment ``llm`` calls - provider, model and endpoint - for shared health."""
-    endpoint = next(
-        (
-            value
-            for attribute in _ENDPOINT_ATTRIBUTES
-            if isinstance(value := getattr(llm, attribute, None), str) and value
-        ),
-        "default",
-    )
+    endpoint = endpoint_of(llm, _ENDPOINT_ATTRIBUTES)
     return f"{llm.class_name()}/{model_name(meta) or type(llm).__name__}@{endpoint}"
 
 

@@ -28,6 +28,7 @@ from fallback_core import (
     output_cap,
     rough_tokens,
 )
+from fallback_core._toolkit import inner_chain
 
 from ._clients import asks_for_usage, usage_options, watch_llm_requests
 from ._deltas import DeltaReader
@@ -107,8 +108,7 @@ class LLMTarget:
     @property
     def fallback_chain(self) -> Chain[Any] | None:
         """The chain inside the LLM, when it is itself a `FallbackLLM`."""
-        chain: Chain[Any] | None = getattr(self.llm, "fallback_chain", None)
-        return chain
+        return inner_chain(self.llm)
 
     def stream(self, request: LLMRequest, continuation: Continuation | None) -> Iterator[Delta]:
         """The hop's deltas; the LLM is called on the first read, where the chain times it."""

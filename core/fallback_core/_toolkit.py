@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from ._chain import DEFAULT_FIRST_TOKEN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, Tier
+from ._chain import DEFAULT_FIRST_TOKEN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, Chain, Tier
 from ._errors import ConfigurationError
 from ._policy import Policy
 from ._types import Strategy, unique_name
@@ -23,11 +23,13 @@ __all__ = [
     "POLICY_FIELDS",
     "HopLimits",
     "HopOptions",
+    "endpoint_of",
     "event_data",
     "event_kind",
     "find_cycle",
     "first",
     "from_config_options",
+    "inner_chain",
     "members_of",
     "plain",
     "policy_from",
@@ -72,6 +74,24 @@ def first(value: T | None, default: T) -> T:
 def members_of(items: Iterable[Any]) -> list[Any]:
     """``items`` with each `Tier` replaced by its members, in order."""
     return [m for item in items for m in (item.hops if isinstance(item, Tier) else [item])]
+
+
+def endpoint_of(model: object, attributes: Iterable[str]) -> str:
+    """The first non-empty string among ``model``'s ``attributes`` (where it keeps its URL)."""
+    return next(
+        (
+            value
+            for attribute in attributes
+            if isinstance(value := getattr(model, attribute, None), str) and value
+        ),
+        "default",
+    )
+
+
+def inner_chain(model: object) -> Chain[Any] | None:
+    """The chain inside ``model`` when it is itself a fallback model, else None."""
+    chain = getattr(model, "fallback_chain", None)
+    return chain if isinstance(chain, Chain) else None
 
 
 def policy_from(policy: object, keywords: dict[str, Any]) -> Policy | None:
