@@ -28,6 +28,8 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
+from fallback_core._toolkit import inner_chain
+
 __all__ = ["retries_of", "without_inner_retries"]
 
 _OPENAI_CLIENTS = (("root_client", "client"), ("root_async_client", "async_client"))
@@ -50,7 +52,7 @@ def retries_of(model: BaseChatModel) -> int | None:
 
 def without_inner_retries(model: BaseChatModel, hop: str) -> BaseChatModel:
     """A copy of ``model`` whose client does not retry, or ``model`` if it never does."""
-    if type(model).__name__ == "FallbackChatModel" or retries_of(model) == 0:
+    if inner_chain(model) is not None or retries_of(model) == 0:  # a chain retries its own
         return model
     try:
         if any(_has_with_options(getattr(model, root, None)) for root, _ in _OPENAI_CLIENTS):
