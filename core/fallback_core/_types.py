@@ -77,10 +77,13 @@ class Delta:
     as a first token and keeps an idle timeout at bay), but a continuing hop's
     reasoning is dropped - it thought about finishing someone else's text,
     not about the caller's question - and a hedge loser's never arrives.
+    ``signature`` is the provider's seal over the reasoning (Anthropic's
+    ``signature_delta``), opaque to the core: it travels with the reasoning.
     """
 
     text: str = ""
     reasoning: str = ""
+    signature: str = ""
     tool_calls: tuple[ToolCallChunk, ...] = ()
     finish_reason: str | None = None
     usage: Usage | None = None

@@ -309,9 +309,10 @@ class Walk:
         live.chunks += 1
         if delta.usage is not None:
             live.usage = delta.usage if live.usage is None else live.usage + delta.usage
-        if delta.reasoning and live.continuation is not None:
-            delta = replace(delta, reasoning="")
-        has_content = bool(delta.text or delta.tool_calls or delta.reasoning)
+        thinks = bool(delta.reasoning or delta.signature)
+        if thinks and live.continuation is not None:
+            delta, thinks = replace(delta, reasoning="", signature=""), False
+        has_content = bool(delta.text or delta.tool_calls or thinks)
         if has_content or live.first_token_at is not None:
             live.last_chunk_at = self._clock()
             if live.first_token_at is None:
@@ -330,7 +331,7 @@ class Walk:
             live.finish_reason = delta.finish_reason
             if not self._checks:  # with checks the answer is judged at the stream's end
                 return self._release(live, text, delta)
-        if not text and not delta.reasoning:
+        if not text and not thinks:
             return None
         return self._deliver(live, text, (), delta)
 
@@ -356,7 +357,7 @@ class Walk:
                 why = check(answer)
                 if why is not None:
                     raise BadAnswerError(why)
-        if not text and not calls and not delta.reasoning:
+        if not text and not calls and not (delta.reasoning or delta.signature):
             return None
         return self._deliver(live, text, calls, delta)
 
