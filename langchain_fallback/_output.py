@@ -6,6 +6,12 @@ it: ``chunk_position="last"``, usage merged over every attempt,
 named it), ``finish_reason``, and ``response_metadata["fallback"]``, the call's
 trace. Tool calls keep one index each in the caller's stream, even when two
 hops numbered theirs from zero.
+
+Reasoning arrives as ``thinking`` content blocks (ChatAnthropic's shape, so
+the message can go back to an Anthropic model as it came): one block per
+attempt, so two attempts' thinking never merge into one, with the serving
+model's signature on its own block. Once reasoning has come, text comes as a
+text block too, one for the whole answer.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class OutputBuilder:
     def __init__(self, log: CallLog) -> None:
         self._log = log
         self._tool_index: dict[tuple[int | None, int], int] = {}
+        self._blocks: dict[object, int] = {}  # content-block index per attempt's thinking, text
 
     def chunk(self, delta: Delta) -> ChatGenerationChunk:
         """The caller's chunk for one delta: its text and tool-call fragments only."""
@@ -48,8 +55,26 @@ class OutputBuilder:
                 tool_call_chunk(name=call.name, args=call.arguments, id=call.id, index=index)
             )
         return ChatGenerationChunk(
-            message=AIMessageChunk(content=delta.text, tool_call_chunks=calls)
+            message=AIMessageChunk(content=self._content(delta, attempt), tool_call_chunks=calls)
         )
+
+    def _content(self, delta: Delta, attempt: int | None) -> str | list[str | dict[str, Any]]:
+        """The text as a string, or - once reasoning has come - content blocks."""
+        if not (delta.reasoning or delta.signature or self._blocks):
+            return delta.text
+        blocks: list[str | dict[str, Any]] = []
+        if delta.reasoning or delta.signature:
+            index = self._blocks.setdefault(("thinking", attempt), len(self._blocks))
+            block: dict[str, Any] = {"type": "thinking", "thinking": delta.reasoning}
+            if delta.signature:
+                block["signature"] = delta.signature
+            blocks.append({**block, "index": index})
+        if delta.text:
+            index = self._blocks.setdefault("text", len(self._blocks))
+            blocks.append(
+                {"type": "text", "text": str(delta.text), "index": index}
+            )  # a plain str: merging checks types
+        return blocks
 
     def final(self, trace: ChainTrace) -> ChatGenerationChunk:
         """The last chunk: usage, the serving model, finish reason and the trace."""
@@ -62,7 +87,7 @@ class OutputBuilder:
         metadata["finish_reason"] = trace.finish_reason or "stop"
         metadata[TRACE_KEY] = trace.to_dict()
         message = AIMessageChunk(
-            content="",
+            content=[] if self._blocks else "",  # content blocks do not merge with a string
             chunk_position="last",
             usage_metadata=self._log.usage(),
             response_metadata=metadata,

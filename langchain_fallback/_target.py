@@ -31,6 +31,7 @@ from fallback_core import (
 )
 from fallback_core._toolkit import inner_chain
 
+from ._history import for_model
 from ._hops import FINISH_KEYS
 
 if TYPE_CHECKING:
@@ -164,7 +165,7 @@ class ModelTarget:
             # vLLM's options ride in the body; the model's own extra_body is kept.
             own = getattr(self.model, "extra_body", None) or {}
             kwargs["extra_body"] = {**own, **(kwargs.get("extra_body") or {}), **continuation.flags}
-        return continued(request.messages, continuation), kwargs
+        return continued(for_model(request.messages, self.model), continuation), kwargs
 
     def stream(self, request: ChatRequest, continuation: Continuation | None) -> Iterator[Delta]:
         messages, kwargs = self._call(request, continuation)
@@ -209,8 +210,11 @@ def to_delta(message: BaseMessage, attempt: int) -> Delta:
     metadata = message.response_metadata
     finish = next((metadata[k] for k in FINISH_KEYS if metadata.get(k)), None)
     usage = getattr(message, "usage_metadata", None)
+    reasoning, signature = _reasoning(message)
     return Delta(
         text=message.text,
+        reasoning=reasoning,
+        signature=signature,
         tool_calls=_tool_calls(message),
         finish_reason=None if finish is None else str(finish),
         usage=None
@@ -221,6 +225,30 @@ def to_delta(message: BaseMessage, attempt: int) -> Delta:
         model=_reported_model(metadata),
         native=HopChunk(attempt, message),
     )
+
+
+def _reasoning(message: BaseMessage) -> tuple[str, str]:
+    """A chunk's reasoning and signature, as its integration reports them.
+
+    ChatAnthropic: ``thinking`` content blocks (their ``signature`` arrives in
+    a block of its own); LangChain's standard ``reasoning`` blocks; and the
+    ``reasoning_content`` additional kwarg of the OpenAI-compatible
+    integrations that surface it (ChatOpenAI itself drops it).
+    """
+    texts, signatures = [], []
+    content = message.content if isinstance(message.content, list) else []
+    for block in content:
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "thinking":
+            texts.append(block.get("thinking") or "")
+            signatures.append(block.get("signature") or "")
+        elif block.get("type") == "reasoning":
+            texts.append(block.get("reasoning") or "")
+    extra = message.additional_kwargs.get("reasoning_content")
+    if isinstance(extra, str):
+        texts.append(extra)
+    return "".join(texts), "".join(signatures)
 
 
 def _tool_calls(message: BaseMessage) -> tuple[ToolCallChunk, ...]:

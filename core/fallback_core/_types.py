@@ -1,8 +1,8 @@
 """The values the core speaks: deltas in, deltas out, and what a hop target is.
 
 Adapters convert their framework's chunks to `Delta` and back; the core reads
-only text, tool-call fragments, finish reason, usage and model name, and
-carries the adapter's own chunk along untouched in ``native``.
+only text, reasoning, tool-call fragments, finish reason, usage and model
+name, and carries the adapter's own chunk along untouched in ``native``.
 """
 
 from __future__ import annotations
@@ -84,10 +84,23 @@ class Delta:
     ``finish_reason`` is set on the chunk that ends the answer (``"stop"``,
     ``"length"``, ``"tool_calls"``, ...); a stream that ends without one is
     truncated. ``usage`` is additive across a hop's deltas. ``native`` is the
-    adapter's own chunk, opaque to the core.
+    adapter's own chunk, opaque to the core: provider state such as a
+    thinking block's signature stays there, for the adapter alone.
+
+    ``reasoning`` is the model's thinking (Anthropic's thinking blocks,
+    ``reasoning_content`` of vLLM / DeepSeek), passed to the caller from the
+    hop that produced it and never part of the answer: it is not text a
+    continuation carries or a check reads. It proves the hop alive (it counts
+    as a first token and keeps an idle timeout at bay), but a continuing hop's
+    reasoning is dropped - it thought about finishing someone else's text,
+    not about the caller's question - and a hedge loser's never arrives.
+    ``signature`` is the provider's seal over the reasoning (Anthropic's
+    ``signature_delta``), opaque to the core: it travels with the reasoning.
     """
 
     text: str = ""
+    reasoning: str = ""
+    signature: str = ""
     tool_calls: tuple[ToolCallChunk, ...] = ()
     finish_reason: str | None = None
     usage: Usage | None = None

@@ -308,7 +308,8 @@ class Walk:
 
         Text passes through (past the seam's short look-ahead on a
         continuation); tool-call fragments are held until the hop finishes, so
-        a caller never sees half a tool call.
+        a caller never sees half a tool call. Reasoning passes through at once,
+        except from a hop continuing another's answer (see `Delta`).
         """
         live = self._require_live()
         if not isinstance(delta, Delta) or not isinstance(delta.text, str):
@@ -316,7 +317,10 @@ class Walk:
         live.chunks += 1
         if delta.usage is not None:
             live.usage = delta.usage if live.usage is None else live.usage + delta.usage
-        has_content = bool(delta.text or delta.tool_calls)
+        thinks = bool(delta.reasoning or delta.signature)
+        if thinks and live.continuation is not None:
+            delta, thinks = replace(delta, reasoning="", signature=""), False
+        has_content = bool(delta.text or delta.tool_calls or thinks)
         if has_content or live.first_token_at is not None:
             live.last_chunk_at = self._clock()
             if live.first_token_at is None:
@@ -335,7 +339,7 @@ class Walk:
             live.finish_reason = delta.finish_reason
             if not self._checks:  # with checks the answer is judged at the stream's end
                 return self._release(live, text, delta)
-        if not text:
+        if not text and not thinks:
             return None
         return self._deliver(live, text, (), delta)
 
@@ -361,7 +365,7 @@ class Walk:
                 why = check(answer)
                 if why is not None:
                     raise BadAnswerError(why)
-        if not text and not calls:
+        if not text and not calls and not (delta.reasoning or delta.signature):
             return None
         return self._deliver(live, text, calls, delta)
 

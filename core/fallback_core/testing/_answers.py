@@ -59,6 +59,11 @@ class ModelScript:
     `drop_seam_space` drops its leading space (two ways real models botch a
     seam). A prompt of more estimated tokens than `context_window` is refused
     with `context_length_exceeded`.
+
+    A model with `reasoning` thinks before every reply (a continuation too):
+    OpenAI-compatible streams carry it as `delta.reasoning_content`, as vLLM
+    and DeepSeek send it; the Messages API as a signed `thinking` block when
+    the request turns thinking on (see `_thinking`).
     """
 
     answer: str
@@ -67,6 +72,8 @@ class ModelScript:
     drop_seam_space: bool = False
     context_window: int | None = None
     tool_calls: tuple[tuple[str, Mapping[str, Any]], ...] = ()
+    reasoning: str = ""
+    """What the model thinks before each reply, streamed ahead of it (empty: not a reasoner)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.tool_call, str) and self.tool_call != "auto":
@@ -191,6 +198,8 @@ class Reply:
     """The stop sequence that ended the answer early, if one did."""
     given: str = ""
     """For a continuation: the partial answer the request carried."""
+    reasoning: tuple[str, ...] = ()
+    """The tokens of the model's reasoning, sent before the reply."""
 
     @property
     def text(self) -> str:
@@ -248,8 +257,26 @@ def plan_reply(
 
     A continuation request is answered as `backup` says; ``flags`` are the
     request's ``continue_final_message`` / ``add_generation_prompt``, if set.
+    A reasoning model thinks afresh before every reply, a continuation too.
     Raises `BackupRefusal` for a request the backup's server refuses.
     """
+    reply = _plan(
+        script, messages, tools, tool_choice, response_format, max_tokens, stop, backup, flags
+    )
+    return replace(reply, reasoning=tuple(tokenise(script.reasoning)))
+
+
+def _plan(
+    script: ModelScript,
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]],
+    tool_choice: object,
+    response_format: Mapping[str, Any] | None,
+    max_tokens: int | None,
+    stop: Sequence[str],
+    backup: Backup,
+    flags: Mapping[str, bool] | None,
+) -> Reply:
     continued = continuation_of(
         messages, lambda question: answer_to(script, question, response_format)
     )

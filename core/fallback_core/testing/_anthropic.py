@@ -26,6 +26,7 @@ from fallback_core.testing._answers import Reply, message_text
 from fallback_core.testing._delivery import Event
 from fallback_core.testing._faults import Fault
 from fallback_core.testing._openai import BadRequest, ChatRequest
+from fallback_core.testing._thinking import check_anthropic_blocks, signature, thinking_budget
 from fallback_core.testing._wire import Headers, Refusal, retry_headers
 
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
@@ -98,6 +99,14 @@ class AnthropicWire:
             content: list[dict[str, Any]] = [{"type": "text", "text": reply.text}]
         else:
             content = [_tool_use(reply, json.loads(call.arguments))]
+        if _thinks(reply, request):
+            thought = "".join(reply.reasoning)
+            block = {
+                "type": "thinking",
+                "thinking": thought,
+                "signature": signature(request.model, thought),
+            }
+            content.insert(0, block)
         body = {
             **_message(request, reply),
             "content": content,
@@ -111,19 +120,25 @@ class AnthropicWire:
         """The API's event sequence for `reply`: one `content_block_delta` per token."""
         start = {**_message(request, None), "content": [], "usage": _usage(prompt_tokens, 1)}
         yield Event("other", _sse("message_start", {"type": "message_start", "message": start}))
+        index = 0
+        if _thinks(reply, request):
+            async for event in _thinking_events(reply.reasoning, request.model):
+                yield event
+            index = 1
         call = reply.tool_call
         block = {"type": "text", "text": ""} if call is None else _tool_use(reply, {})
-        opening = {"type": "content_block_start", "index": 0, "content_block": block}
+        opening = {"type": "content_block_start", "index": index, "content_block": block}
         yield Event("other", _sse("content_block_start", opening))
-        yield Event("other", _sse("ping", {"type": "ping"}))
+        if index == 0:
+            yield Event("other", _sse("ping", {"type": "ping"}))
         for piece in reply.pieces:
             if call is None:
                 delta = {"type": "text_delta", "text": piece}
             else:
                 delta = {"type": "input_json_delta", "partial_json": piece}
-            data = {"type": "content_block_delta", "index": 0, "delta": delta}
+            data = {"type": "content_block_delta", "index": index, "delta": delta}
             yield Event("token", _sse("content_block_delta", data), piece if call is None else "")
-        stop = {"type": "content_block_stop", "index": 0}
+        stop = {"type": "content_block_stop", "index": index}
         yield Event("other", _sse("content_block_stop", stop))
         reason, sequence = _stop(reply)
         closing = {
@@ -133,6 +148,31 @@ class AnthropicWire:
         }
         yield Event("closing", _sse("message_delta", closing))
         yield Event("done", _sse("message_stop", {"type": "message_stop"}))
+
+
+def _thinks(reply: Reply, request: ChatRequest) -> bool:
+    """Whether the reply opens with a thinking block: thinking is on and the model reasons."""
+    return request.thinking is not None and bool(reply.reasoning)
+
+
+async def _thinking_events(pieces: tuple[str, ...], model: str) -> AsyncIterator[Event]:
+    """Block 0, a `thinking` block: one `thinking_delta` per token, then its `signature_delta`."""
+    block = {"type": "thinking", "thinking": "", "signature": ""}
+    opening = {"type": "content_block_start", "index": 0, "content_block": block}
+    yield Event("other", _sse("content_block_start", opening))
+    yield Event("other", _sse("ping", {"type": "ping"}))
+    for piece in pieces:
+        delta = {"type": "thinking_delta", "thinking": piece}
+        yield Event(
+            "token",
+            _sse(
+                "content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}
+            ),
+        )
+    sealed = {"type": "signature_delta", "signature": signature(model, "".join(pieces))}
+    data = {"type": "content_block_delta", "index": 0, "delta": sealed}
+    yield Event("other", _sse("content_block_delta", data))
+    yield Event("other", _sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
 
 
 def _sse(event: str, data: Mapping[str, Any]) -> bytes:
@@ -211,6 +251,8 @@ def parse_messages_request(body: bytes) -> ChatRequest:
         and _text_of(messages[-1]) != (_text_of(messages[-1]).rstrip())
     ):
         raise BadRequest("messages: final assistant content cannot end with trailing whitespace")
+    budget = thinking_budget(data, max_tokens)
+    check_anthropic_blocks(model, messages, thinking=budget is not None)
     stops = tuple(s for s in data.get("stop_sequences") or () if isinstance(s, str) and s)
     tools, tool_choice = _tools(data)
     chat = [*_system(data.get("system")), *(m for message in messages for m in _chat(message))]
@@ -224,6 +266,7 @@ def parse_messages_request(body: bytes) -> ChatRequest:
         tools=tools,
         tool_choice=tool_choice,
         response_format=None,
+        thinking=budget,
     )
 
 

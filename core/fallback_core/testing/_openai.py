@@ -65,6 +65,8 @@ class ChatRequest:
     response_format: Mapping[str, Any] | None
     flags: Mapping[str, bool] = field(default_factory=lambda: MappingProxyType({}))
     """``continue_final_message`` / ``add_generation_prompt`` (vLLM's options), where set."""
+    thinking: int | None = None
+    """Anthropic's extended-thinking budget, when the request turns thinking on."""
 
     @property
     def last_role(self) -> str | None:
@@ -86,6 +88,9 @@ def parse_chat_request(body: bytes) -> ChatRequest:
         raise BadRequest("you must provide a model parameter", param="model")
     if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
         raise BadRequest("'messages' must be a list of message objects", param="messages")
+    from fallback_core.testing._thinking import check_openai_parts  # it raises BadRequest
+
+    check_openai_parts(messages)
     stop = data.get("stop")
     stops = (stop,) if isinstance(stop, str) else tuple(s for s in stop or () if isinstance(s, str))
     max_tokens = data.get("max_completion_tokens", data.get("max_tokens"))
@@ -143,6 +148,8 @@ class Envelope:
     def completion(self, reply: Reply, prompt_tokens: int) -> bytes:
         """A whole `chat.completion` body for `reply`."""
         message: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None}
+        if reply.reasoning:
+            message["reasoning_content"] = "".join(reply.reasoning)
         if reply.tool_call is None:
             message["content"] = reply.text
         else:
@@ -164,10 +171,21 @@ class Envelope:
 
     def deltas(self, reply: Reply) -> list[dict[str, Any]]:
         """The `delta` of each content chunk of a streamed `reply`, in order."""
+        thoughts: list[dict[str, Any]] = [
+            {"role": "assistant", "content": None, "reasoning_content": piece}
+            if i == 0
+            else {"reasoning_content": piece}
+            for i, piece in enumerate(reply.reasoning)
+        ]
+        return thoughts + self._answer_deltas(reply, opened=bool(thoughts))
+
+    def _answer_deltas(self, reply: Reply, *, opened: bool) -> list[dict[str, Any]]:
+        """The content (or tool-call) deltas; the first names the role unless reasoning did."""
+        role: dict[str, Any] = {} if opened else {"role": "assistant"}
         call = reply.tool_call
         if call is None:
             texts = reply.pieces or ("",)
-            first: dict[str, Any] = {"role": "assistant", "content": texts[0]}
+            first: dict[str, Any] = {**role, "content": texts[0]}
             return [first, *({"content": text} for text in texts[1:])]
         opening = {
             "index": 0,
@@ -175,7 +193,7 @@ class Envelope:
             "type": "function",
             "function": {"name": call.name, "arguments": ""},
         }
-        head = {"role": "assistant", "content": None, "tool_calls": [opening]}
+        head = {**role, "content": None, "tool_calls": [opening]}
         return [
             head,
             *(
