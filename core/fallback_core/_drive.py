@@ -1,23 +1,20 @@
-"""The two drivers: perform what the `Walk` asks, one with threads of its own, one with awaits.
+"""The two drivers: carry out a call's flow of commands, one with threads, one with awaits.
 
-They are deliberately the same few lines twice: ask for a step, consult shared
-health, sleep or call the hop, feed each delta to the walk and yield what it returns, report how the
-stream ended. Every decision lives in the walk.
-
-How a hop's stream is read within its time limits (threads for sync streams,
-``asyncio.timeout`` for async ones, racers for a hedge) lives in ``_read``.
+Each takes the flow's next command (`Walk.run`), performs it - the I/O for it
+lives in ``_read``: threads and a queue for sync streams, ``asyncio.timeout``
+and tasks for async ones - and hands back what it produced; a delta is yielded
+to the caller. Whatever the caller or the I/O raises is thrown into the flow,
+which closes what is open and re-raises it. Every decision lives in the flow.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._events import CallTelemetry, Hook
-from ._read import aread, read
-from ._steps import Consult, Fail, Finish, Sleep
+from ._read import Tasks, Threads
+from ._steps import Command, Flow, Left
 from ._trace import ChainTrace
 from ._types import Delta
 from ._walk import Walk
@@ -25,7 +22,6 @@ from .checks import AnswerCheck
 
 if TYPE_CHECKING:
     from ._chain import Chain
-    from ._health import Health
 
 __all__ = ["AsyncCallStream", "CallStream"]
 
@@ -71,7 +67,8 @@ class CallStream(_Call[RequestT]):
         checks: Sequence[AnswerCheck] = (),
     ):
         super().__init__(chain, request, hooks, checks)
-        self._deltas: Generator[Delta, None, None] = _drive(self._walk, request, self._telemetry)
+        io = Threads(chain, request, self._telemetry)
+        self._deltas: Generator[Delta, None, None] = _drive(self._walk.run(), io)
 
     def __iter__(self) -> Iterator[Delta]:
         return self._deltas
@@ -100,7 +97,8 @@ class AsyncCallStream(_Call[RequestT]):
         checks: Sequence[AnswerCheck] = (),
     ):
         super().__init__(chain, request, hooks, checks)
-        self._deltas: AsyncGenerator[Delta, None] = _adrive(self._walk, request, self._telemetry)
+        io = Tasks(chain, request, self._telemetry)
+        self._deltas: AsyncGenerator[Delta, None] = _adrive(self._walk.run(), io)
 
     def __aiter__(self) -> AsyncIterator[Delta]:
         return self._deltas
@@ -118,85 +116,51 @@ class AsyncCallStream(_Call[RequestT]):
         await self.aclose()
 
 
-def _drive(walk: Walk, request: Any, telemetry: CallTelemetry) -> Generator[Delta, None, None]:
-    try:
-        while True:
-            step = walk.next_step()
-            telemetry.emit(walk.drain())
-            if isinstance(step, Finish):
-                return
-            if isinstance(step, Fail):
-                raise step.error
-            if isinstance(step, Consult):
-                walk.admitted(_health(walk).consult(step))
-                continue
-            if isinstance(step, Sleep):
-                walk.chain.sleep(step.seconds)
-                continue
+class _Turn:
+    """Hands a flow what its last command produced - or raised - and takes the next command."""
+
+    __slots__ = ("_flow", "error", "reply")
+
+    def __init__(self, flow: Flow) -> None:
+        self._flow = flow
+        self.reply: Any = None
+        self.error: BaseException | None = None
+
+    def next(self) -> Command | None:
+        """The next command; None once the flow has returned (its error propagates)."""
+        reply, error = self.reply, self.error
+        self.reply = self.error = None
+        if isinstance(error, GeneratorExit):
+            error = Left(error)
+        try:
+            return self._flow.send(reply) if error is None else self._flow.throw(error)
+        except StopIteration:
+            return None
+        except Left as left:
+            raise left.exit from None
+
+
+def _drive(flow: Flow, io: Threads) -> Generator[Delta, None, None]:
+    turn, perform = _Turn(flow), io.perform
+    with io:
+        while (command := turn.next()) is not None:
             try:
-                with contextlib.closing(
-                    read(step, request, walk, lambda: telemetry.emit(walk.drain()))
-                ) as deltas:
-                    for delta in deltas:
-                        out = walk.accept(delta)
-                        if walk.has_events:  # hooks hear of a seam before its text
-                            telemetry.emit(walk.drain())
-                        if out is not None:
-                            yield out
-            except Exception as exc:
-                walk.fail(exc)
-            else:
-                tail = walk.end()
-                if tail is not None:
-                    yield tail
-    finally:
-        rest = walk.conclude(sys.exc_info()[1])
-        walk.ended(None if rest is None else _health(walk).consult(rest))
-        telemetry.emit(walk.drain())
-        telemetry.close()
+                if isinstance(command, Delta):
+                    yield command
+                else:
+                    turn.reply = perform[type(command)](command)
+            except BaseException as exc:  # the caller left, or the I/O failed: the flow cleans up
+                turn.error = exc
 
 
-async def _adrive(
-    walk: Walk, request: Any, telemetry: CallTelemetry
-) -> AsyncGenerator[Delta, None]:
-    try:
-        while True:
-            step = walk.next_step()
-            telemetry.emit(walk.drain())
-            if isinstance(step, Finish):
-                return
-            if isinstance(step, Fail):
-                raise step.error
-            if isinstance(step, Consult):
-                walk.admitted(await _health(walk).aconsult(step))
-                continue
-            if isinstance(step, Sleep):
-                await walk.chain.sleep_async(step.seconds)
-                continue
+async def _adrive(flow: Flow, io: Tasks) -> AsyncGenerator[Delta, None]:
+    turn, perform = _Turn(flow), io.perform
+    with io:
+        while (command := turn.next()) is not None:
             try:
-                async with contextlib.aclosing(
-                    aread(step, request, walk, lambda: telemetry.emit(walk.drain()))
-                ) as adeltas:
-                    async for delta in adeltas:
-                        out = walk.accept(delta)
-                        if walk.has_events:  # hooks hear of a seam before its text
-                            telemetry.emit(walk.drain())
-                        if out is not None:
-                            yield out
-            except Exception as exc:
-                walk.fail(exc)
-            else:
-                tail = walk.end()
-                if tail is not None:
-                    yield tail
-    finally:
-        rest = walk.conclude(sys.exc_info()[1])
-        walk.ended(None if rest is None else await _health(walk).aconsult(rest))
-        telemetry.emit(walk.drain())
-        telemetry.close()
-
-
-def _health(walk: Walk) -> Health:
-    health = walk.chain.health
-    assert health is not None  # the walk consults only a chain that has one
-    return health
+                if isinstance(command, Delta):
+                    yield command
+                else:
+                    turn.reply = await perform[type(command)](command)
+            except BaseException as exc:
+                turn.error = exc

@@ -1,144 +1,116 @@
-"""Hedged starts: the decisions of a race between a slow hop and the next one.
+"""Hedged starts: a slow hop raced against the next one, as part of the call's flow.
 
-`Race` is pure, like the walk: it keeps the timers and the deltas each racer
-produced, and turns what the driver observed (an item, an error, a timer
-going off) into a verdict - start the rival, a racer lost, a racer won. The
-drivers wait on their own primitive (a queue with a timeout, or an asyncio
-queue) and carry the verdicts out.
-
-A racer wins with its first delta carrying text or a tool call, or by ending
-its stream first (the walk then judges whether that end was complete). A racer
-loses by failing or by missing its first-token limit; the last racer standing
-is not settled but handed back, so its failure takes the walk's ordinary path.
+`race` yields the same commands as the rest of the flow (see ``_steps``): it
+reads both racers' streams at once, starts the rival when ``hedge_after``
+passes with no text, and rules a racer out when it fails or misses its
+first-token limit. A racer wins with its first delta carrying text, reasoning
+or a tool call, or by ending its stream first (the walk then judges whether
+that end was complete); the loser is closed. The last racer standing is not
+settled but handed back, so its failure takes the walk's ordinary path.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Final
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
 
 from ._errors import StreamTimeoutError
-from ._steps import Attempt
+from ._steps import END, PRIMARY, RIVAL, TIMED_OUT, Close, Command, Emit, Open, Racer, Read
 from ._types import Delta
-from ._walk import Walk
 
-__all__ = ["END", "PRIMARY", "RIVAL", "Lost", "Race", "Racer", "Signal", "Start", "Won"]
+if TYPE_CHECKING:
+    from ._walk import Walk
 
+__all__ = ["Won", "race"]
 
-class Racer(enum.Enum):
-    """Which attempt of a hedged start an item came from."""
-
-    PRIMARY = "primary"
-    RIVAL = "rival"
+Won = tuple[Racer, list[Any], bool]
+"""The winner, the deltas it produced while racing, and whether its stream already ended."""
 
 
-PRIMARY: Final = Racer.PRIMARY
-RIVAL: Final = Racer.RIVAL
+def race(
+    walk: Walk, hedge_after: float, opened: list[Racer]
+) -> Generator[Command, Any, Won | BaseException]:
+    """Race the live attempt (already open as `PRIMARY`) against a hedge; ``opened`` is kept.
+
+    Returns the winner, or the error that ended the last racer standing.
+    """
+    clock = walk.clock
+    hedge_at: float | None = clock() + hedge_after
+    limits = {PRIMARY: _limit(walk.read_timeout(), clock())}
+    buffers: dict[Racer, list[Any]] = {PRIMARY: []}
+
+    def wait() -> float | None:
+        times = [limit[0] for limit in limits.values() if limit is not None]
+        if hedge_at is not None:
+            times.append(hedge_at)
+        return max(0.0, min(times) - clock()) if times else None
+
+    while True:
+        got = yield Read(tuple(buffers), wait)
+        if got is TIMED_OUT:
+            now = clock()
+            late = [tag for tag, limit in limits.items() if limit is not None and now >= limit[0]]
+            if hedge_at is not None and now >= hedge_at:
+                hedge_at = None
+                attempt = walk.hedge()
+                if attempt is None:  # nothing to hedge with after all (e.g. every circuit open)
+                    continue
+                yield Emit(walk.drain())  # hooks hear of the rival before its stream opens
+                buffers[RIVAL] = []
+                limits[RIVAL] = _limit(walk.read_timeout(rival=True), now)
+                error: BaseException | None = yield Open(RIVAL, attempt, None, True, True)
+                if error is None:
+                    opened.append(RIVAL)
+                    continue
+                tag = RIVAL
+            elif late:
+                tag = late[0]
+                pending = limits[tag]
+                assert pending is not None
+                error = walk.timed_out(pending[1], rival=tag is RIVAL)
+            else:
+                continue
+        else:
+            tag, item, error = got
+            if error is None:
+                if item is not END:
+                    buffers[tag].append(item)
+                if item is END or _counts(item):
+                    yield from _close_others(walk, tag, buffers, opened)
+                    return tag, buffers[tag], item is END
+                continue
+            if not isinstance(error, Exception):
+                raise error
+        del buffers[tag], limits[tag]
+        if tag in opened:
+            opened.remove(tag)
+            yield Close(tag)
+        assert error is not None
+        if not buffers:
+            return error
+        walk.settle(rival_won=tag is PRIMARY, loser_error=error)
+        hedge_at = None
+        yield Emit(walk.drain())
 
 
-class Signal(enum.Enum):
-    """What a read produced other than a delta."""
+def _counts(item: object) -> bool:
+    """Whether a racer's item wins the race: the caller would receive something of it.
 
-    END = "end"  # the stream ended
-    TIMED_OUT = "timed out"  # the wait ran out first
-    RECHECK = "recheck"  # a limit moved: compute the wait again
-
-
-END: Final = Signal.END
+    An item that is not a delta wins too, so the walk rejects it as malformed.
+    """
+    return not isinstance(item, Delta) or bool(item.text or item.tool_calls or item.reasoning)
 
 
-@dataclass(frozen=True, slots=True)
-class Start:
-    """Start the rival attempt now."""
-
-    attempt: Attempt
-
-
-@dataclass(frozen=True, slots=True)
-class Lost:
-    """Racer ``tag`` is out (stop it); if none is left, raise ``error``."""
-
-    tag: Racer
-    error: BaseException
-
-
-@dataclass(frozen=True, slots=True)
-class Won:
-    """Racer ``tag`` won: deliver ``deltas``, then keep reading it unless ``ended``."""
-
-    tag: Racer
-    deltas: list[Delta] = field(default_factory=list)
-    ended: bool = False
-
-
-Verdict = Start | Lost | Won | None
-
-
-class Race:
-    """One hedged start, from the primary's first read to a winner."""
-
-    def __init__(self, walk: Walk, hedge_after: float, clock: Callable[[], float]) -> None:
-        self._walk = walk
-        self._clock = clock
-        now = clock()
-        self._hedge_at: float | None = now + hedge_after
-        self._limits: dict[Racer, tuple[float, StreamTimeoutError] | None] = {
-            PRIMARY: _limit(walk.read_timeout(), now)
-        }
-        self._buffers: dict[Racer, list[Delta]] = {PRIMARY: []}
-
-    def wait(self) -> float | None:
-        """Seconds until the next timer, or None to wait for an item indefinitely."""
-        times = [limit[0] for limit in self._limits.values() if limit is not None]
-        if self._hedge_at is not None:
-            times.append(self._hedge_at)
-        return max(0.0, min(times) - self._clock()) if times else None
-
-    def on_timer(self) -> Verdict:
-        """A wait ran out: start the rival, or rule out a racer that missed its limit."""
-        now = self._clock()
-        if self._hedge_at is not None and now >= self._hedge_at:
-            self._hedge_at = None
-            attempt = self._walk.hedge()
-            if attempt is None:  # nothing to hedge with after all (e.g. every circuit open)
-                return None
-            self._buffers[RIVAL] = []
-            self._limits[RIVAL] = _limit(self._walk.read_timeout(rival=True), now)
-            return Start(attempt)
-        for tag, limit in list(self._limits.items()):
-            if limit is not None and now >= limit[0]:
-                return self._lose(tag, self._walk.timed_out(limit[1], rival=tag == RIVAL))
-        return None
-
-    def on_item(
-        self, tag: Racer, item: Delta | Signal | None, error: BaseException | None
-    ) -> Verdict:
-        """Racer ``tag`` produced ``item`` (`END` if its stream ended) or raised ``error``."""
-        if tag not in self._buffers:
-            return None  # a racer already ruled out
-        if error is not None:
-            return self._lose(tag, error)
-        if not isinstance(item, Delta):
-            return self._win(tag, ended=True)
-        self._buffers[tag].append(item)
-        if item.text or item.tool_calls:
-            return self._win(tag, ended=False)
-        return None
-
-    def _lose(self, tag: Racer, error: BaseException) -> Lost:
-        del self._buffers[tag]
-        del self._limits[tag]
-        if self._buffers:  # the other racer carries on alone
-            self._walk.settle(rival_won=tag == PRIMARY, loser_error=error)
-            self._hedge_at = None
-        return Lost(tag, error)
-
-    def _win(self, tag: Racer, *, ended: bool) -> Won:
-        if len(self._buffers) > 1:
-            self._walk.settle(rival_won=tag == RIVAL)
-        return Won(tag, self._buffers[tag], ended)
+def _close_others(
+    walk: Walk, winner: Racer, buffers: dict[Racer, list[Any]], opened: list[Racer]
+) -> Generator[Command, Any, None]:
+    if len(buffers) == 1:
+        return
+    walk.settle(rival_won=winner is RIVAL)
+    yield Emit(walk.drain())
+    for tag in [t for t in opened if t is not winner]:
+        opened.remove(tag)
+        yield Close(tag)
 
 
 def _limit(

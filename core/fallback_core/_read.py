@@ -1,343 +1,270 @@
-"""Reading one hop's stream within its time limits, alone or racing a hedge.
+"""The drivers' I/O: performing a flow's commands with threads (sync) or tasks (async).
 
 A sync stream that blocks cannot be interrupted from the thread reading it, so
-when a hop has time limits it is read on a helper thread and the driver waits
-on a queue with a timeout; an abandoned thread closes its stream as soon as the
-blocked read returns (the client's own read timeout bounds that). Async reads
-are timed with ``asyncio.timeout`` and start no thread. A hedged start
-(``Policy.hedge_after``) reads both racers through pumps - a thread or a task
-each - into one queue, and `Race` decides the winner.
+a stream read within limits, or alongside a racer, is read on a helper thread
+and the driver waits on a queue with a timeout; an abandoned thread closes its
+stream as soon as the blocked read returns (the client's own read timeout
+bounds that). Any other sync stream is read directly. Async reads are timed
+with ``asyncio.timeout`` and start no task, except for racers, which are read
+by a task each into one queue. Every decision - which limit applies, who wins
+a race - is the flow's; this module only waits.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import queue
 import sys
 import threading
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Generator,
-    Iterator,
-)
-from typing import Any, Final
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
-from ._race import END, PRIMARY, RIVAL, Lost, Race, Racer, Signal, Start, Verdict, Won
+from ._events import CallTelemetry
 from ._sent import Reports, mark_requests, unmark_requests
-from ._steps import Attempt
+from ._steps import END, TIMED_OUT, Close, Consult, Emit, Got, Open, Racer, Read, Signal, Sleep
 from ._types import Delta
-from ._walk import Walk
 
-__all__ = ["aread", "read"]
+if TYPE_CHECKING:
+    from ._chain import Chain
+    from ._health import Health
 
-_TIMED_OUT: Final = Signal.TIMED_OUT
-_RECHECK: Final = Signal.RECHECK
-_Item = tuple[Racer, Delta | Signal | None, BaseException | None]  # from a reader, tagged
+__all__ = ["Tasks", "Threads"]
 
-
-def read(
-    step: Attempt, request: Any, walk: Walk, emit: Callable[[], None]
-) -> Generator[Delta, None, None]:
-    """The deltas of ``step``'s attempt; ``emit`` delivers the walk's events, before the I/O
-    they describe (a hedge's rival is announced before its stream is opened)."""
-    if step.hedge_after is not None:
-        yield from _read_hedged(step.hedge_after, step, request, walk, emit)
-        return
-    # The request goes out when the stream is made or first read: the client's
-    # reports reach this attempt meanwhile (a reader thread copies this context).
-    reports = walk.send_reports()
-    token = mark_requests(reports)
-    try:
-        stream = step.hop.target.stream(request, step.continuation)
-    finally:
-        unmark_requests(token)
-    if not walk.may_time_out():
-        yield from _untimed(stream, reports)
-        return
-    sink: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-    # The client reports its request from the reader thread (which copies this context);
-    # each report that moves a limit wakes the waiting consumer to wait again.
-    token = mark_requests(walk.send_reports(lambda: sink.put((PRIMARY, _RECHECK, None))))
-    try:
-        reader = _ThreadedReader(stream, sink, PRIMARY)
-    finally:
-        unmark_requests(token)
-    try:
-        yield from _read_within_limits(reader, walk)
-    finally:
-        reader.stop()
+_RECHECK: Final = (None, None, None)  # a report moved a limit: compute the wait again
+StreamT = TypeVar("StreamT")
+_Sent = tuple["_ThreadedReader | None", Any, BaseException | None]  # what a reader thread sends
 
 
-def _untimed(stream: Iterator[Delta], reports: Reports) -> Generator[Delta, None, None]:
-    """Read a stream with no time limit, reporting a request sent during its first read."""
-    iterator = iter(stream)
-    try:
-        token = mark_requests(reports)
+class _IO(Generic[StreamT]):
+    """What both kinds of I/O keep: the request, the open streams, the hooks."""
+
+    def __init__(self, chain: Chain[Any], request: object, telemetry: CallTelemetry) -> None:
+        self._chain = chain
+        self._request = request
+        self._telemetry = telemetry
+        self._streams: dict[Racer, StreamT] = {}
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._telemetry.close()
+
+    def _health(self) -> Health:
+        health = self._chain.health
+        assert health is not None  # the walk consults only a chain that has one
+        return health
+
+    def _reports(self, command: Open, changed: Callable[[], None]) -> Reports | None:
+        return None if command.reports is None else command.reports(changed)
+
+
+class Threads(_IO["_Direct | _ThreadedReader"]):
+    """Performs a flow's commands for the sync driver."""
+
+    def __init__(self, chain: Chain[Any], request: object, telemetry: CallTelemetry) -> None:
+        super().__init__(chain, request, telemetry)
+        self._sink: queue.SimpleQueue[_Sent] = queue.SimpleQueue()
+        self.perform: dict[type, Callable[[Any], Any]] = {
+            Open: self.open,
+            Read: self.read,
+            Close: self.close,
+            Emit: lambda command: self._telemetry.emit(command.events),
+            Sleep: lambda command: self._chain.sleep(command.seconds),
+            Consult: lambda command: self._health().consult(command),
+        }
+
+    def open(self, command: Open) -> BaseException | None:
+        tag, attempt = command.tag, command.attempt
+        threaded = command.timed or command.racing
+        reports = self._reports(command, lambda: self._sink.put(_RECHECK))
+        # The request goes out when the stream is made or first read: the client's
+        # reports reach this attempt meanwhile (a reader thread copies this context).
+        token = None if reports is None else mark_requests(reports)
         try:
-            first = next(iterator, END)
-        finally:
-            unmark_requests(token)
-        if isinstance(first, Signal):  # the stream ended at once
-            return
-        yield first
-        yield from iterator
-    finally:
-        _close(stream)
-
-
-def _read_within_limits(reader: _ThreadedReader, walk: Walk) -> Generator[Delta, None, None]:
-    while True:
-        pending = walk.read_timeout()
-        item = reader.get(None if pending is None else pending.limit)
-        if item is _RECHECK:
-            continue
-        if item is _TIMED_OUT:
-            again = walk.read_timeout()  # the request may have been sent since: wait on
-            if again is not None and again.limit <= 0:
-                raise walk.timed_out(again)
-            continue
-        if item is END:
-            return
-        yield item
-
-
-def _read_hedged(
-    hedge_after: float, step: Attempt, request: Any, walk: Walk, emit: Callable[[], None]
-) -> Generator[Delta, None, None]:
-    sink: queue.SimpleQueue[_Item] = queue.SimpleQueue()
-    race = Race(walk, hedge_after, walk.chain.clock)
-    readers = {PRIMARY: _ThreadedReader(step.hop.target.stream(request, None), sink, PRIMARY)}
-    try:
-        readers[PRIMARY].ask()
-        verdict: Verdict = None
-        while not isinstance(verdict, Won):
-            try:
-                tag, item, error = sink.get(timeout=race.wait())
-            except queue.Empty:
-                verdict = race.on_timer()
+            stream = attempt.hop.target.stream(self._request, attempt.continuation)
+            if threaded:
+                self._streams[tag] = _ThreadedReader(stream, self._sink, tag)
             else:
-                verdict = race.on_item(tag, item, error)
-                racer = readers.get(tag)
-                if racer is not None:
-                    racer.took()
-                    if verdict is None:  # no text yet: the race wants its next item
-                        racer.ask()
-            emit()
-            if isinstance(verdict, Start):
-                try:
-                    rival = verdict.attempt.hop.target.stream(request, None)
-                except Exception as exc:
-                    verdict = race.on_item(RIVAL, None, exc)
-                else:
-                    readers[RIVAL] = _ThreadedReader(rival, sink, RIVAL)
-                    readers[RIVAL].ask()
-            if isinstance(verdict, Lost):
-                readers.pop(verdict.tag).stop()
-                if not readers:
-                    raise verdict.error
-        for tag in [t for t in readers if t != verdict.tag]:
-            readers.pop(tag).stop()
-        yield from verdict.deltas
-        if not verdict.ended:
-            yield from _read_within_limits(readers[verdict.tag], walk)
-    finally:
-        for reader in readers.values():
-            reader.stop()
-
-
-async def aread(
-    step: Attempt, request: Any, walk: Walk, emit: Callable[[], None]
-) -> AsyncGenerator[Delta, None]:
-    """The deltas of ``step``'s attempt, as `read`."""
-    if step.hedge_after is not None:
-        hedged = _aread_hedged(step.hedge_after, step, request, walk, emit)
-        async with contextlib.aclosing(hedged) as d:
-            async for delta in d:
-                yield delta
-        return
-    stream = step.hop.target.astream(request, step.continuation)
-    try:
-        if not walk.may_time_out():
-            token = mark_requests(walk.send_reports())  # the request goes out in this first read
-            try:
-                first = await anext(stream, END)
-            finally:
+                self._streams[tag] = _Direct(stream, reports, tag)
+        except Exception as exc:
+            return exc
+        finally:
+            if token is not None:
                 unmark_requests(token)
-            if isinstance(first, Signal):  # the stream ended at once
-                return
-            yield first
-            async for delta in stream:
-                yield delta
-            return
-        first_read = True
+        return None
+
+    def read(self, command: Read) -> Got | Signal:
+        if len(command.tags) == 1:
+            stream = self._streams[command.tags[0]]
+            if isinstance(stream, _Direct):
+                return stream.next()
+        readers: set[_ThreadedReader | None] = set()
+        for tag in command.tags:
+            reader = self._streams[tag]
+            assert isinstance(reader, _ThreadedReader)  # a timed or racing stream
+            reader.ask()
+            readers.add(reader)
         while True:
-            pending = walk.read_timeout()
-            if first_read:  # the request goes out during this read: its limit may move
-                first_read = False
-                item = await _first_within(walk, anext(stream))
-            else:
-                item = await _next_within(anext(stream), None if pending is None else pending.limit)
-            if item is _TIMED_OUT:
-                pending = walk.read_timeout()
-                assert pending is not None
-                raise walk.timed_out(pending)
-            if item is END:
-                return
-            yield item
-    finally:
-        await _aclose(stream)
+            seconds = command.wait()
+            try:
+                sender, item, error = self._sink.get(
+                    timeout=None if seconds is None else max(0.0, seconds)
+                )
+            except queue.Empty:
+                if seconds is not None and seconds <= 0:
+                    return TIMED_OUT
+                continue  # a limit may have moved meanwhile
+            if sender is not None and sender in readers:  # not a recheck, nor a closed stream's
+                sender.took()
+                return sender.tag, item, error
+
+    def close(self, command: Close) -> None:
+        self._streams.pop(command.tag).stop()
 
 
-async def _aread_hedged(
-    hedge_after: float, step: Attempt, request: Any, walk: Walk, emit: Callable[[], None]
-) -> AsyncGenerator[Delta, None]:
-    sink: asyncio.Queue[_Item] = asyncio.Queue()
-    race = Race(walk, hedge_after, walk.chain.clock)
-    pumps = {PRIMARY: _AsyncPump(step.hop.target.astream(request, None), sink, PRIMARY)}
-    try:
-        verdict: Verdict = None
-        while not isinstance(verdict, Won):
-            got = await _next_within(sink.get(), race.wait())
-            if got is _TIMED_OUT:
-                verdict = race.on_timer()
-            else:
-                tag, item, error = got
-                verdict = race.on_item(tag, item, error)
-            emit()
-            if isinstance(verdict, Start):
-                try:
-                    rival = verdict.attempt.hop.target.astream(request, None)
-                except Exception as exc:
-                    verdict = race.on_item(RIVAL, None, exc)
-                else:
-                    pumps[RIVAL] = _AsyncPump(rival, sink, RIVAL)
-            if isinstance(verdict, Lost):
-                await pumps.pop(verdict.tag).stop()
-                if not pumps:
-                    raise verdict.error
-        for tag in [t for t in pumps if t != verdict.tag]:
-            await pumps.pop(tag).stop()
-        for delta in verdict.deltas:
-            yield delta
-        while not verdict.ended:
-            pending = walk.read_timeout()
-            got = await _next_within(sink.get(), None if pending is None else pending.limit)
-            if got is _TIMED_OUT:
-                assert pending is not None
-                raise walk.timed_out(pending)
-            tag, item, error = got
-            if tag != verdict.tag:
-                continue  # left over from the loser
-            if error is not None:
-                raise error
-            if item is END:
-                return
-            yield item
-    finally:
-        for pump in pumps.values():
-            await pump.stop()
+class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
+    """Performs a flow's commands for the async driver."""
 
+    def __init__(self, chain: Chain[Any], request: object, telemetry: CallTelemetry) -> None:
+        super().__init__(chain, request, telemetry)
+        self._sink: asyncio.Queue[tuple[_AsyncPump, Any, BaseException | None]] | None = None
+        self._first: dict[Racer, Reports | None] = {}  # reports for a stream's first read
+        self._scope: Any = None  # the timeout of the timed read in progress
+        self._wait: Callable[[], float | None] = lambda: None
+        self.perform: dict[type, Callable[[Any], Any]] = {
+            Open: self.open,
+            Read: self.read,
+            Close: self.close,
+            Emit: self.emit,
+            Sleep: lambda command: self._chain.sleep_async(command.seconds),
+            Consult: lambda command: self._health().aconsult(command),
+        }
 
-if sys.version_info >= (3, 11):
-
-    async def _first_within(walk: Walk, awaitable: Awaitable[Any]) -> Any:
-        """An attempt's first read: like `_next_within`, its limit moved by the client's reports.
-
-        The client reports its request queued, then sent (`request_queued`,
-        `request_sent`) from inside this very read, on this task, so the
-        timeout is rescheduled to the limit that then applies: queueing inside
-        the client does not eat the first-token wait.
-        """
-        loop = asyncio.get_running_loop()
-        scopes: list[asyncio.Timeout] = []
-
-        def moved() -> None:
-            if scopes:
-                again = walk.read_timeout()
-                scopes[0].reschedule(None if again is None else loop.time() + again.limit)
-
-        token = mark_requests(walk.send_reports(moved))
-        pending = walk.read_timeout()  # after the reports are set up: they may hold the wait
+    async def open(self, command: Open) -> BaseException | None:
+        tag, attempt = command.tag, command.attempt
         try:
-            return await _next_within(awaitable, None if pending is None else pending.limit, scopes)
+            stream = attempt.hop.target.astream(self._request, attempt.continuation)
+        except Exception as exc:
+            return exc
+        if command.racing:
+            if self._sink is None:
+                self._sink = asyncio.Queue()
+            self._streams[tag] = _AsyncPump(stream, self._sink, tag)
+        else:
+            self._streams[tag] = stream
+            self._first[tag] = self._reports(command, self._moved)
+        return None
+
+    def _moved(self) -> None:
+        """A report moved a limit during the read in progress: its deadline moves too."""
+        if self._scope is not None:
+            seconds = self._wait()
+            loop = asyncio.get_running_loop()
+            self._scope.reschedule(None if seconds is None else loop.time() + seconds)
+
+    async def read(self, command: Read) -> Got | Signal:
+        tag = command.tags[0]
+        stream = self._streams[tag]
+        if isinstance(stream, _AsyncPump):
+            return await self._read_pumps(command)
+        # The request goes out during a stream's first read: its reports may move the limit.
+        reports = self._first.pop(tag, None)
+        token = None if reports is None else mark_requests(reports)
+        try:
+            seconds = command.wait()
+            if seconds is None:
+                return tag, await anext(stream), None
+            async with _timeout(max(0.0, seconds)) as scope:
+                self._scope, self._wait = scope, command.wait
+                return tag, await anext(stream), None
+        except StopAsyncIteration:
+            return tag, END, None
+        except TimeoutError as exc:
+            if self._scope is not None and self._scope.expired():
+                return TIMED_OUT
+            return tag, None, exc
+        except Exception as exc:
+            return tag, None, exc
         finally:
-            unmark_requests(token)
+            self._scope = None
+            if token is not None:
+                unmark_requests(token)
 
-else:  # pragma: no cover - exercised on Python 3.10 only
-
-    async def _first_within(walk: Walk, awaitable: Awaitable[Any]) -> Any:
-        """An attempt's first read; on 3.10 its first-token wait counts from its start."""
-        pending = walk.read_timeout()
-        return await _next_within(awaitable, None if pending is None else pending.limit)
-
-
-if sys.version_info >= (3, 11):
-
-    async def _next_within(
-        awaitable: Awaitable[Any],
-        seconds: float | None,
-        scopes: list[asyncio.Timeout] | None = None,
-    ) -> Any:
-        """What ``awaitable`` gives; `END` when a stream ends, `_TIMED_OUT` after ``seconds``.
-
-        ``scopes`` receives the timeout scope, so a caller can move its deadline.
-        """
+    async def _read_pumps(self, command: Read) -> Got | Signal:
+        assert self._sink is not None
+        pumps = {self._streams[tag] for tag in command.tags}
         try:
-            async with asyncio.timeout(seconds) as scope:
-                if scopes is not None:
-                    scopes.append(scope)
-                return await awaitable
-        except StopAsyncIteration:
-            return END
+            async with _timeout(command.wait()):
+                while True:
+                    pump, item, error = await self._sink.get()
+                    if pump in pumps:  # not left over from a closed stream
+                        return pump.tag, item, error
         except TimeoutError:
-            if scope.expired():
-                return _TIMED_OUT
-            raise
+            return TIMED_OUT
 
-else:  # pragma: no cover - exercised on Python 3.10 only
+    async def close(self, command: Close) -> None:
+        stream = self._streams.pop(command.tag)
+        if isinstance(stream, _AsyncPump):
+            await stream.stop()
+        else:
+            await _aclose(stream)
 
-    async def _next_within(
-        awaitable: Awaitable[Any], seconds: float | None, scopes: list[Any] | None = None
-    ) -> Any:
-        """What ``awaitable`` gives; `END` when a stream ends, `_TIMED_OUT` after ``seconds``."""
+    async def emit(self, command: Emit) -> None:
+        self._telemetry.emit(command.events)
+
+
+class _Direct:
+    """A sync stream read on the caller's thread (it has no time limit)."""
+
+    __slots__ = ("_iterator", "_reports", "_stream", "tag")
+
+    def __init__(self, stream: Iterator[Delta], reports: Reports | None, tag: Racer) -> None:
+        self.tag = tag
+        self._stream = stream
+        self._iterator = iter(stream)
+        self._reports = reports  # for the first read, when the request goes out
+
+    def next(self) -> Got:
+        reports, self._reports = self._reports, None
+        token = None if reports is None else mark_requests(reports)
         try:
-            return await asyncio.wait_for(awaitable, seconds)
-        except StopAsyncIteration:
-            return END
-        except asyncio.TimeoutError:
-            return _TIMED_OUT
+            return self.tag, next(self._iterator, END), None
+        except Exception as exc:
+            return self.tag, None, exc
+        finally:
+            if token is not None:
+                unmark_requests(token)
+
+    def stop(self) -> None:
+        _close(self._stream)
 
 
 class _ThreadedReader:
     """Reads a blocking iterator on its own thread, one item per request, so a reader can stop.
 
-    The thread reads the next item only when asked (`get` asks; a hedge's
-    racers are asked with `ask`), so it never reads ahead of the consumer:
-    when the caller stops, nothing more is pulled from the stream and no
-    further request goes out. Items go to ``sink`` tagged with ``tag`` (several
-    readers may share one sink). The thread runs in a copy of the caller's
-    context, so context variables such as tracing configuration stay visible.
-    `stop` closes the stream before returning when the thread is between
-    reads; a thread blocked in a read closes it as soon as that read returns
-    (the client's own read timeout bounds that), holding only this daemon
-    thread, never the caller.
+    The thread reads the next item only when asked, so it never reads ahead
+    of the consumer: when the caller stops, nothing more is pulled from the
+    stream and no further request goes out. Items go to ``sink`` with the
+    reader itself (several readers may share one sink). The thread runs in a
+    copy of the caller's context, so context variables such as tracing
+    configuration stay visible. `stop` closes the stream before returning when
+    the thread is between reads; a thread blocked in a read closes it as soon
+    as that read returns (the client's own read timeout bounds that), holding
+    only this daemon thread, never the caller.
     """
 
-    __slots__ = ("_asked", "_lock", "_reading", "_sink", "_stopped", "_tag", "_thread", "_wanted")
+    __slots__ = ("_asked", "_lock", "_reading", "_sink", "_stopped", "_thread", "_wanted", "tag")
 
     def __init__(
         self,
         stream: Iterator[Delta],
-        sink: queue.SimpleQueue[_Item],
+        sink: queue.SimpleQueue[_Sent],
         tag: Racer,
     ) -> None:
         self._sink = sink
-        self._tag = tag
+        self.tag = tag
         self._wanted = threading.Semaphore(0)
         self._lock = threading.Lock()
         self._asked = False  # an item was asked for and not yet taken
@@ -350,7 +277,7 @@ class _ThreadedReader:
         self._thread.start()
 
     def _run(self, stream: Iterator[Delta]) -> None:
-        tag, sink = self._tag, self._sink
+        sink = self._sink
         try:
             while True:
                 self._wanted.acquire()
@@ -366,11 +293,11 @@ class _ThreadedReader:
                         stopped = self._stopped
                 if stopped:
                     return  # the consumer left while this read was blocked
-                sink.put((tag, item, None))
+                sink.put((self, item, None))
                 if item is END:
                     return
         except BaseException as exc:  # handed to the consuming thread
-            sink.put((tag, None, exc))
+            sink.put((self, None, exc))
         finally:
             _close(stream)
 
@@ -384,27 +311,6 @@ class _ThreadedReader:
         """The item asked for has been received (through the shared sink)."""
         self._asked = False
 
-    def get(self, timeout: float | None) -> Any:
-        """This reader's next item, `END`, `_TIMED_OUT` or `_RECHECK`; re-raises its error.
-
-        A read that timed out (or was interrupted by `_RECHECK`, a limit that
-        moved) stays asked for: the next call waits for it.
-        """
-        self.ask()
-        while True:
-            try:
-                tag, item, error = self._sink.get(timeout=timeout)
-            except queue.Empty:
-                return _TIMED_OUT
-            if tag != self._tag:
-                continue  # left over from a racer that lost
-            if item is _RECHECK:
-                return item
-            self.took()
-            if error is not None:
-                raise error
-            return item
-
     def stop(self) -> None:
         """Read nothing more; close the stream now if no read is in progress."""
         with self._lock:
@@ -416,30 +322,30 @@ class _ThreadedReader:
 
 
 class _AsyncPump:
-    """Reads an async stream in its own task into ``sink``, tagged; `stop` cancels and closes it."""
+    """Reads an async stream in its own task into ``sink``; `stop` cancels and closes it."""
 
-    __slots__ = ("_task",)
+    __slots__ = ("_task", "tag")
 
     def __init__(
         self,
         stream: AsyncIterator[Delta],
-        sink: asyncio.Queue[_Item],
+        sink: asyncio.Queue[tuple[_AsyncPump, Any, BaseException | None]],
         tag: Racer,
     ) -> None:
-        self._task = asyncio.ensure_future(self._run(stream, sink, tag))
+        self.tag = tag
+        self._task = asyncio.ensure_future(self._run(stream, sink))
 
-    @staticmethod
     async def _run(
+        self,
         stream: AsyncIterator[Delta],
-        sink: asyncio.Queue[_Item],
-        tag: Racer,
+        sink: asyncio.Queue[tuple[_AsyncPump, Any, BaseException | None]],
     ) -> None:
         try:
             async for item in stream:
-                sink.put_nowait((tag, item, None))
-            sink.put_nowait((tag, END, None))
+                sink.put_nowait((self, item, None))
+            sink.put_nowait((self, END, None))
         except Exception as exc:  # handed to the consuming task
-            sink.put_nowait((tag, None, exc))
+            sink.put_nowait((self, None, exc))
         finally:
             await _aclose(stream)
 
@@ -459,3 +365,39 @@ async def _aclose(stream: object) -> None:
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+if sys.version_info >= (3, 11):
+    _timeout = asyncio.timeout
+else:  # pragma: no cover - exercised on Python 3.10 only
+
+    class _timeout:
+        def __init__(self, seconds: float | None) -> None:
+            self._seconds = seconds
+            self._handle: asyncio.TimerHandle | None = None
+            self._expired = False
+
+        async def __aenter__(self) -> _timeout:
+            self._loop = asyncio.get_running_loop()
+            self._task = asyncio.current_task()
+            seconds = self._seconds
+            self.reschedule(None if seconds is None else self._loop.time() + seconds)
+            return self
+
+        def reschedule(self, when: float | None) -> None:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._handle = None if when is None else self._loop.call_at(when, self._fire)
+
+        def _fire(self) -> None:
+            self._expired = True
+            assert self._task is not None
+            self._task.cancel()
+
+        def expired(self) -> bool:
+            return self._expired
+
+        async def __aexit__(self, kind: object, *rest: object) -> None:
+            self.reschedule(None)
+            if self._expired and kind is asyncio.CancelledError:
+                raise TimeoutError

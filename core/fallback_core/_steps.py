@@ -1,29 +1,78 @@
-"""The values the walk and its drivers exchange, and the state of the attempt in flight."""
+"""The commands a call's flow gives its driver, and the state of the attempt in flight.
+
+The flow (`Walk.run`) yields a command; the driver performs it and sends back
+what it produced: `Consult` - an `Admission`; `Sleep`, `Close`, `Emit` and a
+`Delta` (deliver it to the caller) - nothing; `Open` - the error that opening
+the stream raised, or None; `Read` - a `Got` or `TIMED_OUT`. Whatever the
+driver itself raises (the caller closed the stream, the task was cancelled) is
+thrown into the flow, which closes what is open and re-raises it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import enum
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from ._circuit import Verdict
 from ._seam import Seam, SeamResult
-from ._types import Continuation, ToolCallChunk, Usage
+from ._types import Continuation, Delta, ToolCallChunk, Usage
 
 if TYPE_CHECKING:
     from ._chain import Hop
+    from ._events import Event
 
 __all__ = [
+    "END",
+    "PRIMARY",
+    "RIVAL",
+    "TIMED_OUT",
     "Attempt",
+    "Close",
+    "Command",
     "Consult",
+    "Emit",
     "Fail",
     "Finish",
+    "Flow",
+    "Got",
+    "Left",
     "Live",
+    "Open",
+    "Racer",
+    "Read",
     "SendReports",
+    "Signal",
     "Sleep",
     "Step",
     "assemble",
 ]
+
+
+class Racer(enum.Enum):
+    """Which of an attempt's streams: the attempt's own, or a hedge's rival."""
+
+    PRIMARY = "primary"
+    RIVAL = "rival"
+
+
+PRIMARY: Final = Racer.PRIMARY
+RIVAL: Final = Racer.RIVAL
+
+
+class Signal(enum.Enum):
+    """What a read produced other than a delta."""
+
+    END = "end"  # the stream ended
+    TIMED_OUT = "timed out"  # the wait ran out first
+
+
+END: Final = Signal.END
+TIMED_OUT: Final = Signal.TIMED_OUT
+
+Got = tuple[Racer, Delta | Signal | None, BaseException | None]
+"""What a read produced: (stream, a delta or `END`, None) or (stream, None, its error)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +123,64 @@ class Fail:
 
 
 Step = Attempt | Consult | Sleep | Finish | Fail
+
+
+@dataclass(frozen=True, slots=True)
+class Open:
+    """Open ``attempt``'s stream as ``tag``: reply with the error opening it raised, or None.
+
+    ``reports`` makes the attempt's `SendReports`, given what to call when a
+    report moves a limit (None: the client's reports are not watched). A
+    ``timed`` stream is read within limits, a ``racing`` one alongside another.
+    """
+
+    tag: Racer
+    attempt: Attempt
+    reports: Callable[[Callable[[], None]], SendReports] | None
+    timed: bool
+    racing: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """The next item of any stream in ``tags`` within ``wait()`` seconds: a `Got`, or `TIMED_OUT`.
+
+    ``wait`` is asked again whenever a report moves a limit (None: no limit).
+    """
+
+    tags: tuple[Racer, ...]
+    wait: Callable[[], float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close stream ``tag`` (a read in progress is abandoned)."""
+
+    tag: Racer
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """Tell the hooks of ``events``."""
+
+    events: list[Event]
+
+
+class Left(BaseException):
+    """The caller closed the stream: the driver's ``GeneratorExit``, as thrown into the flow.
+
+    A generator thrown ``GeneratorExit`` through ``yield from`` is closed, not
+    let finish, so the flow could not close what is open; it is handed this
+    instead, and the driver re-raises the ``GeneratorExit`` once the flow is done.
+    """
+
+    def __init__(self, exit: GeneratorExit) -> None:
+        super().__init__()
+        self.exit = exit
+
+
+Command = Consult | Sleep | Open | Read | Close | Emit | Delta
+Flow = Generator[Command, Any, None]
 
 
 class Live:

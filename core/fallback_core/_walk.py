@@ -1,22 +1,25 @@
-"""The decision engine: one call's walk along a chain, as pure state.
+"""The decision engine: one call's walk along a chain, as a flow of commands.
 
-`Walk` never performs I/O, never sleeps and never awaits. A driver asks it for
-the next `Step` (call a hop, sleep, finish, raise), feeds it what the hop
-produced (`accept`, `end`, `fail`), and performs nothing it was not asked to.
-The sync and async drivers in ``_drive`` are its only callers, so every rule
-below holds identically for both.
+`Walk.run` is the whole call as one generator, in the spirit of httpx's
+``auth_flow``: it yields commands (see ``_steps``) - consult shared health,
+sleep, open a hop's stream, read it within a deadline, close it, tell the
+hooks, deliver a delta - and receives what the I/O produced. It never
+performs I/O, never sleeps and never awaits; the sync and async drivers in
+``_drive`` only carry its commands out, so every rule below holds identically
+for both, and a test can run it on fake time.
 
 The story of a call: try the current hop; while it streams, pass its deltas
 through; when it ends with a finish reason the call is done. When it fails,
 classify the failure and look up its `Rule`: retry the same hop after a backoff
 (or the provider's Retry-After, within the cap), move to the next hop, or raise.
-Any attempt made after text reached the caller continues that text.
+Any attempt made after text reached the caller continues that text. A slow
+start may be hedged: the next hop is raced against it (``_race``).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -47,9 +50,31 @@ from ._events import (
 )
 from ._packages import packages_involved
 from ._policy import Action, Backoff
+from ._race import race
 from ._route import Route
 from ._seam import Seam
-from ._steps import Attempt, Consult, Fail, Finish, Live, SendReports, Sleep, Step, assemble
+from ._steps import (
+    END,
+    PRIMARY,
+    TIMED_OUT,
+    Attempt,
+    Close,
+    Command,
+    Consult,
+    Emit,
+    Fail,
+    Finish,
+    Flow,
+    Left,
+    Live,
+    Open,
+    Racer,
+    Read,
+    SendReports,
+    Sleep,
+    Step,
+    assemble,
+)
 from ._trace import AttemptRecord, ChainTrace
 from ._types import (
     AttemptOutcome,
@@ -74,13 +99,17 @@ class Walk:
     """One call's walk: which hop runs, what failed, what the caller has received."""
 
     def __init__(
-        self, chain: Chain[Any], request: object = None, checks: Sequence[AnswerCheck] = ()
+        self,
+        chain: Chain[Any],
+        request: object = None,
+        checks: Sequence[AnswerCheck] = (),
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.chain = chain
         self._checks = (*chain.policy.answer_checks, *checks)  # judge each finished answer
         self._holds = any(check.holds for check in self._checks)
         self.call_id = f"call-{next(_call_ids)}"
-        self._clock = chain.clock
+        self.clock = self._clock = chain.clock if clock is None else clock
         self._started = self._clock()
         self._tries = 0  # attempts on the current hop
         self._total = 0
@@ -102,7 +131,106 @@ class Walk:
         self._route = Route(chain, request, self.call_id, self._events.append, lambda: self.text)
         self._index = self._route.first()
 
-    # -- what the driver asks -------------------------------------------------
+    # -- the call as commands ---------------------------------------------------
+
+    def run(self) -> Flow:
+        """The whole call: the commands a driver performs, ending when the call is over.
+
+        It returns when the answer is complete and raises the call's error
+        otherwise; thrown an exception (the caller left), it closes what is
+        open, tells shared health and the hooks, and re-raises it.
+        """
+        interrupted: BaseException | None = None
+        try:
+            while True:
+                step = self.next_step()
+                if self._events:
+                    yield Emit(self.drain())
+                if isinstance(step, Finish):
+                    return
+                if isinstance(step, Fail):
+                    raise step.error
+                if isinstance(step, Consult):
+                    self.admitted((yield step))
+                elif isinstance(step, Sleep):
+                    yield step
+                else:
+                    yield from self._attempt(step)
+        except BaseException as exc:
+            interrupted = exc.exit if isinstance(exc, Left) else exc
+            raise
+        finally:
+            rest = self.conclude(interrupted)
+            self.ended(None if rest is None else (yield rest))
+            yield Emit(self.drain())
+
+    def _attempt(self, step: Attempt) -> Flow:
+        """One attempt: its streams are closed whatever happens, then it is judged."""
+        opened: list[Racer] = []
+        try:
+            failure = yield from self._stream(step, opened)
+        finally:
+            for tag in opened:
+                yield Close(tag)
+        if failure is not None:
+            self.fail(failure)
+            return
+        tail = self.end()
+        if tail is not None:
+            yield tail
+
+    def _stream(
+        self, step: Attempt, opened: list[Racer]
+    ) -> Generator[Command, Any, BaseException | None]:
+        """Pass the attempt's deltas on; return the error that ended it (None: it ended)."""
+        racing = step.hedge_after is not None
+        reports = None if racing else self.send_reports
+        opening = Open(PRIMARY, step, reports, self.may_time_out(), racing)
+        error: BaseException | None = yield opening
+        if error is not None:
+            return error
+        opened.append(PRIMARY)
+        tag, ended = PRIMARY, False
+        raced: list[Any] = []
+        if step.hedge_after is not None:
+            won = yield from race(self, step.hedge_after, opened)
+            if isinstance(won, BaseException):
+                return won
+            tag, raced, ended = won
+            raced.reverse()  # what the winner produced while racing comes first
+        read = Read((tag,), self._wait)
+        while True:
+            if raced:
+                delta = raced.pop()
+            else:
+                if ended:
+                    return None
+                got = yield read
+                if got is TIMED_OUT:
+                    pending = self.read_timeout()
+                    assert pending is not None
+                    return self.timed_out(pending)
+                _, delta, error = got
+                if error is not None:
+                    if not isinstance(error, Exception):
+                        raise error
+                    return error
+                if delta is END:
+                    return None
+            try:
+                out = self.accept(delta)
+            except Exception as exc:
+                return exc
+            if self._events:  # hooks hear of a seam before its text
+                yield Emit(self.drain())
+            if out is not None:
+                yield out
+
+    def _wait(self) -> float | None:
+        pending = self.read_timeout()
+        return None if pending is None else pending.limit
+
+    # -- the walk's steps -------------------------------------------------------
 
     def next_step(self) -> Step:
         """The next thing to do; terminal steps are returned again if asked twice."""
@@ -303,7 +431,7 @@ class Walk:
 
     # -- what the hop produced ------------------------------------------------
 
-    def accept(self, delta: Delta) -> Delta | None:
+    def accept(self, delta: object) -> Delta | None:
         """Take one delta from the live hop; return what the caller should receive.
 
         Text passes through (past the seam's short look-ahead on a

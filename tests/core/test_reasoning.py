@@ -59,13 +59,24 @@ def test_a_hop_that_failed_while_thinking_leaves_a_fresh_start(drive: Drive) -> 
 
 
 def test_a_hedge_losers_reasoning_never_reaches_the_caller(drive: Drive) -> None:
-    """Racers' reasoning waits with their other output; only the winner's is delivered."""
-    primary = Scripted([thought("slow thought"), Stall(5), "late"], name="p")
+    """Only the winner of a hedged start is delivered, its reasoning included."""
+    primary = Scripted([Stall(5), thought("slow thought"), "late"], name="p")
     backup = Scripted([thought("quick thought"), "fast", Delta(finish_reason="stop")], name="b")
     run = drive(chain(primary, backup, hedge_after=0.05))
     assert run.trace.served_by == "b"
     assert reasoning(run.deltas) == ["quick thought"]
     assert run.text == "fast"
+
+
+def test_a_thinking_hop_wins_its_hedged_start(drive: Drive) -> None:
+    """Reasoning is a start, as text is: a hop thinking before ``hedge_after`` is not hedged."""
+    stop = Delta(finish_reason="stop")
+    primary = Scripted([thought("Let me think."), Stall(0.2), "Answer", stop], name="p")
+    backup = Scripted(["never"], name="b")
+    run = drive(chain(primary, backup, hedge_after=0.05))
+    assert (run.trace.served_by, run.text) == ("p", "Answer")
+    assert reasoning(run.deltas) == ["Let me think."]
+    assert backup.calls == []
 
 
 def test_reasoning_is_a_first_token_and_keeps_the_idle_clock_alive() -> None:
