@@ -174,9 +174,10 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
         token = None if reports is None else mark_requests(reports)
         try:
             seconds = command.wait()
-            if seconds is None:
+            if seconds is None and reports is None:
                 return tag, await anext(stream), None
-            async with _timeout(max(0.0, seconds)) as scope:
+            # Even with no limit yet, a report may set one (a request held until sent).
+            async with _timeout(None if seconds is None else max(0.0, seconds)) as scope:
                 self._scope, self._wait = scope, command.wait
                 return tag, await anext(stream), None
         except StopAsyncIteration:

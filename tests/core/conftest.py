@@ -5,10 +5,16 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
 from fallback_core import Chain, ChainTrace, Delta
+from fallback_core._drive import _adrive, _drive
+from fallback_core._events import CallTelemetry
+from fallback_core._walk import Walk
+
+from .virtual import AsyncVirtualIO, VirtualIO, VirtualTime
 
 # Exception groups and except* came with Python 3.11.
 collect_ignore = ["test_exception_group.py"] if sys.version_info < (3, 11) else []
@@ -16,12 +22,13 @@ collect_ignore = ["test_exception_group.py"] if sys.version_info < (3, 11) else 
 
 @dataclass
 class Run:
-    """What one call through a chain delivered."""
+    """What one call through a chain delivered, on virtual time."""
 
     deltas: list[Delta]
     trace: ChainTrace
     error: BaseException | None = None
     texts: list[str] = field(default_factory=list)
+    time: VirtualTime = field(default_factory=VirtualTime)
 
     @property
     def text(self) -> str:
@@ -31,10 +38,19 @@ class Run:
 Drive = Callable[..., Run]
 
 
+def _call(chain: Chain[object], request: object, io: type[VirtualIO]) -> tuple[Any, Walk, Any]:
+    time = VirtualTime()
+    walk = Walk(chain, request, clock=time)
+    telemetry = CallTelemetry(chain.hooks, chain.hook_failures)
+    return walk, io(chain, request, telemetry, time), time
+
+
 def _drive_sync(
     chain: Chain[object], request: object = "request", *, stop_after: int | None = None
 ) -> Run:
-    stream = chain.stream(request)
+    """One call through the sync driver, its I/O on virtual time."""
+    walk, io, time = _call(chain, request, VirtualIO)
+    stream = _drive(walk.run(), io)
     deltas: list[Delta] = []
     error = None
     try:
@@ -45,14 +61,17 @@ def _drive_sync(
                 break
     except Exception as exc:
         error = exc
-    return Run(deltas, stream.trace, error)
+    return Run(deltas, walk.trace(), error, time=time)
 
 
 def _drive_async(
     chain: Chain[object], request: object = "request", *, stop_after: int | None = None
 ) -> Run:
+    """One call through the async driver, its I/O on virtual time."""
+
     async def main() -> Run:
-        stream = chain.astream(request)
+        walk, io, time = _call(chain, request, AsyncVirtualIO)
+        stream = _adrive(walk.run(), io)
         deltas: list[Delta] = []
         error = None
         try:
@@ -65,14 +84,50 @@ def _drive_async(
             error = exc
         leftover = asyncio.all_tasks() - {asyncio.current_task()}
         assert not leftover, f"tasks left behind: {leftover}"
+        return Run(deltas, walk.trace(), error, time=time)
+
+    return asyncio.run(main())
+
+
+def _real_sync(chain: Chain[object], request: object = "request") -> Run:
+    """One call through `Chain.stream`: the sync driver with its real I/O, threads and all."""
+    stream = chain.stream(request)
+    deltas: list[Delta] = []
+    error = None
+    try:
+        deltas.extend(stream)
+    except Exception as exc:
+        error = exc
+    return Run(deltas, stream.trace, error)
+
+
+def _real_async(chain: Chain[object], request: object = "request") -> Run:
+    """One call through `Chain.astream`: the async driver with its real I/O."""
+
+    async def main() -> Run:
+        stream = chain.astream(request)
+        deltas: list[Delta] = []
+        error = None
+        try:
+            deltas.extend([delta async for delta in stream])
+        except Exception as exc:
+            error = exc
+        leftover = asyncio.all_tasks() - {asyncio.current_task()}
+        assert not leftover, f"tasks left behind: {leftover}"
         return Run(deltas, stream.trace, error)
 
     return asyncio.run(main())
 
 
 @pytest.fixture(params=["sync", "async"])
+def real_drive(request: pytest.FixtureRequest) -> Drive:
+    """Runs one call through `Chain.stream` or `Chain.astream`, in real time."""
+    return _real_sync if request.param == "sync" else _real_async
+
+
+@pytest.fixture(params=["sync", "async"])
 def drive(request: pytest.FixtureRequest) -> Drive:
-    """Runs one call through the sync or the async driver and collects what it delivered."""
+    """Runs one call through the sync or the async driver, on virtual time, and collects it."""
     return _drive_sync if request.param == "sync" else _drive_async
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import weakref
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ Script = Sequence[Item] | BaseException
 
 _targets: weakref.WeakSet[Scripted] = weakref.WeakSet()
 
+VIRTUAL = False
+"""Set while a call runs on virtual time (``virtual``): a stall is handed to the I/O, not waited."""
+
 
 def release_all() -> None:
     """End every sync stall now (test teardown)."""
@@ -35,6 +39,22 @@ class Stall:
     """The stream goes quiet for ``seconds`` (or until released)."""
 
     seconds: float = 30.0
+
+
+def pause(seconds: float) -> Iterator[Any]:
+    """A custom target's stream goes quiet: on virtual time a `Stall`, else a real wait."""
+    if VIRTUAL:
+        yield Stall(seconds)
+    else:
+        time.sleep(seconds)
+
+
+async def apause(seconds: float) -> AsyncIterator[Any]:
+    """`pause` for an async stream."""
+    if VIRTUAL:
+        yield Stall(seconds)
+    else:
+        await asyncio.sleep(seconds)
 
 
 def ok(*texts: str, usage: Usage | None = None, finish: str = "stop") -> list[Item]:
@@ -80,7 +100,10 @@ class Scripted:
         try:
             for item in script:
                 if isinstance(item, Stall):
-                    self.release.wait(item.seconds)
+                    if VIRTUAL:
+                        yield item  # type: ignore[misc]
+                    else:
+                        self.release.wait(item.seconds)
                 elif isinstance(item, BaseException):
                     raise item
                 else:
@@ -97,7 +120,10 @@ class Scripted:
         try:
             for item in script:
                 if isinstance(item, Stall):
-                    await asyncio.sleep(item.seconds)
+                    if VIRTUAL:
+                        yield item  # type: ignore[misc]
+                    else:
+                        await asyncio.sleep(item.seconds)
                 elif isinstance(item, BaseException):
                     raise item
                 else:

@@ -11,7 +11,7 @@ import pytest
 from fallback_core import Category, Chain, Hop, Policy
 from fallback_core.testing import Fault, FaultServer, ModelScript
 
-from .conftest import Drive
+from .conftest import Drive, _real_async, _real_sync
 from .openai_target import OpenAITarget
 
 ANSWER = (
@@ -29,6 +29,12 @@ def target(server: FaultServer, model: str, timeout: float = 10.0) -> OpenAITarg
     """A target whose clients the `server` fixture closes after the test."""
     _targets.append(OpenAITarget(server.base_url, model, timeout=timeout))
     return _targets[-1]
+
+
+@pytest.fixture(params=["sync", "async"])
+def drive(request: pytest.FixtureRequest) -> Drive:
+    """Real HTTP in real time: each driver with its real I/O (threads, ``asyncio.timeout``)."""
+    return _real_sync if request.param == "sync" else _real_async
 
 
 @pytest.fixture

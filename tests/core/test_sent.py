@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -36,6 +35,7 @@ from fallback_core.testing import FaultServer, ModelScript
 
 from .conftest import Drive
 from .openai_target import to_delta
+from .scripted import apause, pause
 
 ANSWER = "Queued requests are not late requests: the limit starts when the request goes out."
 
@@ -170,7 +170,7 @@ class SelfReporting:
 
     def stream(self, request: Any, continuation: Continuation | None) -> Iterator[Delta]:
         request_queued()
-        time.sleep(self.queued_for)
+        yield from pause(self.queued_for)
         request_sent()
         yield Delta(text="sent late, answered at once")
         yield Delta(finish_reason="stop")
@@ -179,7 +179,8 @@ class SelfReporting:
         self, request: Any, continuation: Continuation | None
     ) -> AsyncIterator[Delta]:
         request_queued()
-        await asyncio.sleep(self.queued_for)
+        async for stall in apause(self.queued_for):
+            yield stall
         request_sent()
         yield Delta(text="sent late, answered at once")
         yield Delta(finish_reason="stop")
@@ -204,7 +205,7 @@ class ReportsSent:
         self.sent_after = sent_after
 
     def stream(self, request: Any, continuation: Continuation | None) -> Iterator[Delta]:
-        time.sleep(self.sent_after)  # e.g. the process busy with a thousand other calls
+        yield from pause(self.sent_after)  # e.g. the process busy with a thousand other calls
         request_sent()
         yield Delta(text="answered once sent")
         yield Delta(finish_reason="stop")
@@ -212,7 +213,8 @@ class ReportsSent:
     async def astream(
         self, request: Any, continuation: Continuation | None
     ) -> AsyncIterator[Delta]:
-        await asyncio.sleep(self.sent_after)
+        async for stall in apause(self.sent_after):
+            yield stall
         request_sent()
         yield Delta(text="answered once sent")
         yield Delta(finish_reason="stop")

@@ -406,7 +406,7 @@ def test_estimates_fitting_no_hop_are_ignored(drive: Drive) -> None:
     assert run.text == "answered"
 
 
-def test_a_long_retry_after_is_waited_on_the_chains_own_time(drive: Drive) -> None:
+def test_a_long_retry_after_is_waited_on_the_chains_own_time(real_drive: Drive) -> None:
     """A 429 asking for 20 s (within max_retry_after) is retried on the same hop after 20 s of
     the chain's clock; with a fake clock and sleeper the test waits for nothing."""
     time = FakeTime()
@@ -418,7 +418,7 @@ def test_a_long_retry_after_is_waited_on_the_chains_own_time(drive: Drive) -> No
         sleep=time.sleep,
         sleep_async=time.sleep_async,
     )
-    run = drive(built)
+    run = real_drive(built)
     assert run.text == "ok"
     assert time.slept == [20.0]
     assert [(a.hop, a.outcome, a.started) for a in run.trace.attempts] == [
