@@ -40,6 +40,11 @@ class _Call(Generic[RequestT]):
     ):
         self._walk = Walk(chain, request, checks)
         self._telemetry = CallTelemetry((*chain.hooks, *hooks), chain.hook_failures)
+        self._start(chain, request)
+
+    def _start(self, chain: Chain[RequestT], request: RequestT) -> None:
+        """Set the driver going (lazily: nothing runs before the first delta is asked for)."""
+        raise NotImplementedError
 
     @property
     def text(self) -> str:
@@ -59,16 +64,10 @@ class CallStream(_Call[RequestT]):
     stream at once and tries no further hop.
     """
 
-    def __init__(
-        self,
-        chain: Chain[RequestT],
-        request: RequestT,
-        hooks: Sequence[Hook] = (),
-        checks: Sequence[AnswerCheck] = (),
-    ):
-        super().__init__(chain, request, hooks, checks)
-        io = Threads(chain, request, self._telemetry)
-        self._deltas: Generator[Delta, None, None] = _drive(self._walk.run(), io)
+    _deltas: Generator[Delta, None, None]
+
+    def _start(self, chain: Chain[RequestT], request: RequestT) -> None:
+        self._deltas = _drive(self._walk.run(), Threads(chain, request, self._telemetry))
 
     def __iter__(self) -> Iterator[Delta]:
         return self._deltas
@@ -89,16 +88,10 @@ class CallStream(_Call[RequestT]):
 class AsyncCallStream(_Call[RequestT]):
     """The caller's view of one async call: ``async for`` it, read ``trace`` any time."""
 
-    def __init__(
-        self,
-        chain: Chain[RequestT],
-        request: RequestT,
-        hooks: Sequence[Hook] = (),
-        checks: Sequence[AnswerCheck] = (),
-    ):
-        super().__init__(chain, request, hooks, checks)
-        io = Tasks(chain, request, self._telemetry)
-        self._deltas: AsyncGenerator[Delta, None] = _adrive(self._walk.run(), io)
+    _deltas: AsyncGenerator[Delta, None]
+
+    def _start(self, chain: Chain[RequestT], request: RequestT) -> None:
+        self._deltas = _adrive(self._walk.run(), Tasks(chain, request, self._telemetry))
 
     def __aiter__(self) -> AsyncIterator[Delta]:
         return self._deltas
@@ -141,26 +134,22 @@ class _Turn:
 
 
 def _drive(flow: Flow, io: Threads) -> Generator[Delta, None, None]:
-    turn, perform = _Turn(flow), io.perform
+    turn, act = _Turn(flow), io.perform
     with io:
-        while (command := turn.next()) is not None:
-            try:
-                if isinstance(command, Delta):
-                    yield command
-                else:
-                    turn.reply = perform[type(command)](command)
+        while (step := turn.next()) is not None:
+            try:  # a delta goes to the caller; any other command is performed
+                turn.reply = (yield step) if isinstance(step, Delta) else act[type(step)](step)
             except BaseException as exc:  # the caller left, or the I/O failed: the flow cleans up
                 turn.error = exc
 
 
 async def _adrive(flow: Flow, io: Tasks) -> AsyncGenerator[Delta, None]:
-    turn, perform = _Turn(flow), io.perform
+    turn, act = _Turn(flow), io.perform
     with io:
-        while (command := turn.next()) is not None:
+        while (step := turn.next()) is not None:
             try:
-                if isinstance(command, Delta):
-                    yield command
-                else:
-                    turn.reply = await perform[type(command)](command)
+                turn.reply = (
+                    (yield step) if isinstance(step, Delta) else await act[type(step)](step)
+                )
             except BaseException as exc:
                 turn.error = exc

@@ -23,6 +23,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from . import _events as events
 from ._circuit import COUNTED, Admission, Verdict
 from ._classify import Category, ErrorInfo, classify_error
 from ._cost import tokens_written
@@ -36,18 +37,7 @@ from ._errors import (
     StreamTimeoutError,
     StreamTruncatedError,
 )
-from ._events import (
-    CallEnded,
-    ChainExhausted,
-    ContinuationJoined,
-    Event,
-    FallbackTriggered,
-    HealthStoreChanged,
-    HedgeStarted,
-    HopEnded,
-    HopStarted,
-    RetryScheduled,
-)
+from ._events import Event
 from ._packages import packages_involved
 from ._policy import Action, Backoff
 from ._race import race
@@ -270,7 +260,7 @@ class Walk:
         if policy.deadline is not None:
             self._live.share = self._share(policy.deadline)
         self._events.append(
-            HopStarted(
+            events.HopStarted(
                 self.call_id,
                 _name(hop),
                 hop.model,
@@ -292,7 +282,7 @@ class Walk:
             raise RuntimeError("no consultation is in progress")
         if admission.store_up is not None:
             self._events.append(
-                HealthStoreChanged(self.call_id, admission.store_up, admission.store_error)
+                events.HealthStoreChanged(self.call_id, admission.store_up, admission.store_error)
             )
         if asking.candidates:
             chosen = self._route.admitted(admission)
@@ -316,9 +306,11 @@ class Walk:
         self._total += 1
         self._rival = (following, Live(hop, 1, self._clock(), None))
         self._events.append(
-            HedgeStarted(self.call_id, _name(live.hop), _name(hop), self.chain.policy.hedge_after)
+            events.HedgeStarted(
+                self.call_id, _name(live.hop), _name(hop), self.chain.policy.hedge_after
+            )
         )
-        self._events.append(HopStarted(self.call_id, _name(hop), hop.model, 1, None, 0))
+        self._events.append(events.HopStarted(self.call_id, _name(hop), hop.model, 1, None, 0))
         return Attempt(hop, 1, None)
 
     def settle(self, rival_won: bool, loser_error: BaseException | None = None) -> None:
@@ -520,7 +512,7 @@ class Walk:
         since = live.first_token_at if live.first_token_at is not None else live.started
         live.seam_held_for = self._clock() - since
         self._events.append(
-            ContinuationJoined(
+            events.ContinuationJoined(
                 self.call_id,
                 _name(live.hop),
                 cont.strategy,
@@ -572,7 +564,7 @@ class Walk:
             self._no_prefill.add(_name(hop))
             self._tries -= 1
             self._events.append(
-                RetryScheduled(
+                events.RetryScheduled(
                     self.call_id, _name(hop), hop.model, live.number, 0.0, category, None
                 )
             )
@@ -581,7 +573,7 @@ class Walk:
             delay = self._retry_delay(info.retry_after)
             if delay is not None:
                 self._events.append(
-                    RetryScheduled(
+                    events.RetryScheduled(
                         self.call_id,
                         _name(hop),
                         hop.model,
@@ -604,7 +596,7 @@ class Walk:
             self._next = self._exhaust("every hop failed", cause=exc)
             return
         self._events.append(
-            FallbackTriggered(
+            events.FallbackTriggered(
                 self.call_id, _name(hop), _name(self.chain.hops[following]), category, exc
             )
         )
@@ -638,7 +630,7 @@ class Walk:
             outcome, error = "failed", step.error
         else:
             outcome, error = "cancelled", self._interrupted_by
-        self._events.append(CallEnded(self.call_id, outcome, error, self.trace()))
+        self._events.append(events.CallEnded(self.call_id, outcome, error, self.trace()))
 
     # -- what the caller can read ---------------------------------------------
 
@@ -785,7 +777,7 @@ class Walk:
             described = None if error is None else f"{type(error).__name__}: {error}"
             self._verdicts.append(health.verdict(hop.circuit, verdict, described, retry_after))
         self._events.append(
-            HopEnded(
+            events.HopEnded(
                 self.call_id,
                 record.hop,
                 hop.model,
@@ -810,7 +802,9 @@ class Walk:
         text = self.text
         error = kind(self._records, partial_text=text, reason=reason)
         error.__cause__ = cause if cause is not None else _last_error(self._records)
-        self._events.append(ChainExhausted(self.call_id, reason, tuple(self._records), len(text)))
+        self._events.append(
+            events.ChainExhausted(self.call_id, reason, tuple(self._records), len(text))
+        )
         self._next = Fail(error)
         return self._next
 
