@@ -27,20 +27,24 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Literal, get_args
 
 from ._classify import Category
 from ._errors import ConfigurationError
 
 __all__ = [
     "COUNTED",
+    "OUTCOMES",
     "Admission",
     "Breaker",
     "Circuit",
+    "CircuitOutcome",
     "CircuitState",
     "Transition",
     "Verdict",
     "admit",
     "consult",
+    "outcome_of",
     "transition",
     "wait",
 ]
@@ -57,6 +61,13 @@ COUNTED = frozenset(
         Category.AUTH,
     }
 )
+
+
+#: What an ended attempt says about its provider: it served, it failed in a way
+#: that counts (see `COUNTED`), or it says nothing either way (cancelled, or a
+#: 400 the caller caused) - which only releases a probe it held.
+CircuitOutcome = Literal["success", "failure", "neutral"]
+OUTCOMES: frozenset[CircuitOutcome] = frozenset(get_args(CircuitOutcome))
 
 
 class CircuitState(enum.Enum):
@@ -121,13 +132,12 @@ class Transition:
 class Verdict:
     """How an attempt on ``identity`` ended, at time ``at``: what the store records.
 
-    ``outcome`` is True for a success, False for a counted failure, None for an
-    attempt that says nothing about the provider. ``retry_after`` is the
-    provider's own request to wait, if it made one.
+    ``outcome`` is a `CircuitOutcome`; ``retry_after`` is the provider's own
+    request to wait, if it made one.
     """
 
     identity: str
-    outcome: bool | None
+    outcome: CircuitOutcome
     at: float
     error: str | None = None
     retry_after: float | None = None
@@ -152,21 +162,29 @@ class Admission:
     store_error: BaseException | None = None
 
 
+def outcome_of(served: bool, category: Category | None) -> CircuitOutcome:
+    """What an attempt that ``served`` the answer, or failed with ``category``, says of its hop."""
+    if served:
+        return "success"
+    return "failure" if category in COUNTED else "neutral"
+
+
 def transition(
     circuit: Circuit,
-    outcome: bool | None,
+    outcome: CircuitOutcome,
     now: float,
     breaker: Breaker,
     error: str | None = None,
     retry_after: float | None = None,
 ) -> Circuit:
-    """The circuit after an attempt ended (see `Verdict` for ``outcome``)."""
-    if outcome is None:
+    """The circuit after an attempt ended with ``outcome``."""
+    if outcome == "neutral":
         return replace(circuit, probing=False)
+    failed = outcome == "failure"
     recent = circuit.recent
     if breaker.failure_rate is not None:
-        recent = (*(r for r in recent if r[0] > now - breaker.window), (now, not outcome))
-    if outcome:
+        recent = (*(r for r in recent if r[0] > now - breaker.window), (now, failed))
+    if not failed:
         lapsed = circuit.reopen_at is None or now >= circuit.reopen_at
         if circuit.state is CircuitState.OPEN and not lapsed:  # a straggler from before
             return replace(circuit, recent=recent)

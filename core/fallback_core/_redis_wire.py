@@ -15,7 +15,7 @@ from redis.asyncio.retry import Retry as _AsyncRetry
 from redis.backoff import NoBackoff as _NoBackoff
 from redis.retry import Retry as _Retry
 
-from ._circuit import Admission, Breaker, Circuit, CircuitState, Verdict
+from ._circuit import Admission, Breaker, Circuit, CircuitOutcome, CircuitState, Verdict
 from ._errors import ConfigurationError
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
 
 _SCHEMES = ("redis://", "rediss://", "unix://")
 _FIELDS = ("s", "f", "e", "r", "p")
+_OUTCOME_ON_WIRE: dict[CircuitOutcome, str] = {"success": "1", "failure": "0", "neutral": ""}
 
 Args = list[str | float | int]
 
@@ -70,7 +71,7 @@ class Wire:
             len(verdicts),
         ]
         for v in verdicts:
-            outcome = "" if v.outcome is None else "1" if v.outcome else "0"
+            outcome = _OUTCOME_ON_WIRE[v.outcome]
             retry = "" if v.retry_after is None else v.retry_after * 1000
             args += [number[v.identity], outcome, max(0.0, now - v.at) * 1000, v.error or "", retry]
         args += [len(candidates), *(number[c] for c in candidates)]
