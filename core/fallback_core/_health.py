@@ -84,17 +84,13 @@ class Health:
 
     def consult(self, step: Consult) -> Admission:
         """Record the step's verdicts, then admit one of its candidates."""
-        admission, changes = self.store.consult(
-            self.breaker, step.verdicts, step.candidates, force=step.force
-        )
+        admission, changes = self.store.consult(self.breaker, step)
         self.announce(changes)
         return admission
 
     async def aconsult(self, step: Consult) -> Admission:
         """`consult` for the async driver."""
-        admission, changes = await self.store.aconsult(
-            self.breaker, step.verdicts, step.candidates, force=step.force
-        )
+        admission, changes = await self.store.aconsult(self.breaker, step)
         self.announce(changes)
         return admission
 
