@@ -44,18 +44,15 @@ from typing import TYPE_CHECKING, Any
 
 from ._circuit import Admission, Breaker, Circuit, Transition, Verdict
 from ._errors import ConfigurationError
+from ._packages import needs_extra
 from ._redis_script import CONSULT
 from ._steps import Consult
 from ._store import Consulted, LocalStore
 
-try:
+with needs_extra("fallback_core.redis", "redis-py", "redis"):
     import redis as _redis
     import redis.asyncio as _aredis
     from redis.exceptions import RedisError as _RedisError
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess
-    raise ImportError(
-        "fallback_core.redis needs redis-py: pip install 'fallback-chain[redis]'"
-    ) from exc
 
 from ._redis_wire import Request, Wire, check_options, make_async_client, make_client
 
