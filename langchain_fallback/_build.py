@@ -60,11 +60,7 @@ def build_chain(fields: Mapping[str, Any]) -> Built:
     retries = fields["max_retries"]
     if retries is not None and (not isinstance(retries, int) or retries < 0):
         raise ConfigurationError("max_retries", f"got {retries!r}", "an int >= 0, or None")
-    for name in ("timeout", "first_token_timeout", "idle_timeout"):
-        value = fields[name]
-        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
-            raise ConfigurationError(name, f"got {value!r}", "seconds > 0, or None")
-    defaults = HopDefaults(
+    defaults = HopDefaults(  # checks the time limits, naming the field
         timeout=fields["timeout"],
         first_token_timeout=fields["first_token_timeout"],
         idle_timeout=fields["idle_timeout"],

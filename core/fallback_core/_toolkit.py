@@ -14,13 +14,23 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from ._chain import DEFAULT_FIRST_TOKEN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, Chain, Tier
+from ._chain import (
+    DEFAULT_CONTINUE_INSTRUCTION,
+    DEFAULT_FIRST_TOKEN_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    Chain,
+    Tier,
+)
 from ._errors import ConfigurationError
+from ._events import Hook
+from ._health import Health
 from ._policy import Policy
 from ._types import Strategy, unique_name
 
 __all__ = [
+    "DEFAULTS",
     "POLICY_FIELDS",
+    "ChainOptions",
     "HopLimits",
     "HopOptions",
     "endpoint_of",
@@ -64,6 +74,34 @@ class HopLimits:
     timeout: float | None = None
     first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT
     idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
+
+    def __post_init__(self) -> None:
+        for name in ("timeout", "first_token_timeout", "idle_timeout"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ConfigurationError(name, f"got {value!r}", "seconds > 0, or None")
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ChainOptions:
+    """What a fallback model gives its chain besides its models, with the core's defaults.
+
+    Declared here once for every adapter: each takes these options under
+    these names, and its own declarations take their defaults from `DEFAULTS`.
+    ``limits`` apply to every hop that sets none of its own.
+    """
+
+    policy: Policy | None = None
+    hooks: Sequence[Hook] = ()
+    continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION
+    limits: HopLimits = HopLimits()
+    health: Health | None = None
+
+
+DEFAULTS = ChainOptions()
+"""The options a fallback model has when it is given none."""
 
 
 def first(value: T | None, default: T) -> T:
