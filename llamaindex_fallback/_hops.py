@@ -97,17 +97,7 @@ def build_chain(llms: object, settings: ChainOptions) -> BuiltChain:
         members = [_hop(f"llms[{i}].hops[{j}]", m, settings) for j, m in enumerate(item.hops)]
         places.append(Tier([hop for hop, _ in members], name=item.name))
         metadata += [meta for _, meta in members]
-    try:
-        chain = Chain(
-            places,
-            policy=settings.policy,
-            hooks=settings.hooks,
-            continue_instruction=settings.continue_instruction,
-            health=settings.health,
-        )
-    except ConfigurationError as exc:  # the core names hops; the caller wrote llms
-        field = "llms" + exc.field[4:] if exc.field.startswith("hops") else exc.field
-        raise ConfigurationError(field, exc.problem, exc.expected) from None
+    chain = settings.chain(places, "llms")
     targets = [h.target for h in chain.hops]
     return BuiltChain(
         chain,

@@ -19,6 +19,7 @@ from ._chain import (
     DEFAULT_FIRST_TOKEN_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT,
     Chain,
+    Hop,
     Tier,
 )
 from ._errors import ConfigurationError
@@ -98,6 +99,25 @@ class ChainOptions:
     continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION
     limits: HopLimits = HopLimits()
     health: Health | None = None
+
+    def chain(self, places: Sequence[Hop[T] | Tier[T]], field: str) -> Chain[T]:
+        """The chain of ``places`` with these options; a bad hop is named under ``field``.
+
+        The core names hops ``hops[i]``; the caller wrote ``models[i]`` or
+        ``llms[i]``, so that is what the error says.
+        """
+        try:
+            return Chain(
+                places,
+                policy=self.policy,
+                hooks=self.hooks,
+                continue_instruction=self.continue_instruction,
+                health=self.health,
+            )
+        except ConfigurationError as exc:
+            if not exc.field.startswith("hops"):
+                raise
+            raise ConfigurationError(field + exc.field[4:], exc.problem, exc.expected) from None
 
 
 DEFAULTS = ChainOptions()
