@@ -12,21 +12,23 @@ import dataclasses
 import enum
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._chain import (
     DEFAULT_CONTINUE_INSTRUCTION,
     DEFAULT_FIRST_TOKEN_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT,
     Chain,
-    Hop,
     Tier,
 )
 from ._errors import ConfigurationError
-from ._events import Hook
-from ._health import Health
 from ._policy import Policy
 from ._types import Strategy, unique_name
+
+if TYPE_CHECKING:
+    from ._chain import Hop
+    from ._events import Hook
+    from ._health import Health
 
 __all__ = [
     "DEFAULTS",
