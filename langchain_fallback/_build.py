@@ -13,8 +13,9 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from fallback_core import Chain, ConfigurationError, Hop, Tier
+from fallback_core import Chain, Hop, Tier
 from fallback_core._toolkit import ChainOptions, first, members_of, unique_name
+from fallback_core._valid import check_count
 
 from ._hops import (
     ChatHop,
@@ -58,8 +59,7 @@ class Built:
 def build_chain(fields: Mapping[str, Any]) -> Built:
     """The chain a FallbackChatModel with these `CHAIN_FIELDS` values walks."""
     retries = fields["max_retries"]
-    if retries is not None and (not isinstance(retries, int) or retries < 0):
-        raise ConfigurationError("max_retries", f"got {retries!r}", "an int >= 0, or None")
+    check_count("max_retries", retries, minimum=0, allow_none=True)
     defaults = HopDefaults(  # checks the time limits, naming the field
         timeout=fields["timeout"],
         first_token_timeout=fields["first_token_timeout"],

@@ -31,6 +31,7 @@ from typing import Literal, get_args
 
 from ._classify import Category
 from ._errors import ConfigurationError
+from ._valid import check_count, check_seconds
 
 __all__ = [
     "COUNTED",
@@ -89,20 +90,14 @@ class Breaker:
     min_calls: int = 10
 
     def __post_init__(self) -> None:
-        if not isinstance(self.failure_threshold, int) or self.failure_threshold < 1:
-            raise ConfigurationError(
-                "Breaker.failure_threshold", f"got {self.failure_threshold!r}", "an int >= 1"
-            )
-        for name in ("cooldown", "window"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigurationError(f"Breaker.{name}", f"got {value!r}", "seconds > 0")
+        check_count("Breaker.failure_threshold", self.failure_threshold)
+        check_seconds("Breaker.cooldown", self.cooldown, allow_none=False)
+        check_seconds("Breaker.window", self.window, allow_none=False)
         if self.failure_rate is not None and not 0 < self.failure_rate <= 1:
             raise ConfigurationError(
                 "Breaker.failure_rate", f"got {self.failure_rate!r}", "a share in (0, 1], or None"
             )
-        if not isinstance(self.min_calls, int) or self.min_calls < 1:
-            raise ConfigurationError("Breaker.min_calls", f"got {self.min_calls!r}", "an int >= 1")
+        check_count("Breaker.min_calls", self.min_calls)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from ._chain import (
 from ._errors import ConfigurationError
 from ._policy import Policy
 from ._types import Strategy, unique_name
+from ._valid import check_seconds
 
 if TYPE_CHECKING:
     from ._chain import Hop
@@ -80,11 +81,7 @@ class HopLimits:
 
     def __post_init__(self) -> None:
         for name in ("timeout", "first_token_timeout", "idle_timeout"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise ConfigurationError(name, f"got {value!r}", "seconds > 0, or None")
+            check_seconds(name, getattr(self, name))
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

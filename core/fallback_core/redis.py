@@ -43,11 +43,11 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._circuit import Admission, Breaker, Circuit, Transition, Verdict
-from ._errors import ConfigurationError
 from ._packages import needs_extra
 from ._redis_script import CONSULT
 from ._steps import Consult
 from ._store import Consulted, LocalStore
+from ._valid import check_count, check_seconds
 
 with needs_extra("fallback_core.redis", "redis-py", "redis"):
     import redis as _redis
@@ -102,12 +102,8 @@ class RedisStore:
             ("retry_interval", retry_interval),
             ("ttl", ttl),
         ]:
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise ConfigurationError(f"RedisStore.{name}", f"got {value!r}", "seconds > 0")
-        if not isinstance(max_pending, int) or max_pending < 0:
-            raise ConfigurationError(
-                "RedisStore.max_pending", f"got {max_pending!r}", "an int >= 0"
-            )
+            check_seconds(f"RedisStore.{name}", value, allow_none=False)
+        check_count("RedisStore.max_pending", max_pending, minimum=0)
         self.url, self.prefix, self.timeout = url, prefix, float(timeout)
         self.refresh, self.retry_interval, self.ttl = float(refresh), float(retry_interval), ttl
         self._wire = Wire(prefix, ttl, clock)
