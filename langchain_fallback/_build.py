@@ -13,8 +13,9 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from fallback_core import Chain, ConfigurationError, Health, Hook, Hop, Policy, Tier
-from fallback_core._toolkit import first, members_of, unique_name
+from fallback_core import Chain, Hop, Tier
+from fallback_core._toolkit import ChainOptions, first, members_of, unique_name
+from fallback_core._valid import check_count
 
 from ._hops import (
     ChatHop,
@@ -58,38 +59,28 @@ class Built:
 def build_chain(fields: Mapping[str, Any]) -> Built:
     """The chain a FallbackChatModel with these `CHAIN_FIELDS` values walks."""
     retries = fields["max_retries"]
-    if retries is not None and (not isinstance(retries, int) or retries < 0):
-        raise ConfigurationError("max_retries", f"got {retries!r}", "an int >= 0, or None")
-    for name in ("timeout", "first_token_timeout", "idle_timeout"):
-        value = fields[name]
-        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
-            raise ConfigurationError(name, f"got {value!r}", "seconds > 0, or None")
-    defaults = HopDefaults(
+    check_count("max_retries", retries, minimum=0, allow_none=True)
+    defaults = HopDefaults(  # checks the time limits, naming the field
         timeout=fields["timeout"],
         first_token_timeout=fields["first_token_timeout"],
         idle_timeout=fields["idle_timeout"],
         max_attempts=None if retries is None else retries + 1,
     )
-    return _build(
-        fields["models"],
+    options = ChainOptions(
         policy=fields["policy"],
         hooks=fields["hooks"],
         continue_instruction=fields["continue_instruction"],
-        defaults=defaults,
-        inner_retries=fields["inner_retries"],
+        limits=defaults,
         health=fields["health"],
     )
+    return _build(fields["models"], options, defaults, fields["inner_retries"])
 
 
 def _build(
     models: Sequence[BaseChatModel | ChatHop | Tier[Any]],
-    *,
-    policy: Policy,
-    hooks: Sequence[Hook],
-    continue_instruction: str,
+    options: ChainOptions,
     defaults: HopDefaults,
     inner_retries: str,
-    health: Health | None,
 ) -> Built:
     settings = [_setting(item) for item in members_of(models)]
     hops: list[Hop[ChatRequest]] = []
@@ -105,20 +96,7 @@ def _build(
             del hops[: len(item.hops)]
         else:
             places.append(hops.pop(0))
-    try:
-        chain = Chain(
-            places,
-            policy=policy,
-            hooks=hooks,
-            continue_instruction=continue_instruction,
-            health=health,
-        )
-    except ConfigurationError as exc:
-        field = (
-            exc.field.replace("hops", "models", 1) if exc.field.startswith("hops") else exc.field
-        )
-        raise ConfigurationError(field, exc.problem, exc.expected) from None
-    return Built(chain, tuple(running_models))
+    return Built(options.chain(places, "models"), tuple(running_models))
 
 
 def _setting(item: BaseChatModel | ChatHop) -> ChatHop:

@@ -12,16 +12,8 @@ from langchain_core.tools import BaseTool
 from pydantic import Field, GetPydanticSchema, PrivateAttr, SkipValidation
 from pydantic_core import core_schema
 
-from fallback_core import (
-    DEFAULT_CONTINUE_INSTRUCTION,
-    DEFAULT_FIRST_TOKEN_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT,
-    Chain,
-    ConfigurationError,
-    Health,
-    Policy,
-    Tier,
-)
+from fallback_core import Chain, ConfigurationError, Health, Policy, Tier
+from fallback_core._toolkit import DEFAULTS
 
 from ._build import CHAIN_FIELDS, Built, build_chain
 from ._call import public_kwargs
@@ -90,12 +82,12 @@ class FallbackChatModel(ChainCalls):
     ] = None
     """Shared health (`fallback_core.Health`): skip models whose circuit is open."""
     hooks: Annotated[tuple[Any, ...], SkipValidation()] = ()
-    continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION
-    timeout: float | None = None
+    continue_instruction: str = DEFAULTS.continue_instruction
+    timeout: float | None = DEFAULTS.limits.timeout
     """Seconds one attempt may take from start to finish, for hops that set none."""
-    first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT
+    first_token_timeout: float | None = DEFAULTS.limits.first_token_timeout
     """Seconds from sending a hop's request to its first text or tool call."""
-    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
+    idle_timeout: float | None = DEFAULTS.limits.idle_timeout
     """Seconds a hop's stream may go quiet between chunks after its first text."""
     max_retries: int | None = None
     stop: list[str] | None = None

@@ -23,30 +23,20 @@ per LLM with `LLMHop`:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from llama_index.core.base.llms.types import LLMMetadata, MessageRole
 from llama_index.core.constants import DEFAULT_CONTEXT_WINDOW
 from llama_index.core.llms import LLM
 
-from fallback_core import (
-    DEFAULT_CONTINUE_INSTRUCTION,
-    Chain,
-    ConfigurationError,
-    Health,
-    Hook,
-    Hop,
-    Policy,
-    Tier,
-)
-from fallback_core._toolkit import HopLimits, HopOptions, endpoint_of, first
+from fallback_core import Chain, ConfigurationError, Hop, Tier
+from fallback_core._toolkit import ChainOptions, HopOptions, endpoint_of, first
 
 from ._target import LLMRequest, LLMTarget, model_name
 from ._traits import class_traits
 
 __all__ = [
     "BuiltChain",
-    "ChainSettings",
     "LLMHop",
     "build_chain",
 ]
@@ -71,20 +61,6 @@ class LLMHop(HopOptions):
 
 
 @dataclass(frozen=True, slots=True)
-class ChainSettings:
-    """What a `FallbackLLM` gives its chain besides the LLMs.
-
-    The time limits apply to every hop that sets none of its own.
-    """
-
-    policy: Policy | None = None
-    hooks: Sequence[Hook] = ()
-    continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION
-    limits: HopLimits = field(default_factory=HopLimits)
-    health: Health | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class BuiltChain:
     """A validated chain, its LLMs in order, and the metadata a `FallbackLLM` reports."""
 
@@ -93,7 +69,7 @@ class BuiltChain:
     metadata: LLMMetadata
 
 
-def build_chain(llms: object, settings: ChainSettings) -> BuiltChain:
+def build_chain(llms: object, settings: ChainOptions) -> BuiltChain:
     """Validate ``llms`` and build their chain; raise `ConfigurationError` naming the field.
 
     ``llms`` holds LLMs, `LLMHop`s, and `fallback_core.Tier`s of either.
@@ -121,17 +97,7 @@ def build_chain(llms: object, settings: ChainSettings) -> BuiltChain:
         members = [_hop(f"llms[{i}].hops[{j}]", m, settings) for j, m in enumerate(item.hops)]
         places.append(Tier([hop for hop, _ in members], name=item.name))
         metadata += [meta for _, meta in members]
-    try:
-        chain = Chain(
-            places,
-            policy=settings.policy,
-            hooks=settings.hooks,
-            continue_instruction=settings.continue_instruction,
-            health=settings.health,
-        )
-    except ConfigurationError as exc:  # the core names hops; the caller wrote llms
-        field = "llms" + exc.field[4:] if exc.field.startswith("hops") else exc.field
-        raise ConfigurationError(field, exc.problem, exc.expected) from None
+    chain = settings.chain(places, "llms")
     targets = [h.target for h in chain.hops]
     return BuiltChain(
         chain,
@@ -140,7 +106,7 @@ def build_chain(llms: object, settings: ChainSettings) -> BuiltChain:
     )
 
 
-def _hop(where: str, item: object, settings: ChainSettings) -> tuple[Hop[LLMRequest], LLMMetadata]:
+def _hop(where: str, item: object, settings: ChainOptions) -> tuple[Hop[LLMRequest], LLMMetadata]:
     spec = item if isinstance(item, LLMHop) else LLMHop(llm=item)  # type: ignore[arg-type]
     if not isinstance(spec.llm, LLM):
         raise ConfigurationError(

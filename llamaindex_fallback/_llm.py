@@ -28,21 +28,18 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from pydantic import SkipValidation
 
-from fallback_core import (
-    DEFAULT_CONTINUE_INSTRUCTION,
-    DEFAULT_FIRST_TOKEN_TIMEOUT,
-    DEFAULT_IDLE_TIMEOUT,
-    Chain,
-    ConfigurationError,
-    Health,
-    Hook,
-    Policy,
-    Tier,
+from fallback_core import Chain, ConfigurationError, Health, Hook, Policy, Tier
+from fallback_core._toolkit import (
+    DEFAULTS,
+    POLICY_FIELDS,
+    ChainOptions,
+    HopLimits,
+    find_cycle,
+    policy_from,
 )
-from fallback_core._toolkit import POLICY_FIELDS, HopLimits, find_cycle, policy_from
 
 from ._calls import Call, chat_request, completion_request
-from ._hops import BuiltChain, ChainSettings, LLMHop, build_chain
+from ._hops import BuiltChain, LLMHop, build_chain
 from ._responses import Answer
 from ._target import LLMRequest
 from ._tools import TOOLS_KEY, keep_first_tool_call, pack_tools, tool_selections
@@ -106,7 +103,7 @@ class FallbackLLM(FunctionCallingLLM):
     )
 
     _built: BuiltChain = PrivateAttr()
-    _settings: ChainSettings = PrivateAttr()
+    _settings: ChainOptions = PrivateAttr()
 
     def __init__(
         self,
@@ -114,10 +111,10 @@ class FallbackLLM(FunctionCallingLLM):
         *,
         policy: Policy | None = None,
         hooks: Sequence[Hook] = (),
-        continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION,
-        timeout: float | None = None,
-        first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT,
-        idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT,
+        continue_instruction: str = DEFAULTS.continue_instruction,
+        timeout: float | None = DEFAULTS.limits.timeout,
+        first_token_timeout: float | None = DEFAULTS.limits.first_token_timeout,
+        idle_timeout: float | None = DEFAULTS.limits.idle_timeout,
         health: Health | None = None,
         **kwargs: Any,
     ) -> None:
@@ -132,12 +129,12 @@ class FallbackLLM(FunctionCallingLLM):
                     "option of FallbackLLM",
                     "provider options such as api_key or temperature belong on each LLM",
                 )
-        settings = ChainSettings(
-            policy,
-            tuple(hooks) if isinstance(hooks, (list, tuple)) else hooks,
-            continue_instruction,
-            HopLimits(timeout, first_token_timeout, idle_timeout),
-            health,
+        settings = ChainOptions(
+            policy=policy,
+            hooks=tuple(hooks) if isinstance(hooks, (list, tuple)) else hooks,
+            continue_instruction=continue_instruction,
+            limits=HopLimits(timeout, first_token_timeout, idle_timeout),
+            health=health,
         )
         built = build_chain(llms, settings)
         super().__init__(llms=tuple(llms), **kwargs)

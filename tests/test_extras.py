@@ -15,6 +15,9 @@ import pytest
         ("llamaindex_fallback", "llama_index.core", "fallback-chain[llamaindex]"),
         ("fallback_core.testing", "h11", "fallback-chain[testing]"),
         ("fallback_core.config", "pydantic", "fallback-chain[config]"),
+        ("fallback_core.otel", "opentelemetry.trace", "fallback-chain[otel]"),
+        ("fallback_core.prometheus", "prometheus_client", "fallback-chain[prometheus]"),
+        ("fallback_core.redis", "redis", "fallback-chain[redis]"),
     ],
 )
 def test_import_without_the_extra_names_it(module: str, missing: str, extra: str) -> None:

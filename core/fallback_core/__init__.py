@@ -45,7 +45,7 @@ from ._events import (
     HopStarted,
     RetryScheduled,
 )
-from ._health import Breaker, Circuit, CircuitState, Health, Transition
+from ._health import Breaker, Circuit, CircuitOutcome, CircuitState, Health, Transition
 from ._logging import LoggingHook
 from ._policy import Action, Backoff, Policy, Rule
 from ._sent import request_queued, request_sent, watch_requests
@@ -86,6 +86,7 @@ __all__ = [
     "ChainExhaustedError",
     "ChainTrace",
     "Circuit",
+    "CircuitOutcome",
     "CircuitState",
     "ConfigurationError",
     "Continuation",

@@ -22,6 +22,7 @@ from ._events import Hook, HookFailures
 from ._health import Health
 from ._policy import Policy
 from ._types import Strategy, Target, unique_name
+from ._valid import check_count, check_seconds
 from .checks import CheckLike, as_checks
 
 __all__ = [
@@ -268,15 +269,11 @@ def _check_hop(where: str, hop: object) -> Hop[Any]:
             "(the adapters wrap chat models into one)",
         )
     for field in ("timeout", "first_token_timeout", "idle_timeout"):
-        value = getattr(hop, field)
-        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
-            raise ConfigurationError(f"{where}.{field}", f"got {value!r}", "seconds > 0, or None")
+        check_seconds(f"{where}.{field}", getattr(hop, field))
     if not isinstance(hop.weight, (int, float)) or hop.weight < 0 or not math.isfinite(hop.weight):
         raise ConfigurationError(f"{where}.weight", f"got {hop.weight!r}", "a finite number >= 0")
     for field in ("max_attempts", "context_window"):
-        value = getattr(hop, field)
-        if value is not None and (not isinstance(value, int) or value < 1):
-            raise ConfigurationError(f"{where}.{field}", f"got {value!r}", "an int >= 1, or None")
+        check_count(f"{where}.{field}", getattr(hop, field), allow_none=True)
     if hop.continuation not in get_args(Strategy):
         raise ConfigurationError(
             f"{where}.continuation",

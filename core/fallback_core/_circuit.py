@@ -27,20 +27,25 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Literal, get_args
 
 from ._classify import Category
 from ._errors import ConfigurationError
+from ._valid import check_count, check_seconds
 
 __all__ = [
     "COUNTED",
+    "OUTCOMES",
     "Admission",
     "Breaker",
     "Circuit",
+    "CircuitOutcome",
     "CircuitState",
     "Transition",
     "Verdict",
     "admit",
     "consult",
+    "outcome_of",
     "transition",
     "wait",
 ]
@@ -57,6 +62,13 @@ COUNTED = frozenset(
         Category.AUTH,
     }
 )
+
+
+#: What an ended attempt says about its provider: it served, it failed in a way
+#: that counts (see `COUNTED`), or it says nothing either way (cancelled, or a
+#: 400 the caller caused) - which only releases a probe it held.
+CircuitOutcome = Literal["success", "failure", "neutral"]
+OUTCOMES: frozenset[CircuitOutcome] = frozenset(get_args(CircuitOutcome))
 
 
 class CircuitState(enum.Enum):
@@ -78,20 +90,14 @@ class Breaker:
     min_calls: int = 10
 
     def __post_init__(self) -> None:
-        if not isinstance(self.failure_threshold, int) or self.failure_threshold < 1:
-            raise ConfigurationError(
-                "Breaker.failure_threshold", f"got {self.failure_threshold!r}", "an int >= 1"
-            )
-        for name in ("cooldown", "window"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigurationError(f"Breaker.{name}", f"got {value!r}", "seconds > 0")
+        check_count("Breaker.failure_threshold", self.failure_threshold)
+        check_seconds("Breaker.cooldown", self.cooldown, allow_none=False)
+        check_seconds("Breaker.window", self.window, allow_none=False)
         if self.failure_rate is not None and not 0 < self.failure_rate <= 1:
             raise ConfigurationError(
                 "Breaker.failure_rate", f"got {self.failure_rate!r}", "a share in (0, 1], or None"
             )
-        if not isinstance(self.min_calls, int) or self.min_calls < 1:
-            raise ConfigurationError("Breaker.min_calls", f"got {self.min_calls!r}", "an int >= 1")
+        check_count("Breaker.min_calls", self.min_calls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,13 +127,12 @@ class Transition:
 class Verdict:
     """How an attempt on ``identity`` ended, at time ``at``: what the store records.
 
-    ``outcome`` is True for a success, False for a counted failure, None for an
-    attempt that says nothing about the provider. ``retry_after`` is the
-    provider's own request to wait, if it made one.
+    ``outcome`` is a `CircuitOutcome`; ``retry_after`` is the provider's own
+    request to wait, if it made one.
     """
 
     identity: str
-    outcome: bool | None
+    outcome: CircuitOutcome
     at: float
     error: str | None = None
     retry_after: float | None = None
@@ -152,21 +157,29 @@ class Admission:
     store_error: BaseException | None = None
 
 
+def outcome_of(served: bool, category: Category | None) -> CircuitOutcome:
+    """What an attempt that ``served`` the answer, or failed with ``category``, says of its hop."""
+    if served:
+        return "success"
+    return "failure" if category in COUNTED else "neutral"
+
+
 def transition(
     circuit: Circuit,
-    outcome: bool | None,
+    outcome: CircuitOutcome,
     now: float,
     breaker: Breaker,
     error: str | None = None,
     retry_after: float | None = None,
 ) -> Circuit:
-    """The circuit after an attempt ended (see `Verdict` for ``outcome``)."""
-    if outcome is None:
+    """The circuit after an attempt ended with ``outcome``."""
+    if outcome == "neutral":
         return replace(circuit, probing=False)
+    failed = outcome == "failure"
     recent = circuit.recent
     if breaker.failure_rate is not None:
-        recent = (*(r for r in recent if r[0] > now - breaker.window), (now, not outcome))
-    if outcome:
+        recent = (*(r for r in recent if r[0] > now - breaker.window), (now, failed))
+    if not failed:
         lapsed = circuit.reopen_at is None or now >= circuit.reopen_at
         if circuit.state is CircuitState.OPEN and not lapsed:  # a straggler from before
             return replace(circuit, recent=recent)

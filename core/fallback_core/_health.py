@@ -19,9 +19,11 @@ from collections.abc import Callable, Mapping, Sequence
 
 from ._circuit import (
     COUNTED,
+    OUTCOMES,
     Admission,
     Breaker,
     Circuit,
+    CircuitOutcome,
     CircuitState,
     Transition,
     Verdict,
@@ -37,6 +39,7 @@ __all__ = [
     "COUNTED",
     "Breaker",
     "Circuit",
+    "CircuitOutcome",
     "CircuitState",
     "Health",
     "Transition",
@@ -81,24 +84,20 @@ class Health:
 
     def consult(self, step: Consult) -> Admission:
         """Record the step's verdicts, then admit one of its candidates."""
-        admission, changes = self.store.consult(
-            self.breaker, step.verdicts, step.candidates, force=step.force
-        )
+        admission, changes = self.store.consult(self.breaker, step)
         self.announce(changes)
         return admission
 
     async def aconsult(self, step: Consult) -> Admission:
         """`consult` for the async driver."""
-        admission, changes = await self.store.aconsult(
-            self.breaker, step.verdicts, step.candidates, force=step.force
-        )
+        admission, changes = await self.store.aconsult(self.breaker, step)
         self.announce(changes)
         return admission
 
     def verdict(
         self,
         identity: str,
-        outcome: bool | None,
+        outcome: CircuitOutcome,
         error: str | None = None,
         retry_after: float | None = None,
     ) -> Verdict:
@@ -114,12 +113,16 @@ class Health:
     def record(
         self,
         identity: str,
-        outcome: bool | None,
+        outcome: CircuitOutcome,
         error: str | None = None,
         *,
         retry_after: float | None = None,
     ) -> None:
-        """An attempt on ``identity`` ended: success, counted failure, or no verdict (None)."""
+        """An attempt on ``identity`` ended: ``"success"``, ``"failure"`` or ``"neutral"``."""
+        if outcome not in OUTCOMES:
+            raise ConfigurationError(
+                "outcome", f"got {outcome!r}", "'success', 'failure' or 'neutral'"
+            )
         self.consult(Consult((self.verdict(identity, outcome, error, retry_after),), ()))
 
     def reopens_in(self, identity: str) -> float:

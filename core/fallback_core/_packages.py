@@ -1,4 +1,6 @@
-"""Which installed packages an exception's traceback passed through, for `HopBugError`.
+"""Installed packages: which ones an exception's traceback passed through, and missing extras.
+
+`packages_involved` serves `HopBugError`.
 
 A programming error inside a hop is usually a mismatch between packages (an
 integration and the SDK it calls), so the error names them with their
@@ -6,19 +8,34 @@ versions: the distributions whose modules appear in the traceback, innermost
 first. fallback-chain's own frames are left out unless the error was raised
 there; modules that belong to no distribution (the caller's code) are named as
 modules.
+
+`needs_extra` guards an optional module's imports: without its package, the
+import fails saying which extra installs it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-__all__ = ["packages_involved"]
+__all__ = ["needs_extra", "packages_involved"]
 
 _OURS = frozenset({"fallback_core", "langchain_fallback", "llamaindex_fallback"})
+
+
+@contextlib.contextmanager
+def needs_extra(module: str, package: str, extra: str) -> Iterator[None]:
+    """Imports inside that fail say ``module`` needs ``package`` and how to install ``extra``."""
+    try:
+        yield
+    except ImportError as exc:
+        raise ImportError(
+            f"{module} needs {package}: pip install 'fallback-chain[{extra}]'"
+        ) from exc
 
 
 def packages_involved(exc: BaseException) -> tuple[tuple[str, ...], str | None]:

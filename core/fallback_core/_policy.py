@@ -22,6 +22,7 @@ import tenacity as _tenacity
 from ._classify import Category
 from ._cost import Price, PriceLike, Prices
 from ._errors import ConfigurationError
+from ._valid import check_count, check_seconds
 from .checks import AnswerCheck, CheckLike, as_checks
 
 if TYPE_CHECKING:
@@ -45,8 +46,7 @@ class Rule:
     then: Action = Action.FALLBACK
 
     def __post_init__(self) -> None:
-        if self.retries < 0:
-            raise ConfigurationError("Rule.retries", f"{self.retries} is negative", "an int >= 0")
+        check_count("Rule.retries", self.retries, minimum=0)
 
 
 RuleLike: TypeAlias = Rule | Action | Literal["fallback", "raise"]
@@ -155,9 +155,9 @@ class Policy:
             raise ConfigurationError(
                 "backoff", "not callable", "a Backoff or a function n -> seconds"
             )
-        _check_positive("max_retry_after", self.max_retry_after, allow_zero=True)
-        _check_positive("deadline", self.deadline)
-        _check_positive("hedge_after", self.hedge_after)
+        check_seconds("max_retry_after", self.max_retry_after, allow_zero=True)
+        check_seconds("deadline", self.deadline)
+        check_seconds("hedge_after", self.hedge_after)
         object.__setattr__(self, "checks", as_checks(self.checks))
         if not isinstance(self.prices, Prices):
             object.__setattr__(self, "prices", Prices(self.prices))
@@ -169,8 +169,7 @@ class Policy:
                 raise ConfigurationError(
                     "max_cost", "no prices to measure it by", "prices= given as well"
                 )
-        if self.max_attempts is not None and self.max_attempts < 1:
-            raise ConfigurationError("max_attempts", f"{self.max_attempts}", "an int >= 1 or None")
+        check_count("max_attempts", self.max_attempts, allow_none=True)
 
     def rule(self, category: Category) -> Rule:
         """The rule for ``category``, defaults and overrides merged."""
@@ -211,11 +210,3 @@ def _coerce_rule(name: str, value: object, default: Rule) -> Rule:
     raise ConfigurationError(
         name, f"got {value!r}", "a Rule, an Action, or one of 'fallback' / 'raise'"
     )
-
-
-def _check_positive(name: str, value: float | None, *, allow_zero: bool = False) -> None:
-    if value is None:
-        return
-    if not isinstance(value, (int, float)) or value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigurationError(name, f"got {value!r}", f"a number of seconds {bound}, or None")

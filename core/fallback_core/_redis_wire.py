@@ -7,7 +7,8 @@ the local clock (monotonic) and Redis's (``TIME``) never need to agree.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import redis as _redis
 import redis.asyncio as _aredis
@@ -15,10 +16,14 @@ from redis.asyncio.retry import Retry as _AsyncRetry
 from redis.backoff import NoBackoff as _NoBackoff
 from redis.retry import Retry as _Retry
 
-from ._circuit import Admission, Breaker, Circuit, CircuitState, Verdict
+from ._circuit import Admission, Breaker, Circuit, CircuitOutcome, CircuitState
 from ._errors import ConfigurationError
 
+if TYPE_CHECKING:
+    from ._steps import Consult
+
 __all__ = [
+    "Request",
     "Wire",
     "check_options",
     "make_async_client",
@@ -27,8 +32,18 @@ __all__ = [
 
 _SCHEMES = ("redis://", "rediss://", "unix://")
 _FIELDS = ("s", "f", "e", "r", "p")
+_OUTCOME_ON_WIRE: dict[CircuitOutcome, str] = {"success": "1", "failure": "0", "neutral": ""}
 
 Args = list[str | float | int]
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One call of the script: its KEYS and ARGV, and the identities in the script's order."""
+
+    keys: list[str]
+    args: Args
+    names: list[str]
 
 
 class Wire:
@@ -42,15 +57,9 @@ class Wire:
         tag = f"{{{self.prefix}}}"
         return f"{tag}:{kind}" if kind == "identities" else f"{tag}:{kind}:{identity}"
 
-    def request(
-        self,
-        breaker: Breaker,
-        verdicts: Sequence[Verdict],
-        candidates: Sequence[str],
-        force: bool,
-        now: float,
-    ) -> tuple[list[str], Args, list[str]]:
-        """KEYS, ARGV and the identities (in script order) for one consultation at ``now``."""
+    def request(self, breaker: Breaker, step: Consult, now: float) -> Request:
+        """KEYS, ARGV and the identities (in script order) for consulting on ``step`` at ``now``."""
+        verdicts, candidates = step.verdicts, step.candidates
         names = list(dict.fromkeys([*(v.identity for v in verdicts), *candidates]))
         number = {name: i + 1 for i, name in enumerate(names)}
         keys = [self.key("identities")]
@@ -64,22 +73,23 @@ class Wire:
             breaker.window * 1000,
             breaker.min_calls,
             max(self.ttl, breaker.window, breaker.cooldown) * 1000,
-            int(force),
+            int(step.force),
             len(names),
             *names,
             len(verdicts),
         ]
         for v in verdicts:
-            outcome = "" if v.outcome is None else "1" if v.outcome else "0"
+            outcome = _OUTCOME_ON_WIRE[v.outcome]
             retry = "" if v.retry_after is None else v.retry_after * 1000
             args += [number[v.identity], outcome, max(0.0, now - v.at) * 1000, v.error or "", retry]
         args += [len(candidates), *(number[c] for c in candidates)]
-        return keys, args, names
+        return Request(keys, args, names)
 
     def reply(
-        self, reply: list[Any], names: list[str], candidates: Sequence[str], now: float
+        self, reply: list[Any], request: Request, candidates: Sequence[str], now: float
     ) -> tuple[Admission, dict[str, Circuit]]:
-        """The script's answer, and the circuits it touched in the local clock at ``now``."""
+        """The script's answer to ``request``, and the circuits it touched, times as of ``now``."""
+        names = request.names
         circuits = {}
         for i, name in enumerate(names):
             state, failures, error, reopen, probing = (

@@ -11,40 +11,30 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ._circuit import Admission, Breaker, Circuit, Transition, Verdict, consult
+from ._circuit import Admission, Breaker, Circuit, Transition, consult
 
 if TYPE_CHECKING:
     from ._health import Health
+    from ._steps import Consult
 
-__all__ = ["LocalStore", "Store", "transitions"]
+__all__ = ["Consulted", "LocalStore", "Store", "transitions"]
+
+#: A store's answer to a consultation: the admission, and the state changes it made or saw.
+Consulted = tuple[Admission, list[Transition]]
 
 
 @runtime_checkable
 class Store(Protocol):
     """What `Health` needs from a store of circuits."""
 
-    def consult(
-        self,
-        breaker: Breaker,
-        verdicts: Sequence[Verdict],
-        candidates: Sequence[str],
-        *,
-        force: bool,
-    ) -> tuple[Admission, list[Transition]]:
-        """Record ``verdicts``, then admit one of ``candidates`` (see `_circuit.consult`)."""
+    def consult(self, breaker: Breaker, step: Consult) -> Consulted:
+        """Record the step's verdicts, then admit one of its candidates (see `_circuit.consult`)."""
         ...
 
-    async def aconsult(
-        self,
-        breaker: Breaker,
-        verdicts: Sequence[Verdict],
-        candidates: Sequence[str],
-        *,
-        force: bool,
-    ) -> tuple[Admission, list[Transition]]:
+    async def aconsult(self, breaker: Breaker, step: Consult) -> Consulted:
         """The same as `consult`, for the async driver: it never blocks the event loop."""
         ...
 
@@ -68,32 +58,18 @@ class LocalStore:
     def attach(self, health: Health) -> None:
         self.clock = health.clock
 
-    def consult(
-        self,
-        breaker: Breaker,
-        verdicts: Sequence[Verdict],
-        candidates: Sequence[str],
-        *,
-        force: bool,
-    ) -> tuple[Admission, list[Transition]]:
+    def consult(self, breaker: Breaker, step: Consult) -> Consulted:
         now = self.clock()
         with self._lock:
             changed, admission = consult(
-                self._circuits, verdicts, candidates, now, breaker, force=force
+                self._circuits, step.verdicts, step.candidates, now, breaker, force=step.force
             )
             found = transitions(self._circuits, changed, now)
             self._circuits.update(changed)
         return admission, found
 
-    async def aconsult(
-        self,
-        breaker: Breaker,
-        verdicts: Sequence[Verdict],
-        candidates: Sequence[str],
-        *,
-        force: bool,
-    ) -> tuple[Admission, list[Transition]]:
-        return self.consult(breaker, verdicts, candidates, force=force)
+    async def aconsult(self, breaker: Breaker, step: Consult) -> Consulted:
+        return self.consult(breaker, step)
 
     def circuits(self) -> Mapping[str, Circuit]:
         with self._lock:

@@ -12,15 +12,29 @@ import dataclasses
 import enum
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._chain import DEFAULT_FIRST_TOKEN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, Chain, Tier
+from ._chain import (
+    DEFAULT_CONTINUE_INSTRUCTION,
+    DEFAULT_FIRST_TOKEN_TIMEOUT,
+    DEFAULT_IDLE_TIMEOUT,
+    Chain,
+    Tier,
+)
 from ._errors import ConfigurationError
 from ._policy import Policy
 from ._types import Strategy, unique_name
+from ._valid import check_seconds
+
+if TYPE_CHECKING:
+    from ._chain import Hop
+    from ._events import Hook
+    from ._health import Health
 
 __all__ = [
+    "DEFAULTS",
     "POLICY_FIELDS",
+    "ChainOptions",
     "HopLimits",
     "HopOptions",
     "endpoint_of",
@@ -64,6 +78,49 @@ class HopLimits:
     timeout: float | None = None
     first_token_timeout: float | None = DEFAULT_FIRST_TOKEN_TIMEOUT
     idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
+
+    def __post_init__(self) -> None:
+        for name in ("timeout", "first_token_timeout", "idle_timeout"):
+            check_seconds(name, getattr(self, name))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class ChainOptions:
+    """What a fallback model gives its chain besides its models, with the core's defaults.
+
+    Declared here once for every adapter: each takes these options under
+    these names, and its own declarations take their defaults from `DEFAULTS`.
+    ``limits`` apply to every hop that sets none of its own.
+    """
+
+    policy: Policy | None = None
+    hooks: Sequence[Hook] = ()
+    continue_instruction: str = DEFAULT_CONTINUE_INSTRUCTION
+    limits: HopLimits = HopLimits()
+    health: Health | None = None
+
+    def chain(self, places: Sequence[Hop[T] | Tier[T]], field: str) -> Chain[T]:
+        """The chain of ``places`` with these options; a bad hop is named under ``field``.
+
+        The core names hops ``hops[i]``; the caller wrote ``models[i]`` or
+        ``llms[i]``, so that is what the error says.
+        """
+        try:
+            return Chain(
+                places,
+                policy=self.policy,
+                hooks=self.hooks,
+                continue_instruction=self.continue_instruction,
+                health=self.health,
+            )
+        except ConfigurationError as exc:
+            if not exc.field.startswith("hops"):
+                raise
+            raise ConfigurationError(field + exc.field[4:], exc.problem, exc.expected) from None
+
+
+DEFAULTS = ChainOptions()
+"""The options a fallback model has when it is given none."""
 
 
 def first(value: T | None, default: T) -> T:

@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import _events as events
-from ._circuit import COUNTED, Admission, Verdict
+from ._circuit import Admission, Verdict, outcome_of
 from ._classify import Category, ErrorInfo, classify_error
 from ._cost import tokens_written
 from ._errors import (
@@ -773,7 +773,7 @@ class Walk:
         self._records.append(record)
         health = self.chain.health
         if health is not None:
-            verdict = True if outcome == "ok" else False if category in COUNTED else None
+            verdict = outcome_of(outcome == "ok", category)
             described = None if error is None else f"{type(error).__name__}: {error}"
             self._verdicts.append(health.verdict(hop.circuit, verdict, described, retry_after))
         self._events.append(

@@ -56,15 +56,12 @@ from ._events import (
     HopStarted,
     RetryScheduled,
 )
+from ._packages import needs_extra
 
-try:
+with needs_extra("fallback_core.otel", "opentelemetry-api", "otel"):
     from opentelemetry import context as otel_context
     from opentelemetry import trace
     from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess
-    raise ImportError(
-        "fallback_core.otel needs opentelemetry-api: pip install 'fallback-chain[otel]'"
-    ) from exc
 
 if TYPE_CHECKING:
     from contextvars import Token

@@ -46,13 +46,10 @@ from ._events import (
     RetryScheduled,
 )
 from ._health import CircuitState, Health, Transition
+from ._packages import needs_extra
 
-try:
+with needs_extra("fallback_core.prometheus", "prometheus_client", "prometheus"):
     from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess
-    raise ImportError(
-        "fallback_core.prometheus needs prometheus_client: pip install 'fallback-chain[prometheus]'"
-    ) from exc
 
 __all__ = ["PrometheusHook"]
 

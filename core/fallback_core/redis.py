@@ -39,24 +39,22 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._circuit import Admission, Breaker, Circuit, Transition, Verdict
-from ._errors import ConfigurationError
+from ._packages import needs_extra
 from ._redis_script import CONSULT
-from ._store import LocalStore
+from ._steps import Consult
+from ._store import Consulted, LocalStore
+from ._valid import check_count, check_seconds
 
-try:
+with needs_extra("fallback_core.redis", "redis-py", "redis"):
     import redis as _redis
     import redis.asyncio as _aredis
     from redis.exceptions import RedisError as _RedisError
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess
-    raise ImportError(
-        "fallback_core.redis needs redis-py: pip install 'fallback-chain[redis]'"
-    ) from exc
 
-from ._redis_wire import Wire, check_options, make_async_client, make_client
+from ._redis_wire import Request, Wire, check_options, make_async_client, make_client
 
 if TYPE_CHECKING:
     from ._health import Health
@@ -104,12 +102,8 @@ class RedisStore:
             ("retry_interval", retry_interval),
             ("ttl", ttl),
         ]:
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise ConfigurationError(f"RedisStore.{name}", f"got {value!r}", "seconds > 0")
-        if not isinstance(max_pending, int) or max_pending < 0:
-            raise ConfigurationError(
-                "RedisStore.max_pending", f"got {max_pending!r}", "an int >= 0"
-            )
+            check_seconds(f"RedisStore.{name}", value, allow_none=False)
+        check_count("RedisStore.max_pending", max_pending, minimum=0)
         self.url, self.prefix, self.timeout = url, prefix, float(timeout)
         self.refresh, self.retry_interval, self.ttl = float(refresh), float(retry_interval), ttl
         self._wire = Wire(prefix, ttl, clock)
@@ -150,48 +144,18 @@ class RedisStore:
         self._breaker = health.breaker
         self._mirror.attach(health)
 
-    def consult(
-        self,
-        breaker: Breaker,
-        verdicts: Sequence[Verdict],
-        candidates: Sequence[str],
-        *,
-        force: bool,
-    ) -> tuple[Admission, list[Transition]]:
-        self._started()
-        if not self._up:
-            return self._locally(breaker, verdicts, candidates, force, None)
-        keys, args, names = self._wire.request(
-            breaker, verdicts, candidates, force, self._local_now()
-        )
-        try:
-            reply = self._script(keys=keys, args=args)
-        except _FAILURES as exc:
-            return self._locally(breaker, verdicts, candidates, force, exc)
-        return self._answer(reply, names, candidates)
+    def consult(self, breaker: Breaker, step: Consult) -> Consulted:
+        request = self._request(breaker, step)
+        reply = None if request is None else _run(self._script, request)
+        return self._settle(breaker, step, request, reply)
 
-    async def aconsult(
-        self,
-        breaker: Breaker,
-        verdicts: Sequence[Verdict],
-        candidates: Sequence[str],
-        *,
-        force: bool,
-    ) -> tuple[Admission, list[Transition]]:
+    async def aconsult(self, breaker: Breaker, step: Consult) -> Consulted:
         script = self._async_script()
         if script is None:
-            return await asyncio.to_thread(self.consult, breaker, verdicts, candidates, force=force)
-        self._started()
-        if not self._up:
-            return self._locally(breaker, verdicts, candidates, force, None)
-        keys, args, names = self._wire.request(
-            breaker, verdicts, candidates, force, self._local_now()
-        )
-        try:
-            reply = await script(keys=keys, args=args)
-        except _FAILURES as exc:
-            return self._locally(breaker, verdicts, candidates, force, exc)
-        return self._answer(reply, names, candidates)
+            return await asyncio.to_thread(self.consult, breaker, step)
+        request = self._request(breaker, step)
+        reply = None if request is None else await _arun(script, request)
+        return self._settle(breaker, step, request, reply)
 
     def circuits(self) -> Mapping[str, Circuit]:
         """Every circuit as Redis has it now (this process's copy while Redis is lost)."""
@@ -225,30 +189,39 @@ class RedisStore:
         """The Redis key of ``kind`` (``identities``, ``circuit``, ``calls``, ``fails``)."""
         return self._wire.key(kind, identity)
 
-    def _answer(
-        self, reply: list[Any], names: list[str], candidates: Sequence[str]
-    ) -> tuple[Admission, list[Transition]]:
-        admission, circuits = self._wire.reply(reply, names, candidates, self._local_now())
+    # -- the consultation, around the one round trip the drivers perform ---------
+
+    def _request(self, breaker: Breaker, step: Consult) -> Request | None:
+        """What to send Redis for ``step``; None while Redis is lost (the mirror answers)."""
+        self._started()
+        return self._wire.request(breaker, step, self._local_now()) if self._up else None
+
+    def _settle(
+        self,
+        breaker: Breaker,
+        step: Consult,
+        request: Request | None,
+        reply: list[Any] | BaseException | None,
+    ) -> Consulted:
+        """The answer to ``step`` from Redis's ``reply``, or from the mirror if there was none."""
+        if request is None or reply is None:
+            return self._locally(breaker, step, None)
+        if isinstance(reply, BaseException):
+            return self._locally(breaker, step, reply)
+        admission, circuits = self._wire.reply(reply, request, step.candidates, self._local_now())
         changes = self._mirror.replace(circuits)
         return self._with_notice(admission), changes
 
     # -- without Redis -------------------------------------------------------------
 
-    def _locally(
-        self,
-        breaker: Breaker,
-        verdicts: Sequence[Verdict],
-        candidates: Sequence[str],
-        force: bool,
-        error: BaseException | None,
-    ) -> tuple[Admission, list[Transition]]:
+    def _locally(self, breaker: Breaker, step: Consult, error: BaseException | None) -> Consulted:
         if error is not None:
             self._lose(error)
         with self._lock:
             room = (self._pending.maxlen or 0) - len(self._pending)
-            self.dropped += max(0, len(verdicts) - room)
-            self._pending.extend(verdicts)
-        admission, changes = self._mirror.consult(breaker, verdicts, candidates, force=force)
+            self.dropped += max(0, len(step.verdicts) - room)
+            self._pending.extend(step.verdicts)
+        admission, changes = self._mirror.consult(breaker, step)
         return self._with_notice(admission), changes
 
     def _lose(self, error: BaseException) -> None:
@@ -335,9 +308,9 @@ class RedisStore:
             self._pending.clear()
         if not pending:
             return
-        keys, args, _ = self._wire.request(self._breaker, pending, (), False, self._local_now())
+        request = self._wire.request(self._breaker, Consult(tuple(pending), ()), self._local_now())
         try:
-            self._script(keys=keys, args=args)
+            self._script(keys=request.keys, args=request.args)
         except _FAILURES:
             with self._lock:
                 self._pending.extendleft(reversed(pending))
@@ -361,3 +334,19 @@ class RedisStore:
 
     def _local_now(self) -> float:
         return self._mirror.clock()
+
+
+def _run(script: Any, request: Request) -> list[Any] | BaseException:
+    """The script's reply to ``request``, or the Redis failure that stood in for it."""
+    try:
+        return script(keys=request.keys, args=request.args)  # type: ignore[no-any-return]
+    except _FAILURES as exc:
+        return exc
+
+
+async def _arun(script: Any, request: Request) -> list[Any] | BaseException:
+    """`_run` with the asyncio client's script."""
+    try:
+        return await script(keys=request.keys, args=request.args)  # type: ignore[no-any-return]
+    except _FAILURES as exc:
+        return exc

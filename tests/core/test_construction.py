@@ -8,6 +8,7 @@ import pytest
 
 from fallback_core import (
     Backoff,
+    Breaker,
     Category,
     Chain,
     ConfigurationError,
@@ -58,6 +59,24 @@ def test_non_positive_timeouts_are_rejected(field: str, value: Any) -> None:
     """Timeouts must be positive numbers of seconds."""
     with pytest.raises(ConfigurationError, match=rf"hops\[0\]\.{field}: .*seconds > 0"):
         Chain([Hop(Scripted(ok("x")), **{field: value})])
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (lambda: Chain([Hop(Scripted(ok("x")), idle_timeout=True)]), "hops[0].idle_timeout"),
+        (lambda: Chain([Hop(Scripted(ok("x")), max_attempts=True)]), "hops[0].max_attempts"),
+        (lambda: Policy(deadline=True), "deadline"),
+        (lambda: Policy(max_attempts=2.5), "max_attempts"),
+        (lambda: Breaker(failure_threshold=True), "Breaker.failure_threshold"),
+    ],
+)
+def test_a_bool_or_a_fraction_is_not_taken_for_a_number(build: Any, field: str) -> None:
+    """Seconds and counts are checked alike everywhere: True is not 1 s, 2.5 is not a count."""
+    with pytest.raises(ConfigurationError) as caught:
+        build()
+
+    assert caught.value.field == field
 
 
 @pytest.mark.parametrize(

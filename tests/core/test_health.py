@@ -14,6 +14,7 @@ import pytest
 from fallback_core import (
     Breaker,
     Chain,
+    CircuitOutcome,
     CircuitState,
     ConfigurationError,
     Continuation,
@@ -45,10 +46,10 @@ BREAKER = Breaker(failure_threshold=3, cooldown=30)
 def test_consecutive_provider_failures_open_the_circuit() -> None:
     """Three counted failures in a row open it; a success in between resets the count."""
     c = Circuit()
-    for outcome in (False, False, True, False, False):
+    for outcome in ("failure", "failure", "success", "failure", "failure"):
         c = transition(c, outcome, 0.0, BREAKER)
     assert (c.state, c.consecutive_failures) == (CircuitState.CLOSED, 2)
-    c = transition(c, False, 5.0, BREAKER, "boom")
+    c = transition(c, "failure", 5.0, BREAKER, "boom")
     assert (c.state, c.reopen_at, c.last_error) == (CircuitState.OPEN, 35.0, "boom")
 
 
@@ -56,14 +57,15 @@ def test_failure_rate_over_a_window_opens_the_circuit() -> None:
     """With failure_rate set, that share of recent calls opens it once enough calls were made."""
     breaker = Breaker(failure_threshold=100, failure_rate=0.5, window=60, min_calls=4)
     c = Circuit()
-    for t, outcome in [(0, True), (1, False), (2, True)]:
+    calls: list[tuple[float, CircuitOutcome]] = [(0, "success"), (1, "failure"), (2, "success")]
+    for t, outcome in calls:
         c = transition(c, outcome, t, breaker)
     assert c.state is CircuitState.CLOSED, "too few calls to judge"
-    c = transition(c, False, 3, breaker)
+    c = transition(c, "failure", 3, breaker)
     assert c.state is CircuitState.OPEN
-    old = transition(Circuit(), False, 0, breaker)
-    old = transition(old, False, 1, breaker)
-    later = transition(transition(old, True, 100, breaker), True, 101, breaker)
+    old = transition(Circuit(), "failure", 0, breaker)
+    old = transition(old, "failure", 1, breaker)
+    later = transition(transition(old, "success", 100, breaker), "success", 101, breaker)
     assert later.state is CircuitState.CLOSED, "failures outside the window no longer count"
 
 
@@ -77,6 +79,14 @@ def test_bad_breaker_settings_are_named() -> None:
         Breaker(failure_rate=1.5)
     with pytest.raises(ConfigurationError, match="health"):
         Chain([Scripted(ok("x"))], health="shared")  # type: ignore[arg-type]
+
+
+def test_a_verdict_that_is_not_an_outcome_is_refused() -> None:
+    """`Health.record` refuses a bool (the old form) by name rather than counting it a failure."""
+    health = Health(BREAKER)
+    with pytest.raises(ConfigurationError, match=r"outcome: got True"):
+        health.record("p", True)  # type: ignore[arg-type]
+    assert health.health() == {}
 
 
 # -- the walk with health -----------------------------------------------------------
@@ -120,10 +130,10 @@ def test_when_every_hop_is_open_the_soonest_to_reopen_is_tried(drive: Drive) -> 
     clock = Clock()
     health = Health(BREAKER, clock=clock)
     for _ in range(3):
-        health.record("b", False)
+        health.record("b", "failure")
     clock.now += 10
     for _ in range(3):
-        health.record("p", False)
+        health.record("p", "failure")
     primary, backup = Scripted(ok("p"), name="p"), Scripted(ok("b answers"), name="b")
     built, _ = chain(health, primary, backup)
     run = drive(built)
@@ -191,7 +201,7 @@ def test_hedge_never_starts_a_rival_whose_circuit_is_open(drive: Drive) -> None:
 
     health = Health(BREAKER, clock=Clock())
     for _ in range(3):
-        health.record("b", False)
+        health.record("b", "failure")
     primary = Scripted([Stall(0.1), *ok("waited for")], name="p")
     backup = Scripted(ok("never"), name="b")
     events: list[object] = []

@@ -81,7 +81,7 @@ def test_exclusions_belong_to_the_call(drive: Drive) -> None:
 def test_open_deployments_are_passed_over_inside_the_tier(drive: Drive) -> None:
     """With shared health, a deployment whose circuit is open is not picked."""
     health = Health(Breaker(failure_threshold=1, cooldown=60))
-    health.record("a", False)
+    health.record("a", "failure")
     chain = Chain([Tier([deployment("a", weight=100), deployment("b", weight=1)])], health=health)
     for _ in range(5):
         assert drive(chain).trace.served_by == "b"

@@ -149,6 +149,15 @@ def test_bad_llms_raise_a_configuration_error_naming_the_field(llms: object, fie
     assert caught.value.field == field
 
 
+@pytest.mark.parametrize("limit", ["timeout", "first_token_timeout", "idle_timeout"])
+def test_a_bad_default_time_limit_is_named_as_given(limit: str) -> None:
+    """A FallbackLLM-wide time limit that is not seconds > 0 is refused under its own name."""
+    with pytest.raises(ConfigurationError) as caught:
+        FallbackLLM([ScriptedLLM()], **{limit: 0})
+
+    assert caught.value.field == limit
+
+
 def test_a_chain_that_contains_itself_is_refused() -> None:
     """Making a FallbackLLM lead back to itself raises and leaves it unchanged."""
     inner = FallbackLLM([ScriptedLLM(model="a")])

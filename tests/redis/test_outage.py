@@ -199,7 +199,7 @@ def test_listeners_elsewhere_hear_a_transition_within_the_refresh(
         )
         PrometheusHook(registry).watch(there)
         for _ in range(3):
-            here.record("p", False, "down")
+            here.record("p", "failure", "down")
         until(lambda: heard == [("p", CircuitState.OPEN)], "the other process to hear it")
         gauge = registry.get_sample_value("fallback_circuit_state", {"identity": "p"})
         assert gauge == 2
@@ -211,9 +211,9 @@ def test_keys_are_namespaced_and_expire(redis_server: RedisServer, prefix: str) 
     breaker = Breaker(failure_threshold=2, cooldown=5, window=1)
     with RedisStore(redis_server.url, prefix=prefix, ttl=2, timeout=SLACK) as store:
         health = Health(breaker, store=store)
-        health.record("closed-one", False)
-        health.record("open-one", False)
-        health.record("open-one", False)
+        health.record("closed-one", "failure")
+        health.record("open-one", "failure")
+        health.record("open-one", "failure")
         keys = sorted(k.decode() for k in client.keys(f"*{prefix}*"))
         assert keys == [
             f"{{{prefix}}}:circuit:closed-one",

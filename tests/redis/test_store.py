@@ -33,10 +33,10 @@ def test_failures_open_the_circuit_and_one_probe_goes_per_cooldown(make_health: 
     """Three counted failures open it; after the cooldown exactly one probe goes, then none."""
     clock = Clock()
     health = make_health(BREAKER, clock)
-    health.record("p", False)
-    health.record("p", True)
+    health.record("p", "failure")
+    health.record("p", "success")
     for _ in range(3):
-        health.record("p", False, "boom")
+        health.record("p", "failure", "boom")
     assert health.health()["p"] == Circuit(CircuitState.OPEN, 3, "boom", 1030.0)
     assert not health.admit("p")
     assert health.reopens_in("p") == 30
@@ -52,15 +52,15 @@ def test_probe_success_closes_and_failure_reopens(make_health: MakeHealth) -> No
     clock = Clock()
     health = make_health(BREAKER, clock)
     for _ in range(3):
-        health.record("p", False)
+        health.record("p", "failure")
     clock.now += 30
     assert health.admit("p")
-    health.record("p", False)
+    health.record("p", "failure")
     assert health.health()["p"].state is CircuitState.OPEN
     assert health.reopens_in("p") == 30
     clock.now += 30
     assert health.admit("p")
-    health.record("p", True)
+    health.record("p", "success")
     assert health.health()["p"] == Circuit(state=CircuitState.CLOSED)
 
 
@@ -72,13 +72,13 @@ def test_a_straggler_success_keeps_the_cooldown_and_no_verdict_frees_the_probe(
     clock = Clock()
     health = make_health(BREAKER, clock)
     for _ in range(3):
-        health.record("p", False)
+        health.record("p", "failure")
     clock.now += 5
-    health.record("p", True)
+    health.record("p", "success")
     assert health.health()["p"].state is CircuitState.OPEN
     clock.now += 25
     assert health.admit("p")
-    health.record("p", None)
+    health.record("p", "neutral")
     assert health.admit("p"), "released: the next call probes"
 
 
@@ -87,7 +87,7 @@ def test_retry_after_holds_the_circuit_for_everyone(make_health: MakeHealth) -> 
     threshold; then calls flow again without a probe."""
     clock = Clock()
     first, second = make_health(BREAKER, clock), make_health(BREAKER, clock)
-    first.record("p", False, "429", retry_after=12)
+    first.record("p", "failure", "429", retry_after=12)
     held = second if make_health.kind == "redis" else first  # type: ignore[attr-defined]
     assert held.health()["p"].state is CircuitState.CLOSED
     assert not held.admit("p")
@@ -96,7 +96,7 @@ def test_retry_after_holds_the_circuit_for_everyone(make_health: MakeHealth) -> 
     assert held.admit("p")
     assert held.admit("p"), "closed: not a probe, everyone may call"
     for _ in range(2):
-        first.record("p", False, "429", retry_after=100)
+        first.record("p", "failure", "429", retry_after=100)
     assert first.health()["p"].reopen_at == clock.now + 100, "a longer Retry-After than cooldown"
 
 
@@ -126,17 +126,17 @@ def test_failure_rate_over_a_window_opens_the_circuit(make_health: MakeHealth) -
     clock = Clock()
     breaker = Breaker(failure_threshold=100, failure_rate=0.5, window=60, min_calls=4)
     health = make_health(breaker, clock)
-    for outcome in (True, False, True):
+    for outcome in ("success", "failure", "success"):
         health.record("p", outcome)
         clock.now += 1
     assert health.health()["p"].state is CircuitState.CLOSED, "too few calls to judge"
-    health.record("p", False)
+    health.record("p", "failure")
     assert health.health()["p"].state is CircuitState.OPEN
-    health.record("q", False)
-    health.record("q", False)
+    health.record("q", "failure")
+    health.record("q", "failure")
     clock.now += 100
-    health.record("q", True)
-    health.record("q", True)
+    health.record("q", "success")
+    health.record("q", "success")
     assert health.health()["q"].state is CircuitState.CLOSED, "old failures left the window"
 
 
@@ -150,10 +150,10 @@ def test_listeners_hear_every_transition(make_health: MakeHealth) -> None:
 
     health = make_health(BREAKER, clock, listeners=[broken, lambda t: heard.append((t.old, t.new))])
     for _ in range(3):
-        health.record("p", False)
+        health.record("p", "failure")
     clock.now += 30
     health.admit("p")
-    health.record("p", True)
+    health.record("p", "success")
     assert heard == [
         (CircuitState.CLOSED, CircuitState.OPEN),
         (CircuitState.OPEN, CircuitState.HALF_OPEN),
@@ -168,7 +168,7 @@ def test_callers_racing_for_the_probe_let_exactly_one_through(make_health: MakeH
     if make_health.kind == "local":  # type: ignore[attr-defined]
         healths = [healths[0], healths[0]]  # one process's memory is shared only in-process
     for _ in range(3):
-        healths[0].record("p", False)
+        healths[0].record("p", "failure")
     clock.now += 31
     results: list[bool] = []
     barrier = threading.Barrier(16)

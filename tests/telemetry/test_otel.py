@@ -278,7 +278,7 @@ def test_attempt_span_is_current_while_the_hop_runs(drive: Drive, traced: Traced
 def test_skipped_hop_is_an_event_on_the_call(drive: Drive, traced: Traced) -> None:
     """A hop passed over because its circuit is open shows as an event, not an attempt."""
     health = Health(Breaker(failure_threshold=1))
-    health.record("p", False)
+    health.record("p", "failure")
     chain = Chain(
         [Hop(Scripted(ok("p")), name="p"), Hop(Scripted(ok("b")), name="b")],
         hooks=[traced.hook],

@@ -144,12 +144,12 @@ def test_circuit_state_follows_every_transition(registry: CollectorRegistry) -> 
     health = Health(Breaker(failure_threshold=1, cooldown=30), clock=clock, listeners=[])
     health.listeners.append(hook.health_listener)
     state = {"identity": "p"}
-    health.record("p", False, "boom")
+    health.record("p", "failure", "boom")
     assert registry.get_sample_value("fallback_circuit_state", state) == 2
     clock.now += 30
     assert health.admit("p")
     assert registry.get_sample_value("fallback_circuit_state", state) == 1
-    health.record("p", True)
+    health.record("p", "success")
     assert registry.get_sample_value("fallback_circuit_state", state) == 0
 
 
@@ -157,8 +157,8 @@ def test_watch_reads_circuits_already_open_and_listens_once(registry: CollectorR
     """Watching a Health shows circuits opened before, and watching twice adds one listener."""
     hook = PrometheusHook(registry)
     health = Health(Breaker(failure_threshold=1), clock=Clock())
-    health.record("p", False)
-    health.record("b", True)
+    health.record("p", "failure")
+    health.record("b", "success")
     hook.watch(health)
     hook.watch(health)
     assert registry.get_sample_value("fallback_circuit_state", {"identity": "p"}) == 2

@@ -46,12 +46,10 @@ the build fail, with `NoUsableModelError` listing every skip and its reason.
 
 from __future__ import annotations
 
-try:
+from .._packages import needs_extra as _needs_extra
+
+with _needs_extra("fallback_core.config", "pydantic and PyYAML", "config"):
     import pydantic as _pydantic  # noqa: F401 - the configuration schema
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess
-    raise ImportError(
-        "fallback_core.config needs pydantic and PyYAML: pip install 'fallback-chain[config]'"
-    ) from exc
 
 from ._errors import AliasResolved, EntrySkipped, NoUsableModelError, Unresolvable
 from ._plan import API_KEY_VARIABLES, Plan, PlannedHop, PlannedTier, require_api_key

@@ -103,12 +103,10 @@ unreachable upstream is a 502. Command line: `serve --upstream URL
 
 from __future__ import annotations
 
-try:
+from fallback_core._packages import needs_extra as _needs_extra
+
+with _needs_extra("fallback_core.testing", "h11", "testing"):
     import h11 as _h11  # noqa: F401 - the fault server's HTTP parser
-except ImportError as exc:  # pragma: no cover - exercised in a subprocess
-    raise ImportError(
-        "fallback_core.testing needs h11: pip install 'fallback-chain[testing]'"
-    ) from exc
 
 from fallback_core.testing._answers import CANONICAL_ANSWER, ModelScript
 from fallback_core.testing._backups import Backup, parse_backup

@@ -25,7 +25,7 @@ from typing import Any
 from fallback_core.testing._answers import Reply, message_text
 from fallback_core.testing._delivery import Event
 from fallback_core.testing._faults import Fault
-from fallback_core.testing._openai import BadRequest, ChatRequest
+from fallback_core.testing._openai import BadRequest, ChatRequest, json_object
 from fallback_core.testing._thinking import check_anthropic_blocks, signature, thinking_budget
 from fallback_core.testing._wire import Headers, Refusal, retry_headers
 
@@ -228,12 +228,7 @@ def _error_type(status: int, kind: str) -> str:
 
 def parse_messages_request(body: bytes) -> ChatRequest:
     """Read a Messages API request as the API validates it; raise BadRequest where it refuses."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        raise BadRequest("There was an issue with your request body: invalid JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("The request body must be a JSON object.")
+    data = json_object(body, "There was an issue with your request body: invalid JSON")
     model, messages, max_tokens = data.get("model"), data.get("messages"), data.get("max_tokens")
     if not isinstance(model, str) or not model:
         raise BadRequest("model: Field required")

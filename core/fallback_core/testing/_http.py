@@ -15,11 +15,10 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-try:
+from fallback_core._packages import needs_extra
+
+with needs_extra("fallback_core.testing", "h11", "testing"):
     import h11
-except ImportError as exc:  # pragma: no cover - depends on the installed extras
-    message = "fallback_core.testing needs h11: pip install 'fallback-chain[testing]'"
-    raise ImportError(message) from exc
 
 _READ_SIZE = 65536
 _SERVER_HEADER = ("server", "fallback-chain-fault-server")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 Outcome = Literal[
@@ -77,21 +77,7 @@ class Attempt:
 
     def snapshot(self) -> AttemptRecord:
         """A frozen copy of the attempt as it stands."""
-        return AttemptRecord(
-            model=self.model,
-            fault=self.fault,
-            status=self.status,
-            outcome=self.outcome,
-            started_at=self.started_at,
-            ended_at=self.ended_at,
-            started_wall=self.started_wall,
-            streamed=self.streamed,
-            tokens_sent=self.tokens_sent,
-            continuation=self.continuation,
-            text_sent=self.text_sent,
-            given=self.given,
-            backup=self.backup,
-        )
+        return AttemptRecord(**{f.name: getattr(self, f.name) for f in fields(AttemptRecord)})
 
 
 class AttemptLog:

@@ -75,14 +75,20 @@ class ChatRequest:
         return role if isinstance(role, str) else None
 
 
-def parse_chat_request(body: bytes) -> ChatRequest:
-    """Read a chat-completions request body; raise BadRequest when it is not one."""
+def json_object(body: bytes, unparsable: str) -> dict[str, Any]:
+    """The request body as a JSON object; BadRequest saying ``unparsable`` if it is not JSON."""
     try:
         data = json.loads(body)
     except ValueError:
-        raise BadRequest("We could not parse the JSON body of your request.") from None
+        raise BadRequest(unparsable) from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.")
+    return data
+
+
+def parse_chat_request(body: bytes) -> ChatRequest:
+    """Read a chat-completions request body; raise BadRequest when it is not one."""
+    data = json_object(body, "We could not parse the JSON body of your request.")
     model, messages = data.get("model"), data.get("messages")
     if not isinstance(model, str) or not model:
         raise BadRequest("you must provide a model parameter", param="model")
