@@ -24,24 +24,15 @@ from langchain_core.tools import tool
 
 from fallback_core.testing import Fault, FaultServer, ModelScript
 from langchain_fallback import ChatHop, FallbackChatModel
+from tests.reasoning import ANSWER, CITY, THINKING, THOUGHT, reasoning_models
 
 from .servers import AnthropicHops, OpenAIHops
-
-THOUGHT = "The user wants something useful, so I will explain fallback chains."
-ANSWER = "Fallback chains keep a pipeline answering when one provider stumbles in the middle."
-THINKING = {"type": "enabled", "budget_tokens": 1024}
-CITY = {"city": "Paris"}
 
 
 @pytest.fixture
 def fault_server_models() -> Mapping[str, ModelScript]:
     """Reasoning models on both APIs, sharing one answer so any can finish another's."""
-    models = {
-        name: ModelScript(ANSWER, reasoning=THOUGHT) for name in ("claude-a", "claude-b", "gpt")
-    }
-    models["tool-claude"] = ModelScript(ANSWER, reasoning=THOUGHT, tool_call=("weather", CITY))
-    models["tool-gpt"] = ModelScript(ANSWER, tool_call=("weather", CITY))
-    return models
+    return reasoning_models(("claude-a", "claude-b", "gpt"), "tool-claude", "tool-gpt")
 
 
 @tool

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 
-import httpx
 import pytest
 from llama_index.core.agent.workflow import AgentStream, FunctionAgent
 from llama_index.core.base.llms.types import (
@@ -34,11 +33,10 @@ from llama_index.llms.openai_like import OpenAILike
 
 from fallback_core.testing import Fault, FaultServer, ModelScript
 from llamaindex_fallback import FallbackLLM, LLMHop
+from tests.llamaindex.http import openai_like
+from tests.llamaindex_anthropic.test_hops import claude as plain_claude
+from tests.reasoning import ANSWER, THINKING, THOUGHT, reasoning_models
 
-THOUGHT = "The user wants something useful, so I will explain fallback chains."
-ANSWER = "Fallback chains keep a pipeline answering when one provider stumbles in the middle."
-THINKING = {"type": "enabled", "budget_tokens": 1024}
-CITY = {"city": "Paris"}
 # LlamaIndex's Anthropic knows the context window of real model names only.
 CLAUDE_A, CLAUDE_B, TOOL_CLAUDE = "claude-sonnet-4-5", "claude-haiku-4-5", "claude-opus-4-5"
 
@@ -46,35 +44,15 @@ CLAUDE_A, CLAUDE_B, TOOL_CLAUDE = "claude-sonnet-4-5", "claude-haiku-4-5", "clau
 @pytest.fixture
 def fault_server_models() -> Mapping[str, ModelScript]:
     """Reasoning models on both APIs, sharing one answer so any can finish another's."""
-    models = {name: ModelScript(ANSWER, reasoning=THOUGHT) for name in (CLAUDE_A, CLAUDE_B, "gpt")}
-    models[TOOL_CLAUDE] = ModelScript(ANSWER, reasoning=THOUGHT, tool_call=("weather", CITY))
-    models["tool-gpt"] = ModelScript(ANSWER, tool_call=("weather", CITY))
-    return models
+    return reasoning_models((CLAUDE_A, CLAUDE_B, "gpt"), TOOL_CLAUDE, "tool-gpt")
 
 
 def claude(server: FaultServer, model: str) -> Anthropic:
-    return Anthropic(
-        model=model,
-        base_url=server.anthropic_base_url,
-        api_key="t",
-        max_retries=0,
-        timeout=10,
-        max_tokens=2048,
-        thinking_dict=THINKING,
-    )
+    return plain_claude(server, model, max_tokens=2048, thinking_dict=THINKING)
 
 
 def gpt(server: FaultServer, model: str) -> OpenAILike:
-    return OpenAILike(
-        model=model,
-        api_base=server.base_url,
-        api_key="t",
-        max_retries=0,
-        is_chat_model=True,
-        is_function_calling_model=True,
-        context_window=16_000,
-        async_http_client=httpx.AsyncClient(timeout=10),
-    )
+    return openai_like(server, model)
 
 
 def fallback(*llms: LLM) -> FallbackLLM:
@@ -112,15 +90,6 @@ def test_claude_thinking_streams_through_as_one_signed_block(
     assert block.additional_information["signature"]
     assert block.additional_information["model"] == CLAUDE_A
     assert message.content == ANSWER
-
-
-def test_openai_like_reasoning_content_streams_through(fault_server: FaultServer) -> None:
-    """A vLLM-style server's reasoning_content arrives as thinking_delta and one unsigned block."""
-    responses = streamed(fallback(gpt(fault_server, "gpt")), hi(), "sync")
-    assert "".join(r.additional_kwargs.get("thinking_delta") or "" for r in responses) == THOUGHT
-    [block] = thinking_of(responses[-1].message)
-    assert block.content == THOUGHT
-    assert "signature" not in block.additional_information
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
