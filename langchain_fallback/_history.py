@@ -23,7 +23,7 @@ from fallback_core._history import THINKING_BLOCKS, HistoryReader, Turn, thinkin
 __all__ = ["for_model", "thinking_for"]
 
 
-def reader_for(model: BaseChatModel) -> HistoryReader:
+def _reader_for(model: BaseChatModel) -> HistoryReader:
     """What the history rules need to know about ``model``."""
     name = getattr(model, "model", None) or getattr(model, "model_name", None)
     return HistoryReader(_is_anthropic(model), name if isinstance(name, str) else None)
@@ -31,7 +31,7 @@ def reader_for(model: BaseChatModel) -> HistoryReader:
 
 def for_model(messages: Sequence[BaseMessage], model: BaseChatModel) -> list[BaseMessage]:
     """``messages`` as ``model`` can take them: other models' thinking and foreign keys dropped."""
-    reader = reader_for(model)
+    reader = _reader_for(model)
     return [_message_for(message, reader) for message in messages]
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -24,6 +25,7 @@ from langchain_core.tools import tool
 
 from fallback_core.testing import Fault, FaultServer, ModelScript
 from langchain_fallback import ChatHop, FallbackChatModel
+from langchain_fallback._history import thinking_for
 from tests.reasoning import ANSWER, CITY, THINKING, THOUGHT, reasoning_models
 
 from .servers import AnthropicHops, OpenAIHops
@@ -164,3 +166,23 @@ def test_an_anthropic_hop_with_thinking_takes_over_a_tool_loop_an_openai_hop_beg
     attempts = answer.response_metadata["fallback"]["attempts"]
     assert [a["outcome"] for a in attempts if a["hop"] == "tool-claude"] == ["ok"]
     assert thinking_of(answer) == []
+
+
+CLIENT: dict[str, Any] = {"model": "claude-a", "api_key": "t"}
+
+
+def test_thinking_given_as_a_call_option_is_turned_off_in_the_options() -> None:
+    """A thinking call option is switched off in place; a model's own setting on a copy."""
+    history: list[BaseMessage] = [
+        HumanMessage("Weather in Paris?"),
+        AIMessage("", tool_calls=[{"name": "weather", "args": CITY, "id": "call_1"}]),
+        ToolMessage("Sunny.", tool_call_id="call_1"),
+    ]
+    plain = ChatAnthropic(**CLIENT)
+    options: dict[str, Any] = {"thinking": THINKING}
+    assert thinking_for(plain, history, options, "hop") is plain
+    assert options == {"thinking": {"type": "disabled"}}
+    thinker = ChatAnthropic(**CLIENT, thinking=THINKING)
+    copy = thinking_for(thinker, history, {}, "hop")
+    assert getattr(copy, "thinking", None) == {"type": "disabled"}
+    assert thinker.thinking == THINKING
