@@ -31,7 +31,7 @@ from fallback_core import (
 )
 from fallback_core._toolkit import inner_chain
 
-from ._history import for_model
+from ._history import for_model, thinking_for
 from ._hops import FINISH_KEYS
 
 if TYPE_CHECKING:
@@ -157,7 +157,8 @@ class ModelTarget:
 
     def _call(
         self, request: ChatRequest, continuation: Continuation | None
-    ) -> tuple[list[BaseMessage], dict[str, Any]]:
+    ) -> tuple[BaseChatModel, list[BaseMessage], dict[str, Any]]:
+        """The model to call (thinking off where Anthropic demands it), its messages and options."""
         kwargs = capped(request.kwargs, continuation)
         if request.binding is not None:
             kwargs.update(request.binding.kwargs_for(self.model, self.name))
@@ -165,12 +166,13 @@ class ModelTarget:
             # vLLM's options ride in the body; the model's own extra_body is kept.
             own = getattr(self.model, "extra_body", None) or {}
             kwargs["extra_body"] = {**own, **(kwargs.get("extra_body") or {}), **continuation.flags}
-        return continued(for_model(request.messages, self.model), continuation), kwargs
+        messages = continued(for_model(request.messages, self.model), continuation)
+        return thinking_for(self.model, messages, kwargs, self.name), messages, kwargs
 
     def stream(self, request: ChatRequest, continuation: Continuation | None) -> Iterator[Delta]:
-        messages, kwargs = self._call(request, continuation)
+        model, messages, kwargs = self._call(request, continuation)
         config = request.scope.config_for(self.name)
-        chunks = self.model.stream(messages, config, stop=request.stop, **kwargs)
+        chunks = model.stream(messages, config, stop=request.stop, **kwargs)
         attempt = request.log.open(self.name)
         with closing(cast("Generator[BaseMessage, None, None]", chunks)):
             with request.scope.starting():
@@ -186,9 +188,9 @@ class ModelTarget:
     async def astream(
         self, request: ChatRequest, continuation: Continuation | None
     ) -> AsyncIterator[Delta]:
-        messages, kwargs = self._call(request, continuation)
+        model, messages, kwargs = self._call(request, continuation)
         config = request.scope.config_for(self.name)
-        chunks = self.model.astream(messages, config, stop=request.stop, **kwargs)
+        chunks = model.astream(messages, config, stop=request.stop, **kwargs)
         attempt = request.log.open(self.name)
         async with aclosing(cast("AsyncGenerator[BaseMessage, None]", chunks)):
             with request.scope.starting():

@@ -14,17 +14,21 @@
   waiting for a free connection (or the process was busy with other calls).
   The SDK clients an LLM reuses are made, and watched, when its hop is built.
   The hook does nothing outside a chain's attempt.
+- Closing what an abandoned stream leaves open: the SDK streams held by the
+  generators suspended under an integration's stream (`suspended_streams`).
 """
 
 from __future__ import annotations
 
+import gc
+import types
 from typing import Any
 
 from llama_index.core.llms import LLM
 
 from fallback_core import watch_requests
 
-__all__ = ["asks_for_usage", "usage_options", "watch_llm_requests"]
+__all__ = ["asks_for_usage", "suspended_streams", "usage_options", "watch_llm_requests"]
 
 _OPENAI_FAMILY = "llama_index.llms.openai.base.OpenAI"
 
@@ -67,3 +71,32 @@ def watch_llm_requests(llm: LLM, *, is_async: bool) -> bool:
     except Exception:  # let the call itself report what is wrong with the client
         return False
     return watch_requests(client)
+
+
+def suspended_streams(root: object, limit: int = 32) -> list[Any]:
+    """SDK streams (openai's, anthropic's ``Stream``) held by generators suspended under ``root``.
+
+    Follows only generators - what each holds on its frame - up to ``limit`` of them.
+    """
+    found: list[Any] = []
+    todo: list[object] = [root]
+    seen: set[int] = set()
+    while todo and len(seen) < limit:
+        generator = todo.pop()
+        if id(generator) in seen:
+            continue
+        seen.add(id(generator))
+        for held in gc.get_referents(generator):
+            if isinstance(held, types.GeneratorType):
+                todo.append(held)
+            elif _is_sdk_stream(held):
+                found.append(held)
+    return found
+
+
+def _is_sdk_stream(obj: object) -> bool:
+    return (
+        type(obj).__name__ == "Stream"
+        and callable(getattr(obj, "close", None))
+        and hasattr(obj, "response")
+    )

@@ -3,7 +3,9 @@
 LlamaIndex streams are cumulative: each ``ChatResponse`` (or
 ``CompletionResponse``) holds everything so far plus the new ``delta``. A
 `Delta` holds only what is new: the text delta, and the finish reason and usage
-found in the provider's ``raw`` chunk.
+found in the provider's ``raw`` chunk, and the reasoning (see `_thinking`).
+Each delta's ``native`` is a `HopResponse`: the hop's response, and which
+stream (attempt) it came from.
 
 Tool calls are read from the provider-neutral ``ToolCallBlock``s of the
 cumulative message. Providers disagree on how partial arguments look (a
@@ -17,26 +19,41 @@ call whole.
 
 from __future__ import annotations
 
-import gc
+import itertools
 import json
-import types
 from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from llama_index.core.base.llms.types import ChatResponse, CompletionResponse, ToolCallBlock
 
 from fallback_core import Delta, ToolCallChunk, Usage
 
-__all__ = ["DeltaReader", "finish_reason_of", "usage_of"]
+from ._clients import suspended_streams
+from ._thinking import ThinkingReader
+
+__all__ = ["DeltaReader", "HopResponse", "finish_reason_of", "usage_of"]
+
+_STREAMS = itertools.count()
+
+
+@dataclass(frozen=True, slots=True)
+class HopResponse:
+    """The ``native`` of every delta: the hop's own response, and the stream that sent it."""
+
+    response: ChatResponse | CompletionResponse
+    stream: int
 
 
 class DeltaReader:
     """Turns one hop's cumulative responses into deltas; one reader per stream."""
 
-    __slots__ = ("_calls", "_calls_sent", "_model", "_text")
+    __slots__ = ("_calls", "_calls_sent", "_model", "_stream", "_text", "_thinking")
 
     def __init__(self, model: str | None) -> None:
         self._model = model
+        self._stream = next(_STREAMS)
+        self._thinking = ThinkingReader()
         self._text = ""
         self._calls: tuple[ToolCallChunk, ...] = ()  # complete view, as of the last response
         self._calls_sent = False
@@ -95,13 +112,16 @@ class DeltaReader:
         finish = finish_reason_of(response.raw)
         if finish is not None:
             calls += self._arguments()
+        reasoning, signature = self._thinking.read(response)
         return Delta(
             text=text,
+            reasoning=reasoning,
+            signature=signature,
             tool_calls=calls,
             finish_reason=finish,
             usage=usage_of(response),
             model=_string(_field(response.raw, "model")) or self._model,
-            native=response,
+            native=HopResponse(response, self._stream),
         )
 
     def tail(self) -> Delta | None:
@@ -123,35 +143,6 @@ class DeltaReader:
             return ()
         self._calls_sent = True
         return tuple(ToolCallChunk(c.index, arguments=c.arguments) for c in self._calls)
-
-
-def suspended_streams(root: object, limit: int = 32) -> list[Any]:
-    """SDK streams (openai's, anthropic's ``Stream``) held by generators suspended under ``root``.
-
-    Follows only generators - what each holds on its frame - up to ``limit`` of them.
-    """
-    found: list[Any] = []
-    todo: list[object] = [root]
-    seen: set[int] = set()
-    while todo and len(seen) < limit:
-        generator = todo.pop()
-        if id(generator) in seen:
-            continue
-        seen.add(id(generator))
-        for held in gc.get_referents(generator):
-            if isinstance(held, types.GeneratorType):
-                todo.append(held)
-            elif _is_sdk_stream(held):
-                found.append(held)
-    return found
-
-
-def _is_sdk_stream(obj: object) -> bool:
-    return (
-        type(obj).__name__ == "Stream"
-        and callable(getattr(obj, "close", None))
-        and hasattr(obj, "response")
-    )
 
 
 def tool_calls_of(response: ChatResponse) -> tuple[ToolCallChunk, ...]:

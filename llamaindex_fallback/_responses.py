@@ -8,7 +8,8 @@ and the call's trace: ``additional_kwargs["fallback"]`` is
 ``raw`` is the provider's own chunk from the hop that produced the delta.
 
 Tool calls are carried as LlamaIndex's provider-neutral ``ToolCallBlock``s, so
-the message can be sent back to any hop in the next turn.
+the message can be sent back to any hop in the next turn; reasoning as
+``ThinkingBlock``s ahead of the text and a ``thinking_delta`` (see `_thinking`).
 """
 
 from __future__ import annotations
@@ -27,20 +28,24 @@ from llama_index.core.base.llms.types import (
 
 from fallback_core import ChainTrace, Delta, ToolCallChunk
 
+from ._deltas import HopResponse
+from ._thinking import THINKING_DELTA, Thoughts
+
 __all__ = ["TRACE_KEY", "Answer"]
 
 TRACE_KEY = "fallback"
 
 
 class Answer:
-    """The answer so far: text, tool calls, and the last provider chunk seen."""
+    """The answer so far: reasoning, text, tool calls, and the last provider chunk seen."""
 
-    __slots__ = ("_calls", "_parts", "_raw")
+    __slots__ = ("_calls", "_parts", "_raw", "_thoughts")
 
     def __init__(self) -> None:
         self._parts: list[str] = []
         self._calls: dict[int, ToolCallChunk] = {}
         self._raw: Any = None
+        self._thoughts = Thoughts()
 
     def add(self, delta: Delta) -> None:
         """Take one delivered delta."""
@@ -57,8 +62,9 @@ class Answer:
                 )
             self._calls[call.index] = call
         native = delta.native
-        if native is not None:
-            self._raw = getattr(native, "raw", native)
+        if isinstance(native, HopResponse):
+            self._raw = native.response.raw
+            self._thoughts.add(delta, native.stream)
 
     @property
     def text(self) -> str:
@@ -68,7 +74,7 @@ class Answer:
 
     def chat(self, delta: str | None, trace: ChainTrace | None = None) -> ChatResponse:
         """A cumulative chat response whose new text is ``delta``."""
-        blocks: list[ContentBlock] = [TextBlock(text=self.text)]
+        blocks: list[ContentBlock] = [*self._thoughts.blocks(), TextBlock(text=self.text)]
         blocks += [
             ToolCallBlock(tool_call_id=c.id, tool_name=c.name or "", tool_kwargs=c.arguments)
             for _, c in sorted(self._calls.items())
@@ -77,19 +83,24 @@ class Answer:
             message=ChatMessage(role=MessageRole.ASSISTANT, blocks=blocks),
             delta=delta,
             raw=self._raw,
-            additional_kwargs=_closing_kwargs(trace),
+            additional_kwargs=self._kwargs(trace),
         )
 
     def completion(self, delta: str | None, trace: ChainTrace | None = None) -> CompletionResponse:
         """A cumulative completion response whose new text is ``delta``."""
         return CompletionResponse(
-            text=self.text, delta=delta, raw=self._raw, additional_kwargs=_closing_kwargs(trace)
+            text=self.text, delta=delta, raw=self._raw, additional_kwargs=self._kwargs(trace)
         )
 
+    def _kwargs(self, trace: ChainTrace | None) -> dict[str, Any]:
+        """A streamed response's new reasoning, or the closing one's counts and trace."""
+        if trace is None:
+            latest = self._thoughts.latest
+            return {THINKING_DELTA: latest} if latest else {}
+        return _closing_kwargs(trace)
 
-def _closing_kwargs(trace: ChainTrace | None) -> dict[str, Any]:
-    if trace is None:
-        return {}
+
+def _closing_kwargs(trace: ChainTrace) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     usage = trace.usage
     if usage is not None:

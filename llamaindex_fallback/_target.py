@@ -32,6 +32,7 @@ from fallback_core._toolkit import inner_chain
 
 from ._clients import asks_for_usage, usage_options, watch_llm_requests
 from ._deltas import DeltaReader
+from ._history import reader_for, sanitise, thinking_options
 
 if TYPE_CHECKING:
     from llama_index.core.tools.types import BaseTool
@@ -79,7 +80,7 @@ class LLMTarget:
     do) cannot change what the next hop is sent.
     """
 
-    __slots__ = ("asks_for_usage", "is_chat_model", "llm", "name", "reports_requests")
+    __slots__ = ("asks_for_usage", "history", "is_chat_model", "llm", "name", "reports_requests")
 
     def __init__(
         self, llm: LLM, metadata: LLMMetadata, *, stream_usage: bool | None = None
@@ -94,6 +95,8 @@ class LLMTarget:
         self.reports_requests = all(watch_llm_requests(llm, is_async=a) for a in (False, True))
         #: The LLM's model name (else its class name), used when its hop is given no name.
         self.name = model_name(metadata) or llm.class_name()
+        #: Which provider-only state in a conversation the LLM may be sent (see ``_history``).
+        self.history = reader_for(llm, model_name(metadata))
 
     def estimate_tokens(self, request: LLMRequest) -> int:
         """A rough size of the request, for skipping hops too small for it."""
@@ -140,6 +143,7 @@ class LLMTarget:
         if request.operation == "complete" and cont is None:
             return llm.stream_complete(request.prompt, formatted=request.formatted, **kwargs)
         messages = self._messages(request, cont)
+        kwargs = thinking_options(llm, self.history, messages, kwargs, self.name)
         if request.tools is not None:
             return _with_tools(llm).stream_chat_with_tools(
                 list(request.tools.tools),
@@ -160,6 +164,7 @@ class LLMTarget:
         if request.operation == "complete" and cont is None:
             return await llm.astream_complete(request.prompt, formatted=request.formatted, **kwargs)
         messages = self._messages(request, cont)
+        kwargs = thinking_options(llm, self.history, messages, kwargs, self.name)
         if request.tools is not None:
             return await _with_tools(llm).astream_chat_with_tools(
                 list(request.tools.tools),
@@ -212,6 +217,7 @@ class LLMTarget:
             messages = [ChatMessage(role=MessageRole.USER, content=prompt)]
         else:
             messages = _copies(request.messages)
+            sanitise(messages, self.history)
         return messages + continuation_messages(cont)
 
 

@@ -8,10 +8,12 @@ provider never gets the first model's signed thinking or Anthropic's
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from langchain_anthropic import ChatAnthropic
 from langchain_core.messages import (
     AIMessage,
     AIMessageChunk,
@@ -23,23 +25,16 @@ from langchain_core.tools import tool
 
 from fallback_core.testing import Fault, FaultServer, ModelScript
 from langchain_fallback import ChatHop, FallbackChatModel
+from langchain_fallback._history import thinking_for
+from tests.reasoning import ANSWER, CITY, THINKING, THOUGHT, reasoning_models
 
 from .servers import AnthropicHops, OpenAIHops
-
-THOUGHT = "The user wants something useful, so I will explain fallback chains."
-ANSWER = "Fallback chains keep a pipeline answering when one provider stumbles in the middle."
-THINKING = {"type": "enabled", "budget_tokens": 1024}
-CITY = {"city": "Paris"}
 
 
 @pytest.fixture
 def fault_server_models() -> Mapping[str, ModelScript]:
     """Reasoning models on both APIs, sharing one answer so any can finish another's."""
-    models = {
-        name: ModelScript(ANSWER, reasoning=THOUGHT) for name in ("claude-a", "claude-b", "gpt")
-    }
-    models["tool-claude"] = ModelScript(ANSWER, reasoning=THOUGHT, tool_call=("weather", CITY))
-    return models
+    return reasoning_models(("claude-a", "claude-b", "gpt"), "tool-claude", "tool-gpt")
 
 
 @tool
@@ -91,6 +86,12 @@ def test_thinking_is_not_glued_across_a_continuation(
     message = streamed(model, [HumanMessage("Hi")])
     assert [b["thinking"] for b in thinking_of(message)] == [THOUGHT]
     assert message.text == ANSWER
+    attempts = message.response_metadata["fallback"]["attempts"]
+    # The prefill is sent with thinking off (Anthropic refuses a prefill that opens without it).
+    assert [(a["continuation"], a["outcome"]) for a in attempts] == [
+        (None, "failed"),
+        ("prefill", "ok"),
+    ]
 
 
 def first_turn(model: FallbackChatModel) -> list[BaseMessage]:
@@ -142,3 +143,46 @@ def test_the_same_model_gets_its_own_thinking_back_in_a_tool_loop(
     assert thinking_of(call)
     history += [call, ToolMessage(weather.invoke(CITY), tool_call_id=call.tool_calls[0]["id"])]
     assert model.invoke(history).text == ANSWER
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_an_anthropic_hop_with_thinking_takes_over_a_tool_loop_an_openai_hop_began(
+    fault_server: FaultServer, anthropic_hop: AnthropicHops, openai_hop: OpenAIHops, mode: str
+) -> None:
+    """The reverse tool loop: ChatOpenAI called the tool, ChatAnthropic (thinking on) gets the
+    result; that request goes with thinking off, as Anthropic's docs say, and is answered."""
+    model = fallback(openai_hop("tool-gpt"), thinker(anthropic_hop, "tool-claude")).bind_tools(
+        [weather]
+    )
+    history: list[BaseMessage] = [HumanMessage("Weather in Paris?")]
+    call = model.invoke(history)
+    assert isinstance(call, AIMessage)
+    assert call.response_metadata["fallback"]["served_by"] == "tool-gpt"
+    history += [call, ToolMessage(weather.invoke(CITY), tool_call_id=call.tool_calls[0]["id"])]
+    fault_server.set_fault("tool-gpt", Fault.rate_limit())
+    answer = model.invoke(history) if mode == "sync" else asyncio.run(model.ainvoke(history))
+    assert answer.text == ANSWER
+    assert answer.response_metadata["fallback"]["served_by"] == "tool-claude"
+    attempts = answer.response_metadata["fallback"]["attempts"]
+    assert [a["outcome"] for a in attempts if a["hop"] == "tool-claude"] == ["ok"]
+    assert thinking_of(answer) == []
+
+
+CLIENT: dict[str, Any] = {"model": "claude-a", "api_key": "t"}
+
+
+def test_thinking_given_as_a_call_option_is_turned_off_in_the_options() -> None:
+    """A thinking call option is switched off in place; a model's own setting on a copy."""
+    history: list[BaseMessage] = [
+        HumanMessage("Weather in Paris?"),
+        AIMessage("", tool_calls=[{"name": "weather", "args": CITY, "id": "call_1"}]),
+        ToolMessage("Sunny.", tool_call_id="call_1"),
+    ]
+    plain = ChatAnthropic(**CLIENT)
+    options: dict[str, Any] = {"thinking": THINKING}
+    assert thinking_for(plain, history, options, "hop") is plain
+    assert options == {"thinking": {"type": "disabled"}}
+    thinker = ChatAnthropic(**CLIENT, thinking=THINKING)
+    copy = thinking_for(thinker, history, {}, "hop")
+    assert getattr(copy, "thinking", None) == {"type": "disabled"}
+    assert thinker.thinking == THINKING

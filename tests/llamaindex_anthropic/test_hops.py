@@ -42,9 +42,15 @@ def fault_server_models() -> Mapping[str, ModelScript]:
     return scripts
 
 
-def claude(server: FaultServer, model: str) -> Anthropic:
+def claude(server: FaultServer, model: str, **options: Any) -> Anthropic:
+    """A real LlamaIndex Anthropic client for ``model`` on ``server``, with no retries."""
     return Anthropic(
-        model=model, base_url=server.anthropic_base_url, api_key="t", max_retries=0, timeout=10
+        model=model,
+        base_url=server.anthropic_base_url,
+        api_key="t",
+        max_retries=0,
+        timeout=10,
+        **options,
     )
 
 

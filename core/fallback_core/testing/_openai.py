@@ -176,12 +176,15 @@ class Envelope:
         return json.dumps(body).encode()
 
     def deltas(self, reply: Reply) -> list[dict[str, Any]]:
-        """The `delta` of each content chunk of a streamed `reply`, in order."""
+        """The `delta` of each content chunk of a streamed `reply`, in order.
+
+        A reasoning reply opens as DeepSeek's does: a chunk naming the role with
+        no content and empty reasoning, then a `reasoning_content` chunk a token.
+        """
+        opening = {"role": "assistant", "content": None, "reasoning_content": ""}
         thoughts: list[dict[str, Any]] = [
-            {"role": "assistant", "content": None, "reasoning_content": piece}
-            if i == 0
-            else {"reasoning_content": piece}
-            for i, piece in enumerate(reply.reasoning)
+            *([opening] if reply.reasoning else []),
+            *({"reasoning_content": piece} for piece in reply.reasoning),
         ]
         return thoughts + self._answer_deltas(reply, opened=bool(thoughts))
 
