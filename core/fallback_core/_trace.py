@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._classify import Category
@@ -71,6 +72,35 @@ class ChainTrace:
     usage_by_hop: tuple[tuple[str, Usage], ...]
     finish_reason: str | None
     cost: float | None = None
+
+    @classmethod
+    def of(
+        cls,
+        attempts: Sequence[AttemptRecord],
+        served: tuple[str | None, str | None],
+        latency: float,
+        finish_reason: str | None,
+    ) -> ChainTrace:
+        """The summary of ``attempts``, the hop and model that ``served`` the answer."""
+        by_hop: dict[str, Usage] = {}
+        for record in attempts:
+            if record.usage is not None:
+                seen = by_hop.get(record.hop)
+                by_hop[record.hop] = record.usage if seen is None else seen + record.usage
+        merged = None
+        for usage in by_hop.values():
+            merged = usage if merged is None else merged + usage
+        costs = [r.cost for r in attempts if r.cost is not None]
+        return cls(
+            attempts=tuple(attempts),
+            served_by=served[0],
+            served_model=served[1],
+            latency=latency,
+            usage=merged,
+            usage_by_hop=tuple(by_hop.items()),
+            finish_reason=finish_reason,
+            cost=sum(costs) if costs else None,
+        )
 
     @property
     def fell_back(self) -> bool:

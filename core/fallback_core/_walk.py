@@ -73,7 +73,6 @@ from ._types import (
     Delta,
     TimeoutPhase,
     ToolCallChunk,
-    Usage,
 )
 from .checks import Answer, AnswerCheck
 
@@ -641,11 +640,6 @@ class Walk:
             self._text[:] = ["".join(self._text)]
         return self._text[0] if self._text else ""
 
-    @property
-    def has_events(self) -> bool:
-        """Whether events wait to be drained."""
-        return bool(self._events)
-
     def drain(self) -> list[Event]:
         """Events produced since the last drain, oldest first."""
         events = list(self._events)
@@ -654,25 +648,12 @@ class Walk:
 
     def trace(self) -> ChainTrace:
         """A summary of the call so far."""
-        by_hop: dict[str, Usage] = {}
-        for record in self._records:
-            if record.usage is not None:
-                seen = by_hop.get(record.hop)
-                by_hop[record.hop] = record.usage if seen is None else seen + record.usage
-        merged = None
-        for usage in by_hop.values():
-            merged = usage if merged is None else merged + usage
-        costs = [r.cost for r in self._records if r.cost is not None]
         served = self._served
-        return ChainTrace(
-            attempts=tuple(self._records),
-            served_by=None if served is None else served.name,
-            served_model=None if served is None else served.model,
-            latency=self._elapsed(),
-            usage=merged,
-            usage_by_hop=tuple(by_hop.items()),
-            finish_reason=self._finish_reason,
-            cost=sum(costs) if costs else None,
+        return ChainTrace.of(
+            self._records,
+            (None, None) if served is None else (served.name, served.model),
+            self._elapsed(),
+            self._finish_reason,
         )
 
     # -- inside ---------------------------------------------------------------
