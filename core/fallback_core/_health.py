@@ -94,16 +94,6 @@ class Health:
         self.announce(changes)
         return admission
 
-    def verdict(
-        self,
-        identity: str,
-        outcome: CircuitOutcome,
-        error: str | None = None,
-        retry_after: float | None = None,
-    ) -> Verdict:
-        """A `Verdict` on ``identity`` stamped now, for a later consultation."""
-        return Verdict(identity, outcome, self.clock(), error, retry_after)
-
     # -- by hand -----------------------------------------------------------------
 
     def admit(self, identity: str, *, force: bool = False) -> bool:
@@ -123,7 +113,7 @@ class Health:
             raise ConfigurationError(
                 "outcome", f"got {outcome!r}", "'success', 'failure' or 'neutral'"
             )
-        self.consult(Consult((self.verdict(identity, outcome, error, retry_after),), ()))
+        self.consult(Consult((Verdict(identity, outcome, self.clock(), error, retry_after),), ()))
 
     def reopens_in(self, identity: str) -> float:
         """Seconds until ``identity`` may be called again (0 if it may be now)."""

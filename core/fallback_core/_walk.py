@@ -756,7 +756,8 @@ class Walk:
         if health is not None:
             verdict = outcome_of(outcome == "ok", category)
             described = None if error is None else f"{type(error).__name__}: {error}"
-            self._verdicts.append(health.verdict(hop.circuit, verdict, described, retry_after))
+            stamped = Verdict(hop.circuit, verdict, health.clock(), described, retry_after)
+            self._verdicts.append(stamped)
         self._events.append(
             events.HopEnded(
                 self.call_id,
