@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import queue
 import sys
 import threading
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from ._health import Health
 
 __all__ = ["Tasks", "Threads"]
+
+logger = logging.getLogger("fallback_core")
 
 _RECHECK: Final = (None, None, None)  # a report moved a limit: compute the wait again
 StreamT = TypeVar("StreamT")
@@ -82,6 +85,7 @@ class Threads(_IO["_Direct | _ThreadedReader"]):
         # The request goes out when the stream is made or first read: the client's
         # reports reach this attempt meanwhile (a reader thread copies this context).
         token = None if reports is None else mark_requests(reports)
+        stream = None
         try:
             stream = attempt.hop.target.stream(self._request, attempt.continuation)
             if threaded:
@@ -89,6 +93,7 @@ class Threads(_IO["_Direct | _ThreadedReader"]):
             else:
                 self._streams[tag] = _Direct(stream, reports, tag)
         except Exception as exc:
+            _close(stream)  # made, but no reader could be started for it
             return exc
         finally:
             if token is not None:
@@ -120,8 +125,12 @@ class Threads(_IO["_Direct | _ThreadedReader"]):
                 sender.took()
                 return sender.tag, item, error
 
-    def close(self, command: Close) -> None:
-        self._streams.pop(command.tag).stop()
+    def close(self, command: Close) -> BaseException | None:
+        try:
+            self._streams.pop(command.tag).stop()
+        except Exception as exc:
+            return exc
+        return None
 
 
 class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
@@ -131,6 +140,7 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
         super().__init__(chain, request, telemetry)
         self._sink: asyncio.Queue[tuple[_AsyncPump, Any, BaseException | None]] | None = None
         self._first: dict[Racer, Reports | None] = {}  # reports for a stream's first read
+        self._untimed: set[Racer] = set()  # streams read with no limit at all
         self._scope: Any = None  # the timeout of the timed read in progress
         self._wait: Callable[[], float | None] = lambda: None
         self.perform: dict[type, Callable[[Any], Any]] = {
@@ -155,6 +165,8 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
         else:
             self._streams[tag] = stream
             self._first[tag] = self._reports(command, self._moved)
+            if not command.timed:
+                self._untimed.add(tag)
         return None
 
     def _moved(self) -> None:
@@ -169,6 +181,13 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
         stream = self._streams[tag]
         if isinstance(stream, _AsyncPump):
             return await self._read_pumps(command)
+        if tag in self._untimed and tag not in self._first:
+            try:
+                return tag, await anext(stream), None
+            except StopAsyncIteration:
+                return tag, END, None
+            except Exception as exc:
+                return tag, None, exc
         # The request goes out during a stream's first read: its reports may move the limit.
         reports = self._first.pop(tag, None)
         token = None if reports is None else mark_requests(reports)
@@ -205,12 +224,14 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
         except TimeoutError:
             return TIMED_OUT
 
-    async def close(self, command: Close) -> None:
+    async def close(self, command: Close) -> BaseException | None:
         stream = self._streams.pop(command.tag)
-        if isinstance(stream, _AsyncPump):
-            await stream.stop()
-        else:
-            await _aclose(stream)
+        self._untimed.discard(command.tag)
+        try:
+            await (stream.stop() if isinstance(stream, _AsyncPump) else _aclose(stream))
+        except Exception as exc:
+            return exc
+        return None
 
     async def emit(self, command: Emit) -> None:
         self._telemetry.emit(command.events)
@@ -300,7 +321,12 @@ class _ThreadedReader:
         except BaseException as exc:  # handed to the consuming thread
             sink.put((self, None, exc))
         finally:
-            _close(stream)
+            try:
+                _close(stream)
+            except Exception:  # the consumer has what the stream gave; nothing else waits
+                logger.debug(
+                    "fallback_core: closing a stream on its reader thread failed", exc_info=True
+                )
 
     def ask(self) -> None:
         """Have the thread read the next item, unless one is already asked for."""
@@ -345,8 +371,10 @@ class _AsyncPump:
             async for item in stream:
                 sink.put_nowait((self, item, None))
             sink.put_nowait((self, END, None))
-        except Exception as exc:  # handed to the consuming task
+        except BaseException as exc:  # handed to the consuming task, as a reader thread does
             sink.put_nowait((self, None, exc))
+            if isinstance(exc, asyncio.CancelledError):
+                raise
         finally:
             await _aclose(stream)
 

@@ -47,14 +47,15 @@ __all__ = [
     "Sleep",
     "Step",
     "assemble",
+    "close",
 ]
 
 
-class Racer(enum.Enum):
+class Racer(enum.IntEnum):
     """Which of an attempt's streams: the attempt's own, or a hedge's rival."""
 
-    PRIMARY = "primary"
-    RIVAL = "rival"
+    PRIMARY = 1
+    RIVAL = 2
 
 
 PRIMARY: Final = Racer.PRIMARY
@@ -154,7 +155,7 @@ class Read:
 
 @dataclass(frozen=True, slots=True)
 class Close:
-    """Close stream ``tag`` (a read in progress is abandoned)."""
+    """Close stream ``tag`` (a read in progress is abandoned): reply with its error, or None."""
 
     tag: Racer
 
@@ -181,6 +182,28 @@ class Left(BaseException):
 
 Command = Consult | Sleep | Open | Read | Close | Emit | Delta
 Flow = Generator[Command, Any, None]
+
+
+def close(tags: list[Racer]) -> Generator[Command, Any, BaseException | None]:
+    """Close every stream in ``tags`` (emptying it), each whatever happened to another.
+
+    Returns the first error a close raised. An exception thrown in meanwhile (a
+    second cancellation, say) is re-raised once every stream is closed.
+    """
+    failed: BaseException | None = None
+    thrown: BaseException | None = None
+    while tags:
+        try:
+            error = yield Close(tags.pop(0))
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            thrown = thrown or exc
+        else:
+            failed = failed or error
+    if thrown is not None:
+        raise thrown
+    return failed
 
 
 class Live:

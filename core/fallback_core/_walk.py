@@ -19,6 +19,7 @@ start may be hedged: the next hop is raced against it (``_race``).
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -48,7 +49,6 @@ from ._steps import (
     PRIMARY,
     TIMED_OUT,
     Attempt,
-    Close,
     Command,
     Consult,
     Emit,
@@ -64,6 +64,7 @@ from ._steps import (
     Sleep,
     Step,
     assemble,
+    close,
 )
 from ._trace import AttemptRecord, ChainTrace
 from ._types import (
@@ -80,6 +81,8 @@ if TYPE_CHECKING:
     from ._chain import Chain, Hop
 
 __all__ = ["Walk"]
+
+logger = logging.getLogger("fallback_core")
 
 _call_ids = itertools.count(1)
 
@@ -127,40 +130,70 @@ class Walk:
 
         It returns when the answer is complete and raises the call's error
         otherwise; thrown an exception (the caller left), it closes what is
-        open, tells shared health and the hooks, and re-raises it.
+        open, tells shared health and the hooks, and re-raises it. Closed
+        instead (no driver is left to perform anything), it only records the
+        call as cancelled.
         """
-        interrupted: BaseException | None = None
         try:
-            while True:
-                step = self.next_step()
-                if self._events:
-                    yield Emit(self.drain())
-                if isinstance(step, Finish):
-                    return
-                if isinstance(step, Fail):
-                    raise step.error
-                if isinstance(step, Consult):
-                    self.admitted((yield step))
-                elif isinstance(step, Sleep):
-                    yield step
-                else:
-                    yield from self._attempt(step)
-        except BaseException as exc:
-            interrupted = exc.exit if isinstance(exc, Left) else exc
+            yield from self._steps()
+        except GeneratorExit as exc:
+            self.conclude(exc)
+            self.ended()
             raise
-        finally:
-            rest = self.conclude(interrupted)
-            self.ended(None if rest is None else (yield rest))
+        except BaseException as exc:
+            yield from self._over(exc.exit if isinstance(exc, Left) else exc)
+            raise
+        yield from self._over(None)
+
+    def _steps(self) -> Flow:
+        while True:
+            step = self.next_step()
+            if self._events:
+                yield Emit(self.drain())
+            if isinstance(step, Finish):
+                return
+            if isinstance(step, Fail):
+                raise step.error
+            if isinstance(step, Consult):
+                self.admitted((yield step))
+            elif isinstance(step, Sleep):
+                yield step
+            else:
+                yield from self._attempt(step)
+
+    def _over(self, interrupted: BaseException | None) -> Flow:
+        """Close the call: shared health hears what it has not yet, then `CallEnded`."""
+        rest, admission = self.conclude(interrupted), None
+        try:
+            if rest is not None:
+                admission = yield rest
+        except GeneratorExit:
+            self.ended()
+            raise
+        except BaseException:  # the caller was cancelled again meanwhile: the call still ends
+            self.ended()
             yield Emit(self.drain())
+            raise
+        self.ended(admission)
+        yield Emit(self.drain())
 
     def _attempt(self, step: Attempt) -> Flow:
         """One attempt: its streams are closed whatever happens, then it is judged."""
         opened: list[Racer] = []
         try:
             failure = yield from self._stream(step, opened)
-        finally:
-            for tag in opened:
-                yield Close(tag)
+        except GeneratorExit:  # closed: no driver is left to close the streams
+            raise
+        except BaseException:
+            yield from close(opened)
+            raise
+        unclosed = yield from close(opened)
+        live = self._require_live()
+        if failure is None and unclosed is not None and live.finish_reason is None:
+            failure = unclosed  # a stream that failed to close did not end cleanly either
+        elif unclosed is not None:
+            name = _name(live.hop)
+            logger.debug("fallback_core: closing %s's stream failed", name, exc_info=unclosed)
         if failure is not None:
             self.fail(failure)
             return
@@ -187,7 +220,7 @@ class Walk:
                 return won
             tag, raced, ended = won
             raced.reverse()  # what the winner produced while racing comes first
-        read = Read((tag,), self._wait)
+        read, live = Read((tag,), self._wait), self._require_live()
         while True:
             if raced:
                 delta = raced.pop()
@@ -197,7 +230,8 @@ class Walk:
                 got = yield read
                 if got is TIMED_OUT:
                     pending = self.read_timeout()
-                    assert pending is not None
+                    if pending is None or pending.limit > 0:
+                        continue  # a report moved the limit after the wait ran out: wait on
                     return self.timed_out(pending)
                 _, delta, error = got
                 if error is not None:
@@ -214,6 +248,7 @@ class Walk:
                 yield Emit(self.drain())
             if out is not None:
                 yield out
+                live.last_chunk_at = self._clock()  # idle counts from when the caller asks again
 
     def _wait(self) -> float | None:
         pending = self.read_timeout()

@@ -7,7 +7,8 @@ stream played virtually hands its `Stall` markers over instead of blocking
 due, and a wait runs out at its deadline without any real waiting. Racing
 streams interleave exactly as their stalls say. The drivers' loops are the
 real ones (``_drive``); only the I/O they perform is simulated - real threads
-and ``asyncio.timeout`` are tested against real HTTP (``tests/io``).
+and ``asyncio.timeout`` are tested against real HTTP (``test_http``, ``test_sent``
+and the adapters' suites).
 """
 
 from __future__ import annotations
@@ -118,10 +119,14 @@ class VirtualIO:
         stream.reports = None
         return False
 
-    def close(self, command: Close) -> None:
+    def close(self, command: Close) -> BaseException | None:
         close = getattr(self._streams.pop(command.tag).stream, "close", None)
-        if close is not None:
-            close()
+        try:
+            if close is not None:
+                close()
+        except Exception as exc:
+            return exc
+        return None
 
     def sleep(self, command: Sleep) -> None:
         self.time.slept.append(command.seconds)
@@ -157,10 +162,14 @@ class AsyncVirtualIO(VirtualIO):
                 return tag, item, None
         return TIMED_OUT
 
-    async def aclose(self, command: Close) -> None:
+    async def aclose(self, command: Close) -> BaseException | None:
         aclose = getattr(self._streams.pop(command.tag).stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        try:
+            if aclose is not None:
+                await aclose()
+        except Exception as exc:
+            return exc
+        return None
 
 
 def _awaitable(act: Callable[[Any], Any]) -> Callable[[Any], Any]:
