@@ -1,4 +1,7 @@
-"""Run the benchmarks and write benchmarks/results/: ``python -m benchmarks [--quick]``."""
+"""Run the benchmarks, results into benchmarks/results/: ``python -m benchmarks [--quick]``.
+
+``--profile`` profiles our adapters' healthy paths instead (see `benchmarks.profiling`).
+"""
 
 from __future__ import annotations
 
@@ -58,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--systems", help="comma-separated system keys (default: all)")
     parser.add_argument(
         "--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}"
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile our adapters' healthy paths instead (cProfile, tracemalloc)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the results go")
     return parser
@@ -161,6 +169,11 @@ def _fleet_rows(outage: float) -> tuple[list[dict[str, Any]], list[dict[str, Any
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.profile:
+        from .profiling import run_profiles
+
+        asyncio.run(run_profiles(args.out, requests=10 if args.quick else 40))
+        return 0
     asyncio.run(run(args))
     return 0
 

@@ -11,7 +11,7 @@ non-streaming API saves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +65,10 @@ Async = Callable[[], Any]  # returns an awaitable of the text
 
 @dataclass(frozen=True, slots=True)
 class Entrant:
-    """One system of one framework, and its calls (by `Call.name`) that each return the text."""
+    """One system of one framework, and its calls (by `Call.name`) that each return the text.
+
+    A streaming entrant also has ``pieces``: its async stream, the text chunk by chunk.
+    """
 
     key: str
     label: str
@@ -93,9 +96,13 @@ def _langchain_calls(runnable: Any, *, streamed: bool = True, plain: bool = True
         message: BaseMessage = await runnable.ainvoke(QUESTION)
         return message.text
 
+    async def pieces() -> AsyncIterator[str]:
+        async for chunk in runnable.astream(QUESTION):
+            yield chunk.text
+
     calls: dict[str, Any] = {}
     if streamed:
-        calls.update(stream=stream, astream=astream)
+        calls.update(stream=stream, astream=astream, pieces=pieces)
     if plain:
         calls.update(invoke=invoke, ainvoke=ainvoke)
     return calls
@@ -118,9 +125,13 @@ def _llamaindex_calls(llm: LLM, *, streamed: bool = True, plain: bool = True) ->
     async def achat() -> str:
         return str((await llm.achat(_messages())).message.content)
 
+    async def pieces() -> AsyncIterator[str]:
+        async for r in await llm.astream_chat(_messages()):
+            yield r.delta or ""
+
     calls: dict[str, Any] = {}
     if streamed:
-        calls.update(stream_chat=stream_chat, astream_chat=astream_chat)
+        calls.update(stream_chat=stream_chat, astream_chat=astream_chat, pieces=pieces)
     if plain:
         calls.update(chat=chat, achat=achat)
     return calls
