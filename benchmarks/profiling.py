@@ -44,6 +44,10 @@ __all__ = ["run_profiles"]
 
 SYSTEMS = ("bare", "ours", "ours_limits")
 TOP = 35
+_MACHINERY = (
+    r"fallback_core/|langchain_fallback/|llamaindex_fallback/|langchain_core/(callbacks|tracers|"
+    r"messages|outputs|load|language_models)|llama_index/core/(llms|base)|llama_index_instrumentation"
+)
 
 # Function key in pstats: (filename, line, name).
 Func = tuple[str, int, str]
@@ -187,10 +191,12 @@ async def _profile_path(entrant: Entrant, call: Call, requests: int, out: Path) 
     for name, us in result.buckets_us.items():
         if us >= 0.5:
             text.write(f"  {us:8.1f}  {name}\n")
+    stats.stream = text  # type: ignore[attr-defined]
     for order in ("tottime", "cumulative"):
         text.write(f"\n\nTop {TOP} by {order}:\n")
-        stats.stream = text  # type: ignore[attr-defined]
         stats.sort_stats(order).print_stats(TOP)
+    text.write(f"\n\nOur functions and the frameworks' run machinery, top {TOP} cumulative:\n")
+    stats.sort_stats("cumulative").print_stats(_MACHINERY, TOP)
     _save(out, f"profile-{result.key}.txt", text.getvalue())
     return result
 
