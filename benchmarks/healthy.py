@@ -6,7 +6,7 @@ each pace (no delay between tokens, and `TOKEN_DELAY`), every entrant makes
 ``requests`` calls, interleaved round by round in a rotating order, so drift
 in a shared machine hits all of them alike. Per entrant: the median wall time
 and the CPU time per chunk of the answer (the client process's CPU - the
-server runs in another process - over the 49 chunks the server streams, also
+server runs in another process - over the `TOKENS` chunks the server streams, also
 for a non-streamed call); against the bare model of the same round: the
 median per-round wall ratio and the ratio of the CPU sums.
 """
@@ -21,14 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .entrants import CALLS, Call, Entrant, entrants
-from .scenarios import ANSWER
+from .scenarios import ANSWER, TOKENS
 from .server import RemoteFaultServer
 from .systems import HttpClients
 
 __all__ = ["TOKENS", "PathResult", "as_dict", "measure_healthy", "one_call"]
-
-TOKENS = len(ANSWER.split())
-"""Chunks of text the fault server streams per answer (a word each)."""
 
 
 @dataclass(frozen=True, slots=True)

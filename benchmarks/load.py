@@ -31,7 +31,7 @@ from multiprocessing import get_context
 from typing import Any
 
 from .measure import compare
-from .scenarios import ANSWER, BACKUP, PRIMARY, QUESTION
+from .scenarios import ANSWER, BACKUP, PRIMARY, QUESTION, TOKENS
 from .server import RemoteFaultServer
 from .systems import HttpClients, LangChainClient, chat_openai, fallback_chat_model
 
@@ -41,7 +41,6 @@ BARE, OURS = "bare ChatOpenAI", "FallbackChatModel"
 CUT_POINTS = (5, 15, 25, 35, 45)
 LOAD_STALL_LIMIT = 20.0
 """Seconds: our first_token_timeout and idle_timeout under load."""
-TOKENS = len(ANSWER.split())
 
 
 @dataclass(frozen=True, slots=True)

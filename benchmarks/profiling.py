@@ -321,6 +321,47 @@ def _save(directory: Path, name: str, text: str) -> Path:
     return path
 
 
+def _run_cost(base_url: str, rounds: int) -> list[str]:
+    """CPU per chunk of a ChatOpenAI streamed as a LangChain run, and of its bare `_stream`.
+
+    The difference is what a hop pays for being a run of its own (callback
+    managers, the run's chunk list, tracing checks) - the most a hop called
+    outside LangChain's run machinery could save.
+    """
+    from langchain_core.messages import HumanMessage
+
+    from .scenarios import PRIMARY, QUESTION
+    from .systems import chat_openai
+
+    http = HttpClients()
+    model = chat_openai(base_url, PRIMARY, http)
+    messages = [HumanMessage(QUESTION)]
+
+    def as_run() -> int:
+        return sum(1 for _ in model.stream(messages))
+
+    def raw() -> int:
+        return sum(1 for _ in model._stream(messages))
+
+    cpu = {"as_run": 0.0, "raw": 0.0}
+    try:
+        for i in range(rounds + 3):
+            for name, run in sorted({"as_run": as_run, "raw": raw}.items(), reverse=i % 2 == 1):
+                started = time.process_time()
+                run()
+                if i >= 3:
+                    cpu[name] += time.process_time() - started
+    finally:
+        http.sync.close()
+    run_us, raw_us = (1e6 * cpu[k] / (rounds * TOKENS) for k in ("as_run", "raw"))
+    return [
+        "",
+        f"== A hop as a LangChain run: ChatOpenAI.stream {run_us:.0f} us CPU per chunk, "
+        f"its _stream alone {raw_us:.0f} us ({run_us - raw_us:+.0f} us, {rounds} calls each, "
+        "zero latency, no profiler)",
+    ]
+
+
 async def run_profiles(out: Path, *, requests: int = 40, streams: int = 100) -> list[Path]:
     """Every path's CPU profile, the summary and the memory snapshots; the files written."""
     _save(out, "", "")
@@ -328,6 +369,7 @@ async def run_profiles(out: Path, *, requests: int = 40, streams: int = 100) -> 
     with RemoteFaultServer(MODELS, token_delay=0.0) as server:
         http = HttpClients()
         try:
+            run_cost = _run_cost(server.base_url, requests)
             everyone = entrants(server.base_url, http, SYSTEMS)
             for call in CALLS:
                 for entrant in everyone:
@@ -350,6 +392,7 @@ async def run_profiles(out: Path, *, requests: int = 40, streams: int = 100) -> 
     lines = [
         "Memory of streams in flight: tracemalloc snapshots (8 frames), taken the moment every "
         "stream has had 20 chunks, against one taken before they started.",
+        *run_cost,
     ]
     with RemoteFaultServer(MODELS, token_delay=TOKEN_DELAY) as paced:
         await _memory(paced.base_url, streams, lines)
