@@ -46,17 +46,24 @@ class Call:
     name: str
     is_async: bool
     streamed: bool
+    answers: int = 1
+    """Answers one call returns (``batch`` asks `BATCH` questions at once)."""
 
+
+BATCH = 4
+"""Questions per ``batch`` call (LangChain runs them on a thread pool)."""
 
 CALLS: tuple[Call, ...] = (
     Call("LangChain", "stream", is_async=False, streamed=True),
     Call("LangChain", "astream", is_async=True, streamed=True),
     Call("LangChain", "invoke", is_async=False, streamed=False),
     Call("LangChain", "ainvoke", is_async=True, streamed=False),
+    Call("LangChain", "batch", is_async=False, streamed=False, answers=BATCH),
     Call("LlamaIndex", "stream_chat", is_async=False, streamed=True),
     Call("LlamaIndex", "astream_chat", is_async=True, streamed=True),
     Call("LlamaIndex", "chat", is_async=False, streamed=False),
     Call("LlamaIndex", "achat", is_async=True, streamed=False),
+    Call("LlamaIndex", "complete", is_async=False, streamed=False),
 )
 
 Sync = Callable[[], str]
@@ -100,11 +107,15 @@ def _langchain_calls(runnable: Any, *, streamed: bool = True, plain: bool = True
         async for chunk in runnable.astream(QUESTION):
             yield chunk.text
 
+    def batch() -> str:
+        texts = {message.text for message in runnable.batch([QUESTION] * BATCH)}
+        return texts.pop() if len(texts) == 1 else ""
+
     calls: dict[str, Any] = {}
     if streamed:
         calls.update(stream=stream, astream=astream, pieces=pieces)
     if plain:
-        calls.update(invoke=invoke, ainvoke=ainvoke)
+        calls.update(invoke=invoke, ainvoke=ainvoke, batch=batch)
     return calls
 
 
@@ -129,26 +140,33 @@ def _llamaindex_calls(llm: LLM, *, streamed: bool = True, plain: bool = True) ->
         async for r in await llm.astream_chat(_messages()):
             yield r.delta or ""
 
+    def complete() -> str:
+        return llm.complete(QUESTION).text
+
     calls: dict[str, Any] = {}
     if streamed:
         calls.update(stream_chat=stream_chat, astream_chat=astream_chat, pieces=pieces)
     if plain:
-        calls.update(chat=chat, achat=achat)
+        calls.update(chat=chat, achat=achat, complete=complete)
     return calls
 
 
 def _folded_llamaindex(llm: LLM) -> dict[str, Any]:
-    """``chat`` / ``achat`` answered by the bare LLM's stream, folded."""
+    """``chat`` / ``achat`` / ``complete`` answered by the bare LLM's stream, folded."""
 
     def chat() -> str:
         responses = list(llm.stream_chat(_messages()))
         return str(responses[-1].message.content if responses else "")
 
+    def complete() -> str:
+        completions = list(llm.stream_complete(QUESTION))
+        return completions[-1].text if completions else ""
+
     async def achat() -> str:
         responses = [r async for r in await llm.astream_chat(_messages())]
         return str(responses[-1].message.content if responses else "")
 
-    return {"chat": chat, "achat": achat}
+    return {"chat": chat, "achat": achat, "complete": complete}
 
 
 def _litellm_calls(client: LiteLLMClient) -> dict[str, Any]:
@@ -224,7 +242,7 @@ SHORT = {
 }
 LABELS = {
     "bare": "bare model",
-    "bare_folded": "bare model, stream folded (invoke/chat only)",
+    "bare_folded": "bare model, stream folded (non-streamed calls only)",
     "with_fallbacks": "LangChain `with_fallbacks` (LangChain only)",
     "litellm": "LiteLLM Router (its ratio is against the bare ChatOpenAI)",
     "ours": "ours, stall limits off",

@@ -102,7 +102,9 @@ async def _group(
                 wall_median=statistics.median(walls),
                 wall_p25=p25,
                 wall_p75=p75,
-                cpu_per_chunk_us=1e6 * sum(s.cpu for s in mine) / (requests * TOKENS),
+                cpu_per_chunk_us=1e6
+                * sum(s.cpu for s in mine)
+                / (requests * TOKENS * call.answers),
                 wall_ratio=statistics.median(ratios),
                 wall_ratio_p25=r25,
                 wall_ratio_p75=r75,
