@@ -1,4 +1,7 @@
-"""Run the benchmarks and write benchmarks/results/: ``python -m benchmarks [--quick]``."""
+"""Run the benchmarks, results into benchmarks/results/: ``python -m benchmarks [--quick]``.
+
+``--profile`` profiles our adapters' healthy paths instead (see `benchmarks.profiling`).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
-PARTS = ("matrix", "flapping", "overhead", "load", "fleet")
+PARTS = ("matrix", "flapping", "healthy", "load", "fleet")
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,23 +24,26 @@ class Sizes:
     paced_requests: int
     unpaced_requests: int
     load_streams: int
+    traced_streams: int
     flapping_requests: int
     flapping_down_for: float
     fleet_outage: float
 
 
 FULL = Sizes(
-    paced_requests=40,
-    unpaced_requests=100,
+    paced_requests=6,
+    unpaced_requests=40,
     load_streams=1000,
+    traced_streams=100,
     flapping_requests=24,
     flapping_down_for=3.0,
     fleet_outage=5.0,
 )
 QUICK = Sizes(
-    paced_requests=4,
-    unpaced_requests=10,
+    paced_requests=2,
+    unpaced_requests=4,
     load_streams=100,
+    traced_streams=20,
     flapping_requests=8,
     flapping_down_for=1.0,
     fleet_outage=2.0,
@@ -56,6 +62,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}"
     )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="profile our adapters' healthy paths instead (cProfile, tracemalloc)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the results go")
     return parser
 
@@ -72,9 +83,9 @@ def _pick(keys: str | None, known: Sequence[str], what: str) -> list[str]:
 
 async def run(args: argparse.Namespace) -> Path:
     """Run the chosen parts and write the results; the markdown report's path."""
+    from .healthy import measure_healthy
     from .load import measure_load
     from .measure import call, run_flapping, run_matrix
-    from .overhead import measure_overhead
     from .report import Results, write
     from .scenarios import MODELS, QUICK_SCENARIOS, SCENARIOS, TOKEN_DELAY, Flapping
     from .server import RemoteFaultServer
@@ -117,18 +128,20 @@ async def run(args: argparse.Namespace) -> Path:
                     f"({run_.primary_attempts_during_outage} in the outage), {run_.wall:.1f} s",
                     flush=True,
                 )
-        if "overhead" in parts:
-            stage(f"overhead, paced: {sizes.paced_requests} requests per side")
-            results.overhead += await measure_overhead(
+        if "healthy" in parts:
+            stage(f"healthy path, {TOKEN_DELAY * 1000:g} ms/token: {sizes.paced_requests} rounds")
+            results.healthy += await measure_healthy(
                 server, TOKEN_DELAY, requests=sizes.paced_requests
             )
         if "load" in parts:
-            stage(f"load: {sizes.load_streams} concurrent streams")
-            results.load = await measure_load(server, streams=sizes.load_streams)
-    if "overhead" in parts:
-        stage(f"overhead, unpaced: {sizes.unpaced_requests} requests per side")
+            stage(f"load: {sizes.load_streams} concurrent streams, each system in a process")
+            results.load = await measure_load(
+                server, streams=sizes.load_streams, traced_streams=sizes.traced_streams
+            )
+    if "healthy" in parts:
+        stage(f"healthy path, zero latency: {sizes.unpaced_requests} rounds")
         with RemoteFaultServer(MODELS, token_delay=0.0) as fast:
-            results.overhead += await measure_overhead(fast, 0.0, requests=sizes.unpaced_requests)
+            results.healthy[:0] = await measure_healthy(fast, 0.0, requests=sizes.unpaced_requests)
     if "fleet" in parts:
         stage(f"fleet: 4 processes, primary down {sizes.fleet_outage:g} s, local vs Redis health")
         results.fleet, results.fleet_latency = await asyncio.to_thread(
@@ -156,6 +169,11 @@ def _fleet_rows(outage: float) -> tuple[list[dict[str, Any]], list[dict[str, Any
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.profile:
+        from .profiling import run_profiles
+
+        asyncio.run(run_profiles(args.out, requests=10 if args.quick else 40))
+        return 0
     asyncio.run(run(args))
     return 0
 

@@ -1,14 +1,20 @@
-"""Load: a thousand concurrent async streams through `FallbackChatModel`, a fifth of them cut.
+"""Load: a thousand concurrent async streams, a fifth of them cut mid-answer, bare vs ours.
 
 Every stream asks the same question. A fifth go through a primary whose
 connection the fault server cuts mid-answer (``X-Fault: cut_after=N`` sent
 as a default header of that primary, at a few different cut points); the
-rest through a healthy primary. Each answer is checked character for
-character. The same thousand streams, all healthy, through the bare
-``ChatOpenAI`` are the reference. Memory is tracemalloc's peak above the
-starting point divided by the streams in flight, from a traced pass
-(tracemalloc slows every allocation); ours also gets an untraced pass for
-its wall time.
+rest through a healthy primary. The bare ``ChatOpenAI`` meets the same load
+(its cut streams end in an error); ``FallbackChatModel`` finishes them on the
+backup. Each answer is checked character for character, and the healthy
+streams' completion times compared: what the failovers cost the streams that
+did not fail.
+
+Each pass runs in a fresh process, so its memory is its own: memory per
+stream in flight is the rise of the process's resident set (its peak, from
+``VmHWM``, over ``VmRSS`` just before the streams start) over the most
+streams in flight at once. A second, smaller pass of healthy streams under
+tracemalloc gives the Python heap's share (tracemalloc slows every
+allocation, so that pass is not timed).
 """
 
 from __future__ import annotations
@@ -16,13 +22,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import statistics
 import time
 import tracemalloc
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from typing import Any
 
 from .measure import compare
-from .scenarios import ANSWER, BACKUP, PRIMARY, QUESTION
+from .scenarios import ANSWER, BACKUP, PRIMARY, QUESTION, TOKENS
 from .server import RemoteFaultServer
 from .systems import HttpClients, LangChainClient, chat_openai, fallback_chat_model
 
@@ -36,7 +45,7 @@ LOAD_STALL_LIMIT = 20.0
 
 @dataclass(frozen=True, slots=True)
 class LoadResult:
-    """One pass of `streams` concurrent streams through one system."""
+    """One pass of `streams` concurrent streams through one system, in a process of its own."""
 
     system: str
     streams: int
@@ -50,12 +59,17 @@ class LoadResult:
     primary_attempts: int
     backup_attempts: int
     peak_in_flight: int
-    wall: float | None
-    """Seconds for the untraced pass (None: only a traced pass was run)."""
-    peak_kib_per_stream: float
-    traced_wall: float
-    """Seconds for the traced pass (tracemalloc slows every allocation)."""
-    traced_complete: int
+    wall: float
+    """Seconds from starting every stream to the end of the last."""
+    healthy_median: float
+    healthy_p90: float
+    healthy_last: float
+    """Seconds from the start to the end of the healthy streams: median, p90, the last."""
+    cpu_per_chunk_us: float
+    rss_kib_per_stream: float
+    traced_streams: int
+    traced_kib_per_stream: float
+    """tracemalloc's peak above the start per stream in flight, healthy streams only."""
     error_types: tuple[str, ...] = ()
 
 
@@ -71,23 +85,23 @@ class _Gauge:
         self.now -= 1
 
 
-async def _one(client: LangChainClient, gauge: _Gauge) -> str:
+async def _one(client: LangChainClient, gauge: _Gauge, started: float) -> tuple[str, float]:
     pieces = []
     with gauge:
         async for piece in client.stream(QUESTION):
             pieces.append(piece)
-    return "".join(pieces)
+    return "".join(pieces), time.perf_counter() - started
 
 
 def _clients(base_url: str, http: HttpClients, ours: bool) -> tuple[LangChainClient, ...]:
-    """Index 0 serves healthy streams; the others cut at each of `CUT_POINTS` (ours only)."""
-    if not ours:
-        return (LangChainClient(chat_openai(base_url, PRIMARY, http), http),)
-    backup = chat_openai(base_url, BACKUP, http)
+    """Index 0 serves healthy streams; the others cut at each of `CUT_POINTS`."""
     primaries = [chat_openai(base_url, PRIMARY, http)] + [
         chat_openai(base_url, PRIMARY, http, default_headers={"X-Fault": f"cut_after={n}"})
         for n in CUT_POINTS
     ]
+    if not ours:
+        return tuple(LangChainClient(primary, http) for primary in primaries)
+    backup = chat_openai(base_url, BACKUP, http)
     # No shared health here: every stream should meet its fault, not a skipped primary.
     # Stall limits as the README recommends: one 2-core client driving a thousand streams
     # takes seconds just to send them, and a first-token timer counts that time too.
@@ -107,60 +121,120 @@ def _clients(base_url: str, http: HttpClients, ours: bool) -> tuple[LangChainCli
     )
 
 
-async def _pass(
-    server: RemoteFaultServer, system: str, streams: int, fault_share: float, traced: bool
-) -> LoadResult:
-    server.reset()
-    http = HttpClients(connections=streams + 100)
-    ours = system == OURS
-    clients = _clients(server.base_url, http, ours)
-    every = round(1 / fault_share) if ours and fault_share > 0 else 0
-    plan = [
+def _kib(field: str) -> int:
+    """A memory figure of this process from /proc/self/status, in KiB."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _reset_peak_rss() -> None:
+    """Make VmHWM start again from the current resident set (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as refs:
+            refs.write("5")
+    except OSError:
+        pass
+
+
+def _plan(clients: tuple[LangChainClient, ...], streams: int, fault_share: float) -> list[Any]:
+    every = round(1 / fault_share) if fault_share > 0 else 0
+    return [
         clients[1 + (i // every) % len(CUT_POINTS)] if every and i % every == 0 else clients[0]
         for i in range(streams)
     ]
-    faulted = sum(client is not clients[0] for client in plan)
-    gauge = _Gauge()
-    gc.collect()
-    if traced:
-        tracemalloc.start()
-    base = tracemalloc.get_traced_memory()[0] if traced else 0
+
+
+async def _gather(plan: list[Any], gauge: _Gauge) -> tuple[list[Any], float, float]:
     started = time.perf_counter()
+    cpu = time.process_time()
+    results = await asyncio.gather(
+        *(_one(client, gauge, started) for client in plan), return_exceptions=True
+    )
+    return results, time.perf_counter() - started, time.process_time() - cpu
+
+
+async def _pass(
+    base_url: str, system: str, streams: int, fault_share: float, traced_streams: int
+) -> dict[str, Any]:
+    """The child process's work: warm up, one timed pass, one traced pass of healthy streams."""
+    http = HttpClients(connections=streams + 100)
+    clients = _clients(base_url, http, system == OURS)
     try:
-        results = await asyncio.gather(
-            *(_one(client, gauge) for client in plan), return_exceptions=True
-        )
-        wall = time.perf_counter() - started
-        peak = tracemalloc.get_traced_memory()[1] if traced else 0
-    finally:
-        if traced:
+        for _ in range(3):
+            await _one(clients[0], _Gauge(), 0.0)
+        plan = _plan(clients, streams, fault_share)
+        gauge = _Gauge()
+        gc.collect()
+        _reset_peak_rss()
+        base_rss = _kib("VmRSS")
+        results, wall, cpu = await _gather(plan, gauge)
+        rss = (_kib("VmHWM") - base_rss) / max(gauge.peak, 1)
+
+        traced = _Gauge()
+        gc.collect()
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            await _gather([clients[0]] * traced_streams, traced)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
             tracemalloc.stop()
+    finally:
         await http.aclose()
-    texts = [r for r in results if isinstance(r, str)]
-    errors = [r for r in results if not isinstance(r, str)]
+    healthy = [
+        r[1]
+        for r, client in zip(results, plan, strict=True)
+        if client is clients[0] and isinstance(r, tuple)
+    ]
+    texts = [r[0] for r in results if isinstance(r, tuple)]
+    errors = [r for r in results if not isinstance(r, tuple)]
     lost = extra = 0
     for text in texts:
         if text != ANSWER:
             a, b = compare(text)
             lost, extra = lost + a, extra + b
+    return {
+        "system": system,
+        "streams": streams,
+        "faulted": sum(client is not clients[0] for client in plan),
+        "complete": sum(text == ANSWER for text in texts),
+        "errors": len(errors),
+        "wrong": sum(text != ANSWER for text in texts),
+        "chars_lost": lost,
+        "chars_extra": extra,
+        "peak_in_flight": gauge.peak,
+        "wall": wall,
+        "healthy_median": statistics.median(healthy) if healthy else 0.0,
+        "healthy_p90": statistics.quantiles(healthy, n=10)[-1] if len(healthy) > 1 else 0.0,
+        "healthy_last": max(healthy, default=0.0),
+        "cpu_per_chunk_us": 1e6 * cpu / (streams * TOKENS),
+        "rss_kib_per_stream": rss,
+        "traced_streams": traced_streams,
+        "traced_kib_per_stream": (peak - base) / 1024 / max(traced.peak, 1),
+        "error_types": tuple(sorted({type(e).__name__ for e in errors})),
+    }
+
+
+def _child(base_url: str, system: str, streams: int, fault_share: float, traced: int) -> Any:
+    import benchmarks  # noqa: F401  (the environment settings, in this fresh process)
+
+    return asyncio.run(_pass(base_url, system, streams, fault_share, traced))
+
+
+async def _in_child(server: RemoteFaultServer, system: str, *args: Any) -> LoadResult:
+    server.reset()
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        data = await asyncio.get_running_loop().run_in_executor(
+            pool, _child, server.base_url, system, *args
+        )
     attempts = server.attempts()
     return LoadResult(
-        system=system,
-        streams=streams,
-        faulted=faulted,
-        complete=sum(text == ANSWER for text in texts),
-        errors=len(errors),
-        wrong=sum(text != ANSWER for text in texts),
-        chars_lost=lost,
-        chars_extra=extra,
         primary_attempts=sum(r.model == PRIMARY for r in attempts),
         backup_attempts=sum(r.model == BACKUP for r in attempts),
-        peak_in_flight=gauge.peak,
-        wall=wall,
-        peak_kib_per_stream=(peak - base) / 1024 / max(gauge.peak, 1) if traced else 0.0,
-        traced_wall=wall if traced else 0.0,
-        traced_complete=sum(text == ANSWER for text in texts) if traced else 0,
-        error_types=tuple(sorted({type(e).__name__ for e in errors})),
+        **data,
     )
 
 
@@ -169,32 +243,26 @@ async def measure_load(
     *,
     streams: int = 1000,
     fault_share: float = 0.2,
+    traced_streams: int = 100,
     progress: bool = True,
 ) -> list[LoadResult]:
-    """The bare model's traced pass (the reference), then ours: a timed and a traced pass."""
+    """The bare model's pass (the reference), then ours, each in a fresh process.
+
+    The attempts counted include the traced pass's healthy streams.
+    """
     results = []
-    bare = await _pass(server, BARE, streams, fault_share, traced=True)
-    results.append(dataclasses.replace(bare, wall=None))
-    timed = await _pass(server, OURS, streams, fault_share, traced=False)
-    traced = await _pass(server, OURS, streams, fault_share, traced=True)
-    results.append(
-        dataclasses.replace(
-            timed,
-            traced_wall=traced.traced_wall,
-            traced_complete=traced.complete,
-            peak_kib_per_stream=traced.peak_kib_per_stream,
-        )
-    )
-    if progress:
-        for r in results:
-            wall = "-" if r.wall is None else f"{r.wall:.1f}s"
+    for system in (BARE, OURS):
+        r = await _in_child(server, system, streams, fault_share, traced_streams)
+        results.append(r)
+        if progress:
             print(
                 f"  {r.system:<18} {r.streams} streams ({r.faulted} cut): "
                 f"{r.complete} complete, {r.errors} errors {r.error_types}, "
                 f"{r.wrong} wrong (lost {r.chars_lost}, extra {r.chars_extra}); "
-                f"attempts p={r.primary_attempts} b={r.backup_attempts}; wall {wall}, "
-                f"traced {r.traced_wall:.1f}s ({r.traced_complete} complete); "
-                f"{r.peak_kib_per_stream:.1f} KiB/stream",
+                f"attempts p={r.primary_attempts} b={r.backup_attempts}; wall {r.wall:.1f}s, "
+                f"healthy median {r.healthy_median:.1f}s last {r.healthy_last:.1f}s; "
+                f"cpu/chunk {r.cpu_per_chunk_us:.0f} us; {r.rss_kib_per_stream:.0f} KiB RSS "
+                f"and {r.traced_kib_per_stream:.0f} KiB traced per stream",
                 flush=True,
             )
     return results

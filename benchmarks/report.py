@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from .chart import draw
+from .healthy import PathResult
+from .healthy import as_dict as path_dict
+from .healthy_report import goals_table, healthy_section, load_table
 from .load import LoadResult
 from .load import as_dict as load_dict
 from .measure import Cell, FlappingRun
-from .overhead import OverheadResult
-from .overhead import as_dict as overhead_dict
 from .scenarios import ANSWER, TOKEN_DELAY, Flapping, Scenario
 from .systems import SYSTEMS, System
 
@@ -67,7 +68,7 @@ class Results:
     cells: list[Cell] = field(default_factory=list)
     flapping: Flapping | None = None
     flapping_runs: list[FlappingRun] = field(default_factory=list)
-    overhead: list[OverheadResult] = field(default_factory=list)
+    healthy: list[PathResult] = field(default_factory=list)
     load: list[LoadResult] = field(default_factory=list)
     fleet: list[dict[str, Any]] = field(default_factory=list)
     fleet_latency: list[dict[str, Any]] = field(default_factory=list)
@@ -89,7 +90,7 @@ class Results:
             ],
             "cells": [cell.to_dict() for cell in self.cells],
             "flapping": [run.to_dict() for run in self.flapping_runs],
-            "overhead": [overhead_dict(r) for r in self.overhead],
+            "healthy": [path_dict(r) for r in self.healthy],
             "load": [load_dict(r) for r in self.load],
             "fleet": self.fleet,
             "fleet_latency": self.fleet_latency,
@@ -215,47 +216,6 @@ def flapping_table(results: Results) -> list[str]:
     return lines
 
 
-def overhead_table(results: Results) -> list[str]:
-    lines = [
-        "| framework | call | pace | requests per side | bare wall | ours wall "
-        "| ratio of means | ratio per pair: median (p25-p75) | CPU per token: bare -> ours |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results.overhead:
-        pace = f"{r.token_delay * 1000:g} ms/token" if r.token_delay else "no delay"
-        call = "astream" if r.mode == "async" else "stream"
-        if r.framework == "LlamaIndex":
-            call = "astream_chat" if r.mode == "async" else "stream_chat"
-        ok = "" if r.all_complete else " (**incomplete answers**)"
-        lines.append(
-            f"| {r.framework} | {call} | {pace} | {r.requests} | {r.bare_wall * 1000:.0f} ms "
-            f"| {r.ours_wall * 1000:.0f} ms | **{r.ratio:.3f}x**{ok} "
-            f"| {r.ratio_median:.3f}x ({r.ratio_p25:.3f}-{r.ratio_p75:.3f}) "
-            f"| {r.bare_cpu_per_token_us:.0f} -> {r.ours_cpu_per_token_us:.0f} us "
-            f"(+{r.ours_cpu_per_token_us - r.bare_cpu_per_token_us:.0f}) |"
-        )
-    return lines
-
-
-def load_table(results: Results) -> list[str]:
-    lines = [
-        "| system | streams (cut mid-answer) | complete | errors | wrong answers "
-        "| chars lost / extra | attempts primary+backup | wall (traced pass) "
-        "| peak traced memory per stream |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results.load:
-        errors = f"{r.errors}" + (f" ({', '.join(r.error_types)})" if r.error_types else "")
-        wall = "" if r.wall is None else f"{r.wall:.1f} s "
-        lines.append(
-            f"| {r.system} | {r.streams} ({r.faulted}) | {r.complete} | {errors} | {r.wrong} "
-            f"| {r.chars_lost} / {r.chars_extra} | {r.primary_attempts}+{r.backup_attempts} "
-            f"| {wall}({r.traced_wall:.1f} s, {r.traced_complete} complete) "
-            f"| {r.peak_kib_per_stream:.0f} KiB |"
-        )
-    return lines
-
-
 def _machine_line(m: Mapping[str, Any]) -> str:
     memory = f", {m['memory']} RAM" if m.get("memory") else ""
     return f"{m['cpu']}, {m['cores']} cores{memory}, {m['os']}, Python {m['python']}"
@@ -324,27 +284,28 @@ def markdown(results: Results) -> str:
             "",
             *flapping_table(results),
         ]
-    if results.overhead:
+    if results.healthy or results.load:
         out += [
             "",
-            "## Overhead on the healthy path",
+            "## Issue 15's goals on the healthy path",
             "",
-            "Requests alternate bare/ours; ratio = mean wall time of ours over the bare "
-            "model's. CPU time is the client process's, per streamed token.",
-            "",
-            *overhead_table(results),
+            *goals_table(results.healthy, results.load),
         ]
+    if results.healthy:
+        out += ["", *healthy_section(results.healthy)]
     if results.load:
         out += [
             "",
             "## Load: concurrent async streams",
             "",
             "All streams started at once with `asyncio.gather`; a fifth through a primary "
-            "cut mid-answer (`X-Fault: cut_after=N`). Our stall limits are 20 s here "
-            "(the README's recommendation). Memory: tracemalloc's peak above the start, "
-            "per stream in flight, from a second, traced pass.",
+            "cut mid-answer (`X-Fault: cut_after=N`), for the bare model as for ours. Our "
+            "stall limits are 20 s here (the README's recommendation). Each system's pass runs "
+            "in a fresh process: memory per stream in flight is the rise of its resident set "
+            "(peak `VmHWM` over `VmRSS` at the start) over the most streams in flight, and "
+            "tracemalloc's peak above the start from a smaller pass of healthy streams.",
             "",
-            *load_table(results),
+            *load_table(results.load),
         ]
     if results.fleet:
         out += ["", *fleet_section(results.fleet, results.fleet_latency)]

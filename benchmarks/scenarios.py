@@ -25,6 +25,7 @@ __all__ = [
     "QUICK_SCENARIOS",
     "SCENARIOS",
     "SLOPPY_BACKUP",
+    "TOKENS",
     "TOKEN_DELAY",
     "Flapping",
     "Scenario",
@@ -37,6 +38,8 @@ ANSWER = (
     "and continues the answer from the exact word where it broke off, so the reader gets "
     "one complete answer with nothing lost and nothing repeated."
 )
+TOKENS = len(ANSWER.split())
+"""Chunks of text the fault server streams per answer (a word each)."""
 TOKEN_DELAY = 0.005
 """Seconds between streamed tokens: an answer takes realistic time (~0.3 s)."""
 

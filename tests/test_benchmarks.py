@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -90,3 +91,59 @@ def test_quick_run_finishes_a_cut_stream_only_with_our_adapters(tmp_path: Path) 
     assert "| stream cut mid-answer |" in report
     assert "## Held at the seam" in report
     assert (tmp_path / "results.png").stat().st_size > 0
+
+
+def test_profile_buckets_name_our_modules_packages_and_the_stdlib() -> None:
+    """A function's own time counts for our module, its package, or its stdlib module."""
+    from benchmarks.profiling import bucket
+
+    site = "/venv/lib/python3.11/site-packages"
+    assert bucket("/repo/core/fallback_core/_walk.py", "walk") == "fallback_core/_walk.py"
+    assert bucket("/repo/langchain_fallback/_target.py", "to_delta") == (
+        "langchain_fallback/_target.py"
+    )
+    assert bucket(f"{site}/langchain_core/messages/ai.py", "f") == "langchain_core/messages"
+    assert bucket(f"{site}/h11/_readers.py", "f") == "h11"
+    assert bucket("/usr/lib/python3.11/asyncio/events.py", "f") == "asyncio"
+    assert bucket("~", "<built-in method builtins.isinstance>") == "isinstance"
+
+
+def _path(system: str, call: str, wall: float, cpu: float) -> Any:
+    from benchmarks.healthy import PathResult
+
+    return PathResult(
+        framework="LangChain",
+        call=call,
+        token_delay=0.0,
+        system=system,
+        requests=4,
+        wall_median=0.01,
+        wall_p25=0.01,
+        wall_p75=0.01,
+        cpu_per_chunk_us=100.0,
+        wall_ratio=wall,
+        wall_ratio_p25=wall,
+        wall_ratio_p75=wall,
+        cpu_ratio=cpu,
+        complete=4,
+    )
+
+
+def test_goals_table_judges_the_worst_of_our_paths() -> None:
+    """A goal holds only if every one of our paths meets it; the worst path is named."""
+    from benchmarks.healthy_report import goals_table
+
+    paths = [
+        _path("bare", "stream", 1.0, 1.0),
+        _path("ours", "stream", 1.02, 1.04),
+        _path("ours_limits", "stream", 1.03, 1.30),
+        _path("bare", "invoke", 1.0, 1.0),
+        _path("with_fallbacks", "invoke", 3.0, 3.0),
+        _path("ours", "invoke", 1.05, 1.08),
+    ]
+    streamed, plain = goals_table(paths, [])[2:]
+    assert "1.30x" in streamed
+    assert "ours + limits" in streamed
+    assert streamed.endswith("**no** |")
+    assert "1.08x" in plain
+    assert plain.endswith("| yes |")

@@ -70,9 +70,15 @@ class Delivery:
     async def whole(
         self, body: bytes, tokens: int, headers: Sequence[tuple[str, str]] = ()
     ) -> None:
-        """Deliver a reply of `tokens` tokens as the JSON `body`."""
+        """Deliver a reply of `tokens` tokens as the JSON `body`.
+
+        With a token delay the body waits as long as streaming its tokens would
+        take: a model generates the same tokens whether it streams them or not.
+        """
         if self.fault_name in ("slow_first_token", "stall_after") and await self._pause():
             return
+        if self.token_delay > 0:
+            await asyncio.sleep(self.token_delay * tokens)
         if self.fault_name == "malformed_chunk":
             body = b"{not json"
         self.attempt.status = 200

@@ -51,7 +51,8 @@ class FaultServer:
     initial faults per model (see `set_fault`); a fault changes how that reply
     is delivered, never what it is. `backups` sets initial backup behaviours
     per model (see `set_backup`). `token_delay` is the pause after each
-    streamed token. Use it as a context manager, or call `start()` and `stop()`.
+    streamed token (a whole reply waits for all of its tokens' pauses). Use it
+    as a context manager, or call `start()` and `stop()`.
 
     Proxy mode: with `upstream` (an OpenAI base URL, e.g. a local llama.cpp
     server's `http://127.0.0.1:8080/v1`) every chat request that its fault lets
