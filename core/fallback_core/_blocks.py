@@ -38,6 +38,8 @@ _READABLE = ("title", "url", "source", "text", "stdout", "stderr", "error_code",
 def for_others(block: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """An Anthropic-only ``block`` as a hop of another provider may get it; None: dropped."""
     kind = block.get("type")
+    if kind == "image" and _source_type(block) == "file":
+        raise _unreadable(block, "an image by Anthropic file id")
     if kind in _SERVER_CALLS:
         return None
     if kind in _SERVER_RESULTS:
@@ -66,6 +68,11 @@ def _document_for_others(block: Mapping[str, Any]) -> Mapping[str, Any]:
         body = source.get("data") if kind == "text" else source.get("content")
         return _text("\n".join(_readable({"title": title, "text": body})))
     raise _unreadable(block, f"a document by {kind or 'unknown source'}")
+
+
+def _source_type(block: Mapping[str, Any]) -> object:
+    source = block.get("source")
+    return source.get("type") if isinstance(source, Mapping) else None
 
 
 def _readable(value: object) -> list[str]:

@@ -91,8 +91,8 @@ class HistoryReader:
         """
         if block.get("type") in THINKING_BLOCKS and not self.keeps_thinking(written_by):
             return None
-        if not self.anthropic and block.get("type") in ANTHROPIC_BLOCKS:
-            return for_others(block)
+        if not self.anthropic and (converted := for_others(block)) is not block:
+            return converted
         if all(self.keeps_key(key) for key in block):
             return block
         return {key: value for key, value in block.items() if self.keeps_key(key)}

@@ -64,41 +64,47 @@ def fallback(*models: Any) -> FallbackChatModel:
     return FallbackChatModel(models=hops, backoff=lambda n: 0.0, max_retry_after=1)
 
 
-def claude_history() -> list[BaseMessage]:
-    """A user turn of Anthropic-form inputs, Claude's web-search answer, a follow-up."""
-    question = HumanMessage(
-        [
-            {"type": "text", "text": "What are fallback chains?"},
-            {
-                "type": "search_result",
-                "source": "https://example.com/notes",
-                "title": "Notes",
-                "content": [{"type": "text", "text": "A chain walks its models in order."}],
-                "citations": {"enabled": True},
-            },
-            {
-                "type": "document",
-                "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
-                "title": "spec.pdf",
-            },
-            {
-                "type": "document",
-                "source": {"type": "text", "media_type": "text/plain", "data": "Plain notes."},
-            },
-        ]
-    )
-    answer = AIMessage([SEARCH, RESULTS, CITED], response_metadata={"model_name": "claude"})
-    return [question, answer, HumanMessage("Tell me more")]
+QUESTION = [
+    {"type": "text", "text": "What are fallback chains?"},
+    {
+        "type": "search_result",
+        "source": "https://example.com/notes",
+        "title": "Notes",
+        "content": [{"type": "text", "text": "A chain walks its models in order."}],
+        "citations": {"enabled": True},
+    },
+    {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": PDF},
+        "title": "spec.pdf",
+    },
+    {
+        "type": "document",
+        "source": {"type": "text", "media_type": "text/plain", "data": "Plain notes."},
+    },
+]
 
 
+def claude_history(question: list[Any] | str = QUESTION) -> list[BaseMessage]:
+    """A user turn (Anthropic-form inputs), Claude's web-search answer as ChatAnthropic
+    writes it, a follow-up."""
+    meta = {"model_name": "claude", "model_provider": "anthropic"}
+    answer = AIMessage([SEARCH, RESULTS, CITED], response_metadata=meta)
+    return [HumanMessage(question), answer, HumanMessage("Tell me more")]
+
+
+@pytest.mark.parametrize("question", [QUESTION, "What are fallback chains?"])
 def test_a_claude_turn_with_server_tools_and_citations_is_served_by_an_openai_hop(
-    fault_server: FaultServer, anthropic_hop: AnthropicHops, openai_hop: OpenAIHops
+    fault_server: FaultServer,
+    anthropic_hop: AnthropicHops,
+    openai_hop: OpenAIHops,
+    question: list[Any] | str,
 ) -> None:
     """Claude's web search, cited text and the user's documents reach ChatOpenAI converted."""
     model = fallback(anthropic_hop("claude"), openai_hop("gpt"))
-    assert model.invoke(claude_history()).text == ANSWER  # the Anthropic API takes them all
+    assert model.invoke(claude_history(question)).text == ANSWER  # Anthropic takes them all
     fault_server.set_fault("claude", Fault.rate_limit())
-    answer = model.invoke(claude_history())
+    answer = model.invoke(claude_history(question))
     assert answer.text == ANSWER
     assert answer.response_metadata["fallback"]["served_by"] == "gpt"
 
