@@ -22,9 +22,10 @@ message types:
   parts); a ``search_result`` becomes its title, source and text; a
   ``document`` becomes OpenAI's ``file`` part (a base64 source) or text (a
   text or content source). The user's own content is never dropped: a
-  document by URL or by Anthropic file id, and a ``container_upload``, which
-  no other provider can read, are refused with a `ConfigurationError` naming
-  the block.
+  document by URL or by Anthropic file id, an image by Anthropic file id
+  (ChatOpenAI converts inline and URL images itself but drops this one) and a
+  ``container_upload``, which no other provider can read, are refused with a
+  `ConfigurationError` naming the block.
 - The reverse needs no rule here: the frameworks carry OpenAI's user parts
   (``image_url``, ``file``, ``input_audio``) as neutral blocks each client
   converts or refuses itself, and ``ChatAnthropic`` drops ``refusal`` parts.
