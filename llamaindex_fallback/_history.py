@@ -7,7 +7,12 @@ wrote it (``additional_information["model"]``, which `FallbackLLM` records):
 ``Anthropic`` sends every thinking block with its signature, and the API
 refuses one it did not sign for that model. ``CachePoint`` blocks and a
 message's ``cache_control`` reach ``Anthropic`` hops only (``OpenAI`` raises
-on a ``CachePoint``). An ``Anthropic`` hop with thinking enabled whose
+on a ``CachePoint``). LlamaIndex's own citation blocks are Anthropic's alone
+(``OpenAI`` raises on both): another hop gets a ``CitableBlock`` (the user's
+search result) as the text the core rule makes of a ``search_result``, its
+images and documents kept, and no ``CitationBlock`` (a cited passage of a
+Claude answer, whose text the answer already holds; ``Anthropic`` drops them
+too). An ``Anthropic`` hop with thinking enabled whose
 request's final assistant turn opens with no thinking of its own (an OpenAI
 hop made the tool call the tool results answer; a continuation's prefill)
 runs that request with thinking disabled.
@@ -21,6 +26,9 @@ from typing import Any
 from llama_index.core.base.llms.types import (
     CachePoint,
     ChatMessage,
+    CitableBlock,
+    CitationBlock,
+    ContentBlock,
     MessageRole,
     TextBlock,
     ThinkingBlock,
@@ -48,18 +56,31 @@ def sanitise(messages: Sequence[ChatMessage], reader: HistoryReader) -> None:
     for message in messages:
         writer = message.role == MessageRole.ASSISTANT
         message.blocks = [
-            block
+            kept
             for block in message.blocks
             if not (
                 (isinstance(block, CachePoint) and not reader.keeps_key("cache_control"))
+                or (isinstance(block, CitationBlock) and not reader.anthropic)
                 or (
                     isinstance(block, ThinkingBlock)
                     and not (writer and reader.keeps_thinking(_written_by(block)))
                 )
             )
+            for kept in _citable_for(block, reader)
         ]
         if not reader.keeps_key("cache_control"):
             message.additional_kwargs.pop("cache_control", None)
+
+
+def _citable_for(block: ContentBlock, reader: HistoryReader) -> list[ContentBlock]:
+    """``block``; for a hop that is not Anthropic's, a ``CitableBlock`` as text and its media."""
+    if reader.anthropic or not isinstance(block, CitableBlock):
+        return [block]
+    texts = [{"type": "text", "text": b.text} for b in block.content if isinstance(b, TextBlock)]
+    search = {"type": "search_result", "title": block.title, "source": block.source}
+    text = reader.block({**search, "content": texts}, None)
+    media = [b for b in block.content if not isinstance(b, TextBlock)]
+    return [TextBlock(text=text["text"]) if text else block, *media]
 
 
 def thinking_options(

@@ -9,7 +9,26 @@ message types:
   with 400 "Invalid `signature` in `thinking` block", OpenAI as a content
   part it does not define - so only an Anthropic hop of the model that wrote
   them gets them back (it needs them to go on with a tool-use turn).
-- ``cache_control`` markers are Anthropic's alone: no other hop gets them.
+- ``cache_control`` markers and the ``citations`` of a text block are
+  Anthropic's alone: no other hop gets them (the text stays).
+- Anthropic-only content blocks go to Anthropic hops only; for another hop
+  (OpenAI's chat completions refuse each as an undefined content part) each
+  is converted where a faithful form exists, else dropped or refused:
+  a server tool's call (``server_tool_use``, ``mcp_tool_use``) is dropped -
+  the provider ran it, nobody can answer it - and its result
+  (``web_search_tool_result``, ``web_fetch_tool_result``, the
+  ``*code_execution_tool_result`` blocks, ``mcp_tool_result``) becomes a text
+  block of what is readable in it (titles, URLs, output; never the encrypted
+  parts); a ``search_result`` becomes its title, source and text; a
+  ``document`` becomes OpenAI's ``file`` part (a base64 source) or text (a
+  text or content source). The user's own content is never dropped: a
+  document by URL or by Anthropic file id, an image by Anthropic file id
+  (ChatOpenAI converts inline and URL images itself but drops this one) and a
+  ``container_upload``, which no other provider can read, are refused with a
+  `ConfigurationError` naming the block.
+- The reverse needs no rule here: the frameworks carry OpenAI's user parts
+  (``image_url``, ``file``, ``input_audio``) as neutral blocks each client
+  converts or refuses itself, and ``ChatAnthropic`` drops ``refusal`` parts.
 - With thinking enabled, Anthropic demands that the final assistant turn - a
   prefill, or the turn whose tool calls the trailing tool results answer -
   open with a thinking block. A turn another model wrote (an OpenAI hop made
@@ -27,7 +46,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ._blocks import ANTHROPIC_BLOCKS, for_others
+
 __all__ = [
+    "ANTHROPIC_BLOCKS",
     "ANTHROPIC_KEYS",
     "THINKING_BLOCKS",
     "HistoryReader",
@@ -40,7 +62,7 @@ logger = logging.getLogger("fallback_core")
 THINKING_BLOCKS = frozenset({"thinking", "redacted_thinking"})
 """Content block types holding a provider's signed reasoning."""
 
-ANTHROPIC_KEYS = frozenset({"cache_control"})
+ANTHROPIC_KEYS = frozenset({"cache_control", "citations"})
 """Keys (and LlamaIndex's ``CachePoint`` blocks) only Anthropic's Messages API accepts."""
 
 Turn = tuple[Literal["user", "assistant", "tool"], bool]
@@ -64,9 +86,14 @@ class HistoryReader:
         return self.anthropic or key not in ANTHROPIC_KEYS
 
     def block(self, block: Mapping[str, Any], written_by: object) -> Mapping[str, Any] | None:
-        """A dict content block as this hop may get it; None when it must be dropped."""
+        """A dict content block as this hop may get it; None when it must be dropped.
+
+        Raises `ConfigurationError` for the user's content this hop cannot read.
+        """
         if block.get("type") in THINKING_BLOCKS and not self.keeps_thinking(written_by):
             return None
+        if not self.anthropic and (converted := for_others(block)) is not block:
+            return converted
         if all(self.keeps_key(key) for key in block):
             return block
         return {key: value for key, value in block.items() if self.keeps_key(key)}

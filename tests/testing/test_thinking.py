@@ -98,6 +98,40 @@ def test_anthropic_refuses_unknown_blocks(server: FaultServer) -> None:
         _claude(server).messages.create(model="claude-a", max_tokens=2048, messages=turns)
 
 
+@pytest.mark.parametrize(
+    "block",
+    [
+        {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {}},
+        {"type": "web_fetch_tool_result", "tool_use_id": "srvtoolu_1", "content": {}},
+        {"type": "code_execution_tool_result", "tool_use_id": "srvtoolu_1", "content": {}},
+        {"type": "mcp_tool_use", "id": "mcptoolu_1", "name": "f", "server_name": "s", "input": {}},
+    ],
+)
+def test_anthropic_accepts_its_server_tool_blocks_replayed(
+    server: FaultServer, block: dict[str, Any]
+) -> None:
+    """Server tool blocks Claude wrote go back to the Messages API as they came."""
+    turns = [*HI, {"role": "assistant", "content": [block, {"type": "text", "text": "Done"}]}]
+    turns.append({"role": "user", "content": "More"})
+    reply = _claude(server).messages.create(model="claude-a", max_tokens=2048, messages=turns)  # type: ignore[arg-type]
+    assert reply.content
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "input_audio", "input_audio": {"data": "UklG", "format": "wav"}},
+        {"type": "file", "file": {"file_id": "file-abc"}},
+        {"type": "refusal", "refusal": "No."},
+    ],
+)
+def test_anthropic_refuses_openai_only_parts(server: FaultServer, part: dict[str, Any]) -> None:
+    """OpenAI's own content parts are blocks the Messages API does not define."""
+    turns = [{"role": "user", "content": [{"type": "text", "text": "Hi"}, part]}]
+    with pytest.raises(anthropic.BadRequestError, match=r"messages.0.content.1: Input tag"):
+        _claude(server).messages.create(model="claude-a", max_tokens=2048, messages=turns)  # type: ignore[arg-type]
+
+
 def test_anthropic_with_thinking_demands_thinking_first_in_a_tool_turn(
     server: FaultServer,
 ) -> None:
@@ -143,6 +177,10 @@ def test_openai_compatible_reasoning_streams_as_reasoning_content(server: FaultS
     [
         ({"type": "thinking", "thinking": "hm", "signature": "s"}, "messages[1].content[0].type"),
         ({"type": "text", "text": "hi", "cache_control": {"type": "ephemeral"}}, "cache_control"),
+        ({"type": "text", "text": "hi", "citations": []}, "messages[1].content[0].citations"),
+        ({"type": "server_tool_use", "id": "srvtoolu_1"}, "messages[1].content[0].type"),
+        ({"type": "web_search_tool_result", "content": []}, "messages[1].content[0].type"),
+        ({"type": "mcp_tool_result", "content": "x"}, "messages[1].content[0].type"),
     ],
 )
 def test_openai_refuses_provider_only_content_parts(
