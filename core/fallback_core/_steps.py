@@ -1,9 +1,10 @@
 """The commands a call's flow gives its driver, and the state of the attempt in flight.
 
 The flow (`Walk.run`) yields a command; the driver performs it and sends back
-what it produced: `Consult` - an `Admission`; `Sleep`, `Close`, `Emit` and a
-`Delta` (deliver it to the caller) - nothing; `Open` - the error that opening
-the stream raised, or None; `Read` - a `Got` or `TIMED_OUT`. Whatever the
+what it produced: `Consult` - an `Admission`; `Sleep`, `Emit` and a `Delta`
+(deliver it to the caller) - nothing; `Open` and `Close` - the error that
+opening or closing the stream raised, or None; `Read` - a `Got` or
+`TIMED_OUT`. Whatever the
 driver itself raises (the caller closed the stream, the task was cancelled) is
 thrown into the flow, which closes what is open and re-raises it.
 """
