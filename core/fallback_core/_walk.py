@@ -251,8 +251,8 @@ class Walk:
                 live.last_chunk_at = self._clock()  # idle counts from when the caller asks again
 
     def _wait(self) -> float | None:
-        pending = self.read_timeout()
-        return None if pending is None else pending.limit
+        pending = self._pending(self._require_live())
+        return None if pending is None else pending[1]
 
     # -- the walk's steps -------------------------------------------------------
 
@@ -382,9 +382,13 @@ class Walk:
         the remaining time, not the configured value. ``rival`` asks about the
         hedging attempt instead of the live one.
         """
-        live = self._rival[1] if rival and self._rival else self._require_live()
+        pending = self._pending(self._rival[1] if rival and self._rival else self._require_live())
+        return None if pending is None else StreamTimeoutError(*pending)
+
+    def _pending(self, live: Live) -> tuple[TimeoutPhase, float] | None:
+        """The limit the next read of ``live`` waits under: its phase and the seconds left."""
         hop, now = live.hop, self._clock()
-        best: StreamTimeoutError | None = None
+        best: tuple[TimeoutPhase, float] | None = None
         limits: list[tuple[TimeoutPhase, float | None, float]] = [
             ("attempt", hop.timeout, live.started),
             ("deadline", self.chain.policy.deadline, self._started),
@@ -398,8 +402,8 @@ class Walk:
         for phase, limit, since in limits:
             if limit is not None:
                 left = max(0.0, limit - (now - since))
-                if best is None or left < best.limit:
-                    best = StreamTimeoutError(phase, left)
+                if best is None or left < best[1]:
+                    best = (phase, left)
         return best
 
     def timed_out(self, pending: StreamTimeoutError, *, rival: bool = False) -> StreamTimeoutError:
