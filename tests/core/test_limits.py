@@ -255,10 +255,34 @@ def test_the_helper_thread_never_reads_ahead_of_the_caller() -> None:
     assert target.closed.is_set(), "the hop's stream is closed before close() returns"
 
 
+class Blocking(Counted):
+    """`Counted`, its stream an iterator object: closed is recorded even if it was never read.
+
+    (Under load the reader thread may not have started its read when the limit
+    passes; a generator never started runs no ``finally`` when closed.)
+    """
+
+    def stream(self, request: object, continuation: Continuation | None) -> Iterator[Delta]:
+        target, items = self, Counted.stream(self, request, continuation)
+
+        class Stream:
+            def __iter__(self) -> Stream:
+                return self
+
+            def __next__(self) -> Delta:
+                return next(items)
+
+            def close(self) -> None:
+                items.close()
+                target.closed.set()
+
+        return Stream()
+
+
 def test_an_abandoned_blocked_read_closes_its_stream_without_reading_more() -> None:
     """A read blocked past its limit is left; when it returns, its stream is closed unread."""
     release = threading.Event()
-    primary = Counted("late", "later", stall=release)
+    primary = Blocking("late", "later", stall=release)
     backup = Scripted(ok("backup"), name="b")
     chain = Chain([Hop(primary, name="p", first_token_timeout=0.05), Hop(backup, name="b")])
     stream = chain.stream("request")
@@ -268,4 +292,4 @@ def test_an_abandoned_blocked_read_closes_its_stream_without_reading_more() -> N
     for reader in readers:
         reader.join(5)
     assert primary.closed.is_set()
-    assert primary.pulled == ["late"], "the read in progress ends; no further item is asked for"
+    assert "later" not in primary.pulled, "the read in progress ends; no further item is asked for"
