@@ -111,12 +111,15 @@ def _langchain_calls(runnable: Any, *, streamed: bool = True, plain: bool = True
         texts = {message.text for message in runnable.batch([QUESTION] * BATCH)}
         return texts.pop() if len(texts) == 1 else ""
 
-    calls: dict[str, Any] = {}
-    if streamed:
-        calls.update(stream=stream, astream=astream, pieces=pieces)
-    if plain:
-        calls.update(invoke=invoke, ainvoke=ainvoke, batch=batch)
-    return calls
+    return _chosen(
+        {"stream": stream, "astream": astream, "pieces": pieces} if streamed else {},
+        {"invoke": invoke, "ainvoke": ainvoke, "batch": batch} if plain else {},
+    )
+
+
+def _chosen(*groups: dict[str, Any]) -> dict[str, Any]:
+    """The calls of every group asked for, in one table."""
+    return {name: call for group in groups for name, call in group.items()}
 
 
 def _messages() -> list[ChatMessage]:
@@ -143,12 +146,12 @@ def _llamaindex_calls(llm: LLM, *, streamed: bool = True, plain: bool = True) ->
     def complete() -> str:
         return llm.complete(QUESTION).text
 
-    calls: dict[str, Any] = {}
-    if streamed:
-        calls.update(stream_chat=stream_chat, astream_chat=astream_chat, pieces=pieces)
-    if plain:
-        calls.update(chat=chat, achat=achat, complete=complete)
-    return calls
+    return _chosen(
+        {"stream_chat": stream_chat, "astream_chat": astream_chat, "pieces": pieces}
+        if streamed
+        else {},
+        {"chat": chat, "achat": achat, "complete": complete} if plain else {},
+    )
 
 
 def _folded_llamaindex(llm: LLM) -> dict[str, Any]:

@@ -221,6 +221,7 @@ class Walk:
             tag, raced, ended = won
             raced.reverse()  # what the winner produced while racing comes first
         read, live = Read((tag,), self._wait), self._require_live()
+        idle_limited = live.hop.idle_timeout is not None
         while True:
             if raced:
                 delta = raced.pop()
@@ -248,7 +249,8 @@ class Walk:
                 yield Emit(self.drain())
             if out is not None:
                 yield out
-                live.last_chunk_at = self._clock()  # idle counts from when the caller asks again
+                if idle_limited:  # the idle wait counts from when the caller asks again
+                    live.last_chunk_at = self._clock()
 
     def _wait(self) -> float | None:
         pending = self._pending(self._require_live())

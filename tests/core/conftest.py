@@ -143,21 +143,3 @@ def no_leftover_threads() -> Iterator[None]:
             scripted.release_all()
             thread.join(timeout=5)
             assert not thread.is_alive(), "a reader thread outlived its test"
-
-
-class FakeTime:
-    """A chain's time that moves only when the chain sleeps: retries without waiting."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-    async def sleep_async(self, seconds: float) -> None:
-        self.sleep(seconds)

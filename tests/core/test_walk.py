@@ -19,9 +19,10 @@ from fallback_core import (
     Usage,
 )
 
-from .conftest import Drive, FakeTime
+from .conftest import Drive
 from .errors import openai_error, request
 from .scripted import Scripted, cut, ok
+from .virtual import VirtualTime
 
 NO_WAIT = Policy(backoff=lambda n: 0.0)
 
@@ -409,7 +410,7 @@ def test_estimates_fitting_no_hop_are_ignored(drive: Drive) -> None:
 def test_a_long_retry_after_is_waited_on_the_chains_own_time(real_drive: Drive) -> None:
     """A 429 asking for 20 s (within max_retry_after) is retried on the same hop after 20 s of
     the chain's clock; with a fake clock and sleeper the test waits for nothing."""
-    time = FakeTime()
+    time = VirtualTime()
     primary = Scripted(openai_error(429, headers={"retry-after": "20"}), ok("ok"), name="p")
     built = Chain(
         [Hop(primary, name="p"), Hop(Scripted(ok("backup"), name="b"), name="b")],

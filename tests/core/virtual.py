@@ -13,7 +13,8 @@ and the adapters' suites).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fallback_core import Chain
@@ -25,7 +26,11 @@ from . import scripted
 
 
 class VirtualTime:
-    """A clock that moves only when the virtual I/O lets time pass."""
+    """A clock that moves only when the virtual I/O lets time pass, or the chain sleeps.
+
+    Given to a `Chain` as ``clock``, ``sleep`` and ``sleep_async``, it also
+    runs the real drivers' retries without waiting.
+    """
 
     def __init__(self) -> None:
         self.now = 0.0
@@ -33,6 +38,13 @@ class VirtualTime:
 
     def __call__(self) -> float:
         return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+    async def sleep_async(self, seconds: float) -> None:
+        self.sleep(seconds)
 
 
 class _Stream:
@@ -42,6 +54,16 @@ class _Stream:
         self.stream = stream
         self.due = due
         self.reports = reports  # until the first item: the request goes out meanwhile
+
+    @contextlib.contextmanager
+    def marked(self) -> Iterator[None]:
+        """The client's reports reach the attempt during this read (until the first item)."""
+        token = None if self.reports is None else mark_requests(self.reports)
+        try:
+            yield
+        finally:
+            if token is not None:
+                unmark_requests(token)
 
 
 class VirtualIO:
@@ -87,14 +109,11 @@ class VirtualIO:
     def read(self, command: Read) -> Any:
         while (picked := self._pick(command)) is not None:
             tag, stream = picked
-            token = None if stream.reports is None else mark_requests(stream.reports)
             try:
-                item = next(stream.stream, END)
+                with stream.marked():
+                    item = next(stream.stream, END)
             except Exception as exc:
                 return tag, None, exc
-            finally:
-                if token is not None:
-                    unmark_requests(token)
             if not self._stalled(stream, item):
                 return tag, item, None
         return TIMED_OUT
@@ -129,8 +148,7 @@ class VirtualIO:
         return None
 
     def sleep(self, command: Sleep) -> None:
-        self.time.slept.append(command.seconds)
-        self.time.now += command.seconds
+        self.time.sleep(command.seconds)
 
 
 class AsyncVirtualIO(VirtualIO):
@@ -150,14 +168,11 @@ class AsyncVirtualIO(VirtualIO):
     async def aread(self, command: Read) -> Any:
         while (picked := self._pick(command)) is not None:
             tag, stream = picked
-            token = None if stream.reports is None else mark_requests(stream.reports)
             try:
-                item = await anext(stream.stream, END)
+                with stream.marked():
+                    item = await anext(stream.stream, END)
             except Exception as exc:
                 return tag, None, exc
-            finally:
-                if token is not None:
-                    unmark_requests(token)
             if not self._stalled(stream, item):
                 return tag, item, None
         return TIMED_OUT
