@@ -206,23 +206,36 @@ class Chain(Generic[RequestT]):
         check_acyclic(self)
 
     def stream(
-        self, request: RequestT, *, hooks: Sequence[Hook] = (), checks: Sequence[CheckLike] = ()
+        self,
+        request: RequestT,
+        *,
+        hooks: Sequence[Hook] = (),
+        checks: Sequence[CheckLike] = (),
+        whole: bool = False,
     ) -> CallStream[RequestT]:
         """Walk the chain for ``request``, synchronously; iterate the result for deltas.
 
         ``hooks`` and ``checks`` are added to the chain's own (its policy's
-        checks) for this call only.
+        checks) for this call only. ``whole=True`` says nobody reads the
+        answer before it is complete: a hop whose stream nothing needs (no
+        first-token or idle limit, no hedge) is then asked for its whole reply
+        through its target's ``reply`` (see `Target`), where it has one.
         """
-        return CallStream(self, request, hooks, as_checks(checks))
+        return CallStream(self, request, hooks, as_checks(checks), whole)
 
     def astream(
-        self, request: RequestT, *, hooks: Sequence[Hook] = (), checks: Sequence[CheckLike] = ()
+        self,
+        request: RequestT,
+        *,
+        hooks: Sequence[Hook] = (),
+        checks: Sequence[CheckLike] = (),
+        whole: bool = False,
     ) -> AsyncCallStream[RequestT]:
         """Walk the chain for ``request`` on the running event loop; ``async for`` the result.
 
-        ``hooks`` and ``checks`` are added to the chain's own for this call only.
+        ``hooks``, ``checks`` and ``whole`` as for `stream` (``areply`` for a whole reply).
         """
-        return AsyncCallStream(self, request, hooks, as_checks(checks))
+        return AsyncCallStream(self, request, hooks, as_checks(checks), whole)
 
     def __setattr__(self, name: str, value: object) -> None:
         if hasattr(self, "hook_failures"):  # the last slot __init__ fills: the chain is built

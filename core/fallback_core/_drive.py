@@ -37,8 +37,9 @@ class _Call(Generic[RequestT]):
         request: RequestT,
         hooks: Sequence[Hook] = (),
         checks: Sequence[AnswerCheck] = (),
+        whole: bool = False,
     ):
-        self._walk = Walk(chain, request, checks)
+        self._walk = Walk(chain, request, checks, whole=whole)
         self._telemetry = CallTelemetry((*chain.hooks, *hooks), chain.hook_failures)
         self._start(chain, request)
 

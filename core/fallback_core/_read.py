@@ -87,7 +87,7 @@ class Threads(_IO["_Direct | _ThreadedReader"]):
         token = None if reports is None else mark_requests(reports)
         stream = None
         try:
-            stream = attempt.hop.target.stream(self._request, attempt.continuation)
+            stream = attempt.stream(self._request)
             if threaded:
                 self._streams[tag] = _ThreadedReader(stream, self._sink, tag)
             else:
@@ -155,7 +155,7 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
     async def open(self, command: Open) -> BaseException | None:
         tag, attempt = command.tag, command.attempt
         try:
-            stream = attempt.hop.target.astream(self._request, attempt.continuation)
+            stream = attempt.astream(self._request)
         except Exception as exc:
             return exc
         if command.racing:

@@ -12,7 +12,7 @@ thrown into the flow, which closes what is open and re-raises it.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -82,13 +82,32 @@ class Attempt:
     """Call ``hop`` (its ``number``-th attempt in this call), continuing text if set.
 
     With ``hedge_after`` set, the driver races this attempt against the next
-    hop if no text arrives within that many seconds (see `Walk.hedge`).
+    hop if no text arrives within that many seconds (see `Walk.hedge`). With
+    ``whole`` the hop is asked for its whole reply (its target's ``reply``)
+    rather than a stream.
     """
 
     hop: Hop[Any]
     number: int
     continuation: Continuation | None
     hedge_after: float | None = None
+    whole: bool = False
+
+    def stream(self, request: object) -> Iterator[Delta]:
+        """Call the hop: its whole reply (``whole``), else its stream."""
+        target: Any = self.hop.target
+        opened: Iterator[Delta] = (target.reply if self.whole else target.stream)(
+            request, self.continuation
+        )
+        return opened
+
+    def astream(self, request: object) -> AsyncIterator[Delta]:
+        """`stream` for the async driver."""
+        target: Any = self.hop.target
+        opened: AsyncIterator[Delta] = (target.areply if self.whole else target.astream)(
+            request, self.continuation
+        )
+        return opened
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +249,7 @@ class Live:
         "started",
         "tool_parts",
         "usage",
+        "whole",
     )
 
     def __init__(self, hop: Hop[Any], number: int, started: float, cont: Continuation | None):
@@ -254,6 +274,7 @@ class Live:
         self.seam_held_for = 0.0  # seconds the seam held the continuation's first text back
         self.tool_parts: dict[int, list[ToolCallChunk]] = {}
         self.held: list[str] = []  # text a check needs whole before the caller may have it
+        self.whole = False  # a whole reply, not a stream (see `Attempt`)
 
 
 class SendReports:

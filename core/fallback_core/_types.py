@@ -172,6 +172,11 @@ class Target(Protocol[RequestT_contra]):
     ``reports_requests = True`` when its client always reports its request
     sent (`request_sent`, e.g. through `watch_requests`): its first-token
     wait then starts only at that report.
+
+    A target may also offer ``reply(request, continuation) -> Iterator[Delta]``
+    and ``areply`` (both or neither): the same answer from the model's
+    non-streaming API, as one delta or a few. A call made with ``whole=True``
+    uses them on a hop whose stream nothing needs (`Chain.stream`).
     """
 
     def stream(

@@ -96,8 +96,11 @@ class Walk:
         request: object = None,
         checks: Sequence[AnswerCheck] = (),
         clock: Callable[[], float] | None = None,
+        *,
+        whole: bool = False,
     ) -> None:
         self.chain = chain
+        self._whole = whole  # nobody reads the answer before it is complete
         self._checks = (*chain.policy.answer_checks, *checks)  # judge each finished answer
         self._holds = any(check.holds for check in self._checks)
         self.call_id = f"call-{next(_call_ids)}"
@@ -309,7 +312,18 @@ class Walk:
         out_of_attempts = policy.max_attempts is not None and self._total >= policy.max_attempts
         if text or out_of_attempts or self._route.following(self._index) is None:
             hedge_after = None
-        return Attempt(hop, self._tries, cont, hedge_after)
+        # A whole reply when nothing needs the stream: no first-token or idle
+        # limit to watch, no hedge to race. What it gives up: a reply that
+        # breaks leaves nothing to continue from, and only the attempt's
+        # timeout and the deadline bound it.
+        self._live.whole = (
+            self._whole
+            and hedge_after is None
+            and hop.first_token_timeout is None
+            and hop.idle_timeout is None
+            and callable(getattr(hop.target, "reply", None))
+        )
+        return Attempt(hop, self._tries, cont, hedge_after, self._live.whole)
 
     def admitted(self, admission: Admission) -> None:
         """Shared health answered the `Consult` step: the hop it admitted is called next."""
@@ -395,7 +409,9 @@ class Walk:
             ("attempt", hop.timeout, live.started),
             ("deadline", self.chain.policy.deadline, self._started),
         ]
-        if live.first_token_at is None:
+        if live.whole:
+            pass  # a whole reply's first text is its last: only the limits above bound it
+        elif live.first_token_at is None:
             if not live.queued:  # held while the client has not sent the request
                 limits.append(("first_token", hop.first_token_timeout, live.sent_at))
             limits.append(("deadline_share", live.share, live.started))

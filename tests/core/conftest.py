@@ -38,18 +38,24 @@ class Run:
 Drive = Callable[..., Run]
 
 
-def _call(chain: Chain[object], request: object, io: type[VirtualIO]) -> tuple[Any, Walk, Any]:
+def _call(
+    chain: Chain[object], request: object, io: type[VirtualIO], whole: bool = False
+) -> tuple[Any, Walk, Any]:
     time = VirtualTime()
-    walk = Walk(chain, request, clock=time)
+    walk = Walk(chain, request, clock=time, whole=whole)
     telemetry = CallTelemetry(chain.hooks, chain.hook_failures)
     return walk, io(chain, request, telemetry, time), time
 
 
 def _drive_sync(
-    chain: Chain[object], request: object = "request", *, stop_after: int | None = None
+    chain: Chain[object],
+    request: object = "request",
+    *,
+    stop_after: int | None = None,
+    whole: bool = False,
 ) -> Run:
     """One call through the sync driver, its I/O on virtual time."""
-    walk, io, time = _call(chain, request, VirtualIO)
+    walk, io, time = _call(chain, request, VirtualIO, whole)
     stream = _drive(walk.run(), io)
     deltas: list[Delta] = []
     error = None
@@ -65,12 +71,16 @@ def _drive_sync(
 
 
 def _drive_async(
-    chain: Chain[object], request: object = "request", *, stop_after: int | None = None
+    chain: Chain[object],
+    request: object = "request",
+    *,
+    stop_after: int | None = None,
+    whole: bool = False,
 ) -> Run:
     """One call through the async driver, its I/O on virtual time."""
 
     async def main() -> Run:
-        walk, io, time = _call(chain, request, AsyncVirtualIO)
+        walk, io, time = _call(chain, request, AsyncVirtualIO, whole)
         stream = _adrive(walk.run(), io)
         deltas: list[Delta] = []
         error = None

@@ -104,7 +104,7 @@ class VirtualIO:
         return None
 
     def _make(self, attempt: Any) -> Any:
-        return iter(attempt.hop.target.stream(self._request, attempt.continuation))
+        return iter(attempt.stream(self._request))
 
     def read(self, command: Read) -> Any:
         while (picked := self._pick(command)) is not None:
@@ -163,7 +163,7 @@ class AsyncVirtualIO(VirtualIO):
         self.perform[Close] = self.aclose
 
     def _make(self, attempt: Any) -> Any:
-        return attempt.hop.target.astream(self._request, attempt.continuation)
+        return attempt.astream(self._request)
 
     async def aread(self, command: Read) -> Any:
         while (picked := self._pick(command)) is not None:
