@@ -287,7 +287,11 @@ class _ThreadedReader:
     ) -> None:
         self._sink = sink
         self.tag = tag
-        self._wanted = threading.Semaphore(0)
+        # Held until an item is wanted: the reader blocks acquiring it. A bare lock
+        # hands over in about half the time a Semaphore takes; only this side
+        # releases it, at most once per item asked (``_asked``), and ``stop``.
+        self._wanted = threading.Lock()
+        self._wanted.acquire()
         self._lock = threading.Lock()
         self._asked = False  # an item was asked for and not yet taken
         self._reading = False  # the thread is inside the stream's next()
@@ -343,7 +347,8 @@ class _ThreadedReader:
         with self._lock:
             self._stopped = True
             busy = self._reading
-        self._wanted.release()
+        if self._wanted.locked():  # else an item is asked for: the thread wakes anyway
+            self._wanted.release()
         if not busy and self._thread is not threading.current_thread():
             self._thread.join()
 
