@@ -7,7 +7,7 @@ import os
 import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,7 @@ class Results:
     load: list[LoadResult] = field(default_factory=list)
     fleet: list[dict[str, Any]] = field(default_factory=list)
     fleet_latency: list[dict[str, Any]] = field(default_factory=list)
-    started: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
     duration: float = 0.0
     machine: dict[str, Any] = field(default_factory=machine)
 

@@ -3,7 +3,7 @@
     FallbackError                      root: catch this to catch anything of ours
     ├── ConfigurationError (ValueError)  a chain, hop or policy built with bad input
     ├── ChainExhaustedError            every hop was tried (or the budget ran out);
-    │   │                              an ExceptionGroup of the attempts' errors (3.11+)
+    │   │                              an ExceptionGroup of the attempts' errors
     │   └── DeadlineExceededError      ... because the call's total deadline passed
     ├── HopBugError                    a hop failed with a programming error before its
     │                                  request went out (Category.BUG); raised, not failed over
@@ -27,9 +27,8 @@ from __future__ import annotations
 
 import difflib
 import functools
-import sys
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._trace import AttemptRecord
@@ -87,25 +86,8 @@ class ConfigurationError(FallbackError, ValueError):
         return error
 
 
-_E = TypeVar("_E", bound="_AttemptErrors")
-
-if sys.version_info >= (3, 11):
-
-    class _AttemptErrors(FallbackError, ExceptionGroup[Exception]):  # noqa: F821
-        """On Python 3.11+ the exhausted chain is an exception group of its attempts' errors."""
-
-else:  # pragma: no cover - exercised on Python 3.10 only
-
-    class _AttemptErrors(FallbackError):
-        """Before Python 3.11 there are no exception groups: the errors are in ``attempts``."""
-
-        def __new__(cls: type[_E], message: str, errors: Sequence[Exception]) -> _E:
-            return super().__new__(cls, message)
-
-        def __init__(self, message: str, errors: Sequence[Exception]) -> None:
-            super().__init__(message)
-            self.message = message
-            self.exceptions = tuple(errors)
+class _AttemptErrors(FallbackError, ExceptionGroup[Exception]):
+    """The exhausted chain is an exception group of its attempts' errors."""
 
 
 class ChainExhaustedError(_AttemptErrors):
@@ -115,7 +97,7 @@ class ChainExhaustedError(_AttemptErrors):
     exception, elapsed). ``partial_text`` is the text already delivered to the
     caller before the chain ran out; it is never presented as a complete answer.
 
-    On Python 3.11+ it is also an ``ExceptionGroup`` of the attempts' errors
+    It is also an ``ExceptionGroup`` of the attempts' errors
     (``exceptions``), so ``except* openai.RateLimitError`` handles the rate
     limits among them and whatever remains is still a `ChainExhaustedError`.
     A call that ended before any attempt failed (a deadline already passed,
@@ -149,7 +131,7 @@ class ChainExhaustedError(_AttemptErrors):
     def __str__(self) -> str:
         return self.message
 
-    def derive(self, excs: Sequence[Exception]) -> ChainExhaustedError:
+    def derive(self, excs: Sequence[Exception]) -> ChainExhaustedError:  # type: ignore[override]
         """The same failure narrowed to the attempts whose errors are ``excs`` (for ``except*``)."""
         kept = {id(e) for e in excs}
         attempts = [a for a in self.attempts if id(a.error) in kept]

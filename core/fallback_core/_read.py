@@ -16,7 +16,6 @@ import asyncio
 import contextvars
 import logging
 import queue
-import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
@@ -196,7 +195,7 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
             if seconds is None and reports is None:
                 return tag, await anext(stream), None
             # Even with no limit yet, a report may set one (a request held until sent).
-            async with _timeout(None if seconds is None else max(0.0, seconds)) as scope:
+            async with asyncio.timeout(None if seconds is None else max(0.0, seconds)) as scope:
                 self._scope, self._wait = scope, command.wait
                 return tag, await anext(stream), None
         except StopAsyncIteration:
@@ -216,7 +215,7 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
         assert self._sink is not None
         pumps = {self._streams[tag] for tag in command.tags}
         try:
-            async with _timeout(command.wait()):
+            async with asyncio.timeout(command.wait()):
                 while True:
                     pump, item, error = await self._sink.get()
                     if pump in pumps:  # not left over from a closed stream
@@ -399,39 +398,3 @@ async def _aclose(stream: object) -> None:
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
         await aclose()
-
-
-if sys.version_info >= (3, 11):
-    _timeout = asyncio.timeout
-else:  # pragma: no cover - exercised on Python 3.10 only
-
-    class _timeout:
-        def __init__(self, seconds: float | None) -> None:
-            self._seconds = seconds
-            self._handle: asyncio.TimerHandle | None = None
-            self._expired = False
-
-        async def __aenter__(self) -> _timeout:
-            self._loop = asyncio.get_running_loop()
-            self._task = asyncio.current_task()
-            seconds = self._seconds
-            self.reschedule(None if seconds is None else self._loop.time() + seconds)
-            return self
-
-        def reschedule(self, when: float | None) -> None:
-            if self._handle is not None:
-                self._handle.cancel()
-            self._handle = None if when is None else self._loop.call_at(when, self._fire)
-
-        def _fire(self) -> None:
-            self._expired = True
-            assert self._task is not None
-            self._task.cancel()
-
-        def expired(self) -> bool:
-            return self._expired
-
-        async def __aexit__(self, kind: object, *rest: object) -> None:
-            self.reschedule(None)
-            if self._expired and kind is asyncio.CancelledError:
-                raise TimeoutError

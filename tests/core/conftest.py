@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,9 +14,6 @@ from fallback_core._events import CallTelemetry
 from fallback_core._walk import Walk
 
 from .virtual import AsyncVirtualIO, VirtualIO, VirtualTime
-
-# Exception groups and except* came with Python 3.11.
-collect_ignore = ["test_exception_group.py"] if sys.version_info < (3, 11) else []
 
 
 @dataclass

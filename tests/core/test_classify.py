@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 import time
 
@@ -68,7 +67,7 @@ CASES = [
         id="httpx-status-503",
     ),
     pytest.param(TimeoutError(), Category.TIMEOUT, id="builtin-timeout"),
-    pytest.param(asyncio.TimeoutError(), Category.TIMEOUT, id="asyncio-timeout"),
+    pytest.param(TimeoutError(), Category.TIMEOUT, id="asyncio-timeout"),
     pytest.param(ConnectionResetError(), Category.CONNECTION, id="builtin-reset"),
     pytest.param(ConnectionRefusedError(), Category.CONNECTION, id="builtin-refused"),
     pytest.param(StreamTruncatedError(), Category.TRUNCATED, id="truncated"),

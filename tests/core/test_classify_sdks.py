@@ -9,7 +9,6 @@ derive from it, and the transports' errors for a dropped or stalled stream.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -215,7 +214,7 @@ CASES = [
     (ModuleNotFoundError("No module named 'anthropic.lib'"), Category.BUG),
     (ImportError("cannot import name 'X'"), Category.BUG),
     (NotImplementedError(), Category.BUG),
-    (asyncio.TimeoutError(), Category.TIMEOUT),
+    (TimeoutError(), Category.TIMEOUT),
 ]
 
 

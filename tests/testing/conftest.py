@@ -108,7 +108,7 @@ class Driver:
                 **options, http_client=openai.DefaultAsyncHttpxClient(verify=False)
             )
 
-    async def create(self, *, timeout: float = 10.0, **kwargs: Any) -> ChatCompletion:
+    async def create(self, *, timeout: float = 10.0, **kwargs: Any) -> ChatCompletion:  # noqa: ASYNC109 - the client's own timeout
         """A non-streaming chat completion (client errors propagate)."""
         kwargs.setdefault("messages", HELLO)
         if self._client is not None:
@@ -116,7 +116,7 @@ class Driver:
         assert self._aclient is not None
         return await self._aclient.chat.completions.create(timeout=timeout, **kwargs)
 
-    async def stream(self, *, timeout: float = 10.0, **kwargs: Any) -> Streamed:
+    async def stream(self, *, timeout: float = 10.0, **kwargs: Any) -> Streamed:  # noqa: ASYNC109 - the client's own timeout
         """A streamed chat completion; errors while iterating end up in `Streamed.error`."""
         kwargs.setdefault("messages", HELLO)
         seen = Streamed()

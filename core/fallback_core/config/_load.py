@@ -8,7 +8,7 @@ the file for a file that cannot be read or parsed.
 from __future__ import annotations
 
 import json
-import sys
+import tomllib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -82,10 +82,6 @@ def _decode(text: str, kind: str, path: Path) -> object:
 
 
 def _toml_loads(text: str) -> dict[str, Any]:
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:
-        import tomli as tomllib  # type: ignore[import-not-found]
     data: dict[str, Any] = tomllib.loads(text)
     return data
 

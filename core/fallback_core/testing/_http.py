@@ -127,11 +127,12 @@ class HttpConnection:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self._writer.transport.abort()
 
-    async def wait_for_disconnect(self, timeout: float | None) -> bool:
-        """Wait up to `timeout` seconds (None: for good); True if the client left meanwhile."""
+    async def wait_for_disconnect(self, seconds: float | None) -> bool:
+        """Wait up to ``seconds`` (None: for good); True if the client left meanwhile."""
         try:
-            await asyncio.wait_for(self._read_until_eof(), timeout)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(seconds):
+                await self._read_until_eof()
+        except TimeoutError:
             return False
         return True
 

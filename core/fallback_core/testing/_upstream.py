@@ -65,7 +65,7 @@ class Upstream:
                 ),
                 self.timeout,
             )
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise UpstreamError(f"cannot connect to {self.base_url}: {exc!r}") from exc
         response = UpstreamResponse(reader, writer, self.timeout)
         fields = [
@@ -109,7 +109,7 @@ class UpstreamResponse:
             if data:
                 self._writer.write(data)
                 await asyncio.wait_for(self._writer.drain(), self._timeout)
-        except (OSError, h11.ProtocolError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError, h11.ProtocolError) as exc:
             raise UpstreamError(f"sending the request upstream failed: {exc!r}") from exc
 
     async def read_head(self) -> None:
@@ -150,7 +150,7 @@ class UpstreamResponse:
             while (event := self._h11.next_event()) is h11.NEED_DATA:
                 data = await asyncio.wait_for(self._reader.read(_READ_SIZE), self._timeout)
                 self._h11.receive_data(data)
-        except asyncio.TimeoutError as exc:
+        except TimeoutError as exc:
             raise UpstreamError(f"no bytes from the upstream for {self._timeout:g} s") from exc
         except (OSError, h11.ProtocolError) as exc:
             raise UpstreamError(f"reading the upstream response failed: {exc!r}") from exc
