@@ -140,7 +140,7 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
         self._sink: asyncio.Queue[tuple[_AsyncPump, Any, BaseException | None]] | None = None
         self._first: dict[Racer, Reports | None] = {}  # reports for a stream's first read
         self._untimed: set[Racer] = set()  # streams read with no limit at all
-        self._scope: Any = None  # the timeout of the timed read in progress
+        self._alarm = _Alarm()  # ends a timed read that outlasts its limit
         self._wait: Callable[[], float | None] = lambda: None
         self.perform: dict[type, Callable[[Any], Any]] = {
             Open: self.open,
@@ -168,12 +168,14 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
                 self._untimed.add(tag)
         return None
 
+    def __exit__(self, *exc_info: object) -> None:
+        self._alarm.close()
+        super().__exit__(*exc_info)
+
     def _moved(self) -> None:
         """A report moved a limit during the read in progress: its deadline moves too."""
-        if self._scope is not None:
-            seconds = self._wait()
-            loop = asyncio.get_running_loop()
-            self._scope.reschedule(None if seconds is None else loop.time() + seconds)
+        if self._alarm.reading:
+            self._alarm.move(self._wait())
 
     async def read(self, command: Read) -> Got | Signal:
         tag = command.tags[0]
@@ -195,19 +197,24 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
             if seconds is None and reports is None:
                 return tag, await anext(stream), None
             # Even with no limit yet, a report may set one (a request held until sent).
-            async with asyncio.timeout(None if seconds is None else max(0.0, seconds)) as scope:
-                self._scope, self._wait = scope, command.wait
-                return tag, await anext(stream), None
+            alarm, self._wait = self._alarm, command.wait
+            alarm.start(seconds)
+            try:
+                item = await anext(stream)
+            except asyncio.CancelledError:
+                if alarm.stop():
+                    return TIMED_OUT
+                raise
+            except BaseException:
+                alarm.stop()
+                raise
+            alarm.stop()
+            return tag, item, None
         except StopAsyncIteration:
             return tag, END, None
-        except TimeoutError as exc:
-            if self._scope is not None and self._scope.expired():
-                return TIMED_OUT
-            return tag, None, exc
         except Exception as exc:
             return tag, None, exc
         finally:
-            self._scope = None
             if token is not None:
                 unmark_requests(token)
 
@@ -350,6 +357,75 @@ class _ThreadedReader:
             self._wanted.release()
         if not busy and self._thread is not threading.current_thread():
             self._thread.join()
+
+
+class _Alarm:
+    """Ends an async read that outlasts its limit: one timer for a call's reads, rarely moved.
+
+    A timer armed for every read (``asyncio.timeout``) costs about as much as
+    a fast read itself. This one stays armed across reads and is moved only
+    when a read must end sooner than it would ring; ringing early, it waits on
+    for the read in progress, and ringing between reads it does nothing. Like
+    ``asyncio.timeout`` it ends the read by cancelling the task, and takes the
+    cancellation back (`stop`) unless someone else cancelled the task too.
+    """
+
+    __slots__ = ("_cancelling", "_due", "_handle", "_task", "rang")
+
+    def __init__(self) -> None:
+        self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[Any] | None = None  # the task reading, while a read lasts
+        self._due: float | None = None  # the loop time the read in progress must end by
+        self._cancelling = 0
+        self.rang = False
+
+    @property
+    def reading(self) -> bool:
+        return self._task is not None
+
+    def start(self, seconds: float | None) -> None:
+        """A read starts: it must end within ``seconds`` (None: no limit, until `move`)."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._task, self._cancelling, self.rang = task, task.cancelling(), False
+        self.move(seconds)
+
+    def move(self, seconds: float | None) -> None:
+        """The read in progress must end within ``seconds`` from now."""
+        if seconds is None:
+            self._due = None
+            return
+        loop = asyncio.get_running_loop()
+        self._due = due = loop.time() + max(0.0, seconds)
+        if self._handle is None or self._handle.when() > due:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._handle = loop.call_at(due, self._ring)
+
+    def stop(self) -> bool:
+        """The read is over. True if the alarm ended it (and only the alarm cancelled it)."""
+        task, self._task, self._due = self._task, None, None
+        if not self.rang or task is None:
+            return False
+        self.rang = False
+        return task.uncancel() <= self._cancelling
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _ring(self) -> None:
+        self._handle = None
+        task, due = self._task, self._due
+        if task is None or due is None:
+            return  # between reads, or no limit: the next read arms it again
+        loop = asyncio.get_running_loop()
+        if loop.time() < due:  # rang for an earlier read: wait for this one's end
+            self._handle = loop.call_at(due, self._ring)
+            return
+        self.rang = True
+        task.cancel()
 
 
 class _AsyncPump:

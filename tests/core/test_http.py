@@ -187,3 +187,52 @@ def test_reset_before_headers_moves_on(drive: Drive, server: FaultServer) -> Non
     assert run.text == ANSWER
     assert server.attempt_count("primary") == 1
     assert run.trace.attempts[0].category is Category.CONNECTION
+
+
+def test_a_paced_async_stream_longer_than_its_idle_limit_is_not_cut() -> None:
+    """Chunks 30 ms apart under a 0.2 s idle limit: the whole answer, however long it runs.
+
+    The async reads share one timer that rings for an earlier read and must
+    wait on for the read in progress rather than end it.
+    """
+    import asyncio
+
+    with FaultServer({"primary": ModelScript(answer=ANSWER)}, token_delay=0.03) as paced:
+        made = OpenAITarget(paced.base_url, "primary")
+        built = Chain([Hop(made, name="primary", idle_timeout=0.2, first_token_timeout=0.2)])
+
+        async def main() -> tuple[str, float]:
+            started = time.monotonic()
+            stream = built.astream(REQUEST)
+            text = "".join([d.text async for d in stream])
+            return text, time.monotonic() - started
+
+        try:
+            text, took = asyncio.run(main())
+        finally:
+            made.close()
+    assert text == ANSWER
+    assert took > 0.2, "the answer outlasted a single idle limit"
+    assert paced.attempt_count("primary") == 1
+
+
+def test_cancelling_a_timed_async_read_is_the_callers_cancellation(server: FaultServer) -> None:
+    """A task cancelled while it waits for a chunk is cancelled: not a timeout, no fallback."""
+    import asyncio
+
+    server.set_fault("primary", Fault.slow_first_token(3.0))
+
+    async def main() -> None:
+        async def consume() -> None:
+            stream = chain(server, first_token_timeout=2.0).astream(REQUEST)
+            async for _ in stream:
+                pass
+
+        task = asyncio.ensure_future(consume())
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert server.attempt_count("backup") == 0
