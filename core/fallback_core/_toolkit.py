@@ -19,15 +19,15 @@ from ._chain import (
     DEFAULT_FIRST_TOKEN_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT,
     Chain,
+    Hop,
     Tier,
 )
 from ._errors import ConfigurationError
 from ._policy import Policy
-from ._types import Strategy, unique_name
+from ._types import Strategy, Target, unique_name
 from ._valid import check_seconds
 
 if TYPE_CHECKING:
-    from ._chain import Hop
     from ._events import Hook
     from ._health import Health
 
@@ -69,6 +69,39 @@ class HopOptions:
     continuation: Strategy | None = None
     require_finish: bool | None = None
     weight: float | None = None
+
+    def hop(
+        self,
+        target: Target[T],
+        *,
+        name: str | None,
+        model: str | None,
+        identity: str,
+        limits: HopLimits,
+        context_window: int | None,
+        continuation: Strategy,
+        require_finish: bool,
+        max_attempts: int | None = None,
+    ) -> Hop[T]:
+        """The core hop for ``target``: each option set here, else the default given for it.
+
+        ``limits`` are the fallback model's time limits; the other keywords are
+        what the adapter knows of the model (its class, profile or metadata).
+        """
+        return Hop(
+            target,
+            name=name,
+            model=model,
+            max_attempts=first(self.max_attempts, max_attempts),
+            timeout=first(self.timeout, limits.timeout),
+            first_token_timeout=first(self.first_token_timeout, limits.first_token_timeout),
+            idle_timeout=first(self.idle_timeout, limits.idle_timeout),
+            context_window=first(self.context_window, context_window),
+            continuation=first(self.continuation, continuation),
+            require_finish=first(self.require_finish, require_finish),
+            identity=identity,
+            weight=first(self.weight, 1.0),
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
