@@ -14,12 +14,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import _chain
 from ._chain import (
     DEFAULT_CONTINUE_INSTRUCTION,
     DEFAULT_FIRST_TOKEN_TIMEOUT,
     DEFAULT_IDLE_TIMEOUT,
     Chain,
-    Hop,
     Tier,
 )
 from ._errors import ConfigurationError
@@ -28,6 +28,7 @@ from ._types import Strategy, Target, unique_name
 from ._valid import check_seconds
 
 if TYPE_CHECKING:
+    from ._chain import Hop
     from ._events import Hook
     from ._health import Health
 
@@ -88,7 +89,7 @@ class HopOptions:
         ``limits`` are the fallback model's time limits; the other keywords are
         what the adapter knows of the model (its class, profile or metadata).
         """
-        return Hop(
+        return _chain.Hop(
             target,
             name=name,
             model=model,
