@@ -14,7 +14,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from fallback_core import Chain, Hop, Tier
-from fallback_core._toolkit import ChainOptions, first, members_of, unique_name
+from fallback_core._toolkit import ChainOptions, members_of, unique_name
 from fallback_core._valid import check_count
 
 from ._hops import (
@@ -107,19 +107,16 @@ def _hop(
     setting: ChatHop, name: str, target: ModelTarget, defaults: HopDefaults
 ) -> Hop[ChatRequest]:
     model = setting.model
-    return Hop(
+    return setting.hop(
         target,
         name=name,
         model=model_name(model),
-        max_attempts=first(setting.max_attempts, defaults.max_attempts),
-        timeout=first(setting.timeout, defaults.timeout),
-        first_token_timeout=first(setting.first_token_timeout, defaults.first_token_timeout),
-        idle_timeout=first(setting.idle_timeout, defaults.idle_timeout),
-        context_window=first(setting.context_window, context_window_for(model)),
-        continuation=setting.continuation or continuation_for(model),
-        require_finish=first(setting.require_finish, requires_finish(model)),
         identity=identity_for(model),
-        weight=first(setting.weight, 1.0),
+        limits=defaults,
+        context_window=context_window_for(model),
+        continuation=continuation_for(model),
+        require_finish=requires_finish(model),
+        max_attempts=defaults.max_attempts,
     )
 
 

@@ -132,19 +132,15 @@ def _hop(where: str, item: object, settings: ChainOptions) -> tuple[Hop[LLMReque
             "continuation='prefill' with continue_final_message=True and "
             "add_generation_prompt=False added to that extra_body",
         )
-    hop = Hop(
+    hop = spec.hop(
         LLMTarget(spec.llm, meta, stream_usage=spec.stream_usage),
         name=spec.name,
         model=model_name(meta),
-        max_attempts=spec.max_attempts,
-        timeout=first(spec.timeout, settings.limits.timeout),
-        first_token_timeout=first(spec.first_token_timeout, settings.limits.first_token_timeout),
-        idle_timeout=first(spec.idle_timeout, settings.limits.idle_timeout),
-        context_window=first(spec.context_window, meta.context_window),
-        continuation=continuation,
-        require_finish=first(spec.require_finish, traits.require_finish),
         identity=identity_for(spec.llm, meta),
-        weight=first(spec.weight, 1.0),
+        limits=settings.limits,
+        context_window=meta.context_window,
+        continuation=continuation,
+        require_finish=traits.require_finish,
     )
     return hop, meta
 

@@ -13,12 +13,12 @@ import logging
 import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, TypeAlias, TypeGuard
 
 from ._classify import Category
 from ._trace import AttemptRecord, ChainTrace
-from ._types import AttemptOutcome, CallOutcome, SeamFix, Strategy, Usage
+from ._types import CallOutcome, SeamFix, Strategy
 
 __all__ = [
     "CallEnded",
@@ -73,21 +73,24 @@ class ContinuationJoined:
 
 
 @dataclass(frozen=True, slots=True)
-class HopEnded:
-    """Attempt over: ``outcome`` is ``"ok"``, ``"failed"``, ``"cancelled"`` or ``"hedge_lost"``."""
+class HopEnded(AttemptRecord):
+    """Attempt over: the attempt's `AttemptRecord`, told to the hooks of call ``call_id``.
 
-    call_id: str
-    hop: str
-    model: str | None
-    attempt: int
-    outcome: AttemptOutcome
-    category: Category | None
-    error: BaseException | None
-    latency: float
-    time_to_first_token: float | None
-    chunks: int
-    chars: int
-    usage: Usage | None
+    ``outcome`` is ``"ok"``, ``"failed"``, ``"cancelled"`` or ``"hedge_lost"``;
+    the record is the one the call's `ChainTrace` keeps for this attempt.
+    """
+
+    call_id: str = field(kw_only=True)
+
+    @classmethod
+    def of(cls, call_id: str, record: AttemptRecord) -> HopEnded:
+        """The end of the attempt ``record`` describes, in call ``call_id``."""
+        return cls(**{f.name: getattr(record, f.name) for f in fields(record)}, call_id=call_id)
+
+    @property
+    def latency(self) -> float:
+        """Seconds the attempt took (its ``elapsed``)."""
+        return self.elapsed
 
 
 @dataclass(frozen=True, slots=True)

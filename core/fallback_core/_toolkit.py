@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from . import _chain
 from ._chain import (
     DEFAULT_CONTINUE_INSTRUCTION,
     DEFAULT_FIRST_TOKEN_TIMEOUT,
@@ -23,7 +24,7 @@ from ._chain import (
 )
 from ._errors import ConfigurationError
 from ._policy import Policy
-from ._types import Strategy, unique_name
+from ._types import Strategy, Target, unique_name
 from ._valid import check_seconds
 
 if TYPE_CHECKING:
@@ -69,6 +70,39 @@ class HopOptions:
     continuation: Strategy | None = None
     require_finish: bool | None = None
     weight: float | None = None
+
+    def hop(
+        self,
+        target: Target[T],
+        *,
+        name: str | None,
+        model: str | None,
+        identity: str,
+        limits: HopLimits,
+        context_window: int | None,
+        continuation: Strategy,
+        require_finish: bool,
+        max_attempts: int | None = None,
+    ) -> Hop[T]:
+        """The core hop for ``target``: each option set here, else the default given for it.
+
+        ``limits`` are the fallback model's time limits; the other keywords are
+        what the adapter knows of the model (its class, profile or metadata).
+        """
+        return _chain.Hop(
+            target,
+            name=name,
+            model=model,
+            max_attempts=first(self.max_attempts, max_attempts),
+            timeout=first(self.timeout, limits.timeout),
+            first_token_timeout=first(self.first_token_timeout, limits.first_token_timeout),
+            idle_timeout=first(self.idle_timeout, limits.idle_timeout),
+            context_window=first(self.context_window, context_window),
+            continuation=first(self.continuation, continuation),
+            require_finish=first(self.require_finish, require_finish),
+            identity=identity,
+            weight=first(self.weight, 1.0),
+        )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -815,22 +815,7 @@ class Walk:
             described = None if error is None else f"{type(error).__name__}: {error}"
             stamped = Verdict(hop.circuit, verdict, health.clock(), described, retry_after)
             self._verdicts.append(stamped)
-        self._events.append(
-            events.HopEnded(
-                self.call_id,
-                record.hop,
-                hop.model,
-                live.number,
-                outcome,
-                category,
-                error,
-                record.elapsed,
-                ttft,
-                live.chunks,
-                live.chars,
-                live.usage,
-            )
-        )
+        self._events.append(events.HopEnded.of(self.call_id, record))
 
     def _exhaust(
         self,

@@ -33,18 +33,8 @@ import threading
 import weakref
 from dataclasses import dataclass, fields
 
+from . import _events as events
 from ._errors import ConfigurationError
-from ._events import (
-    ChainExhausted,
-    ContinuationJoined,
-    Event,
-    FallbackTriggered,
-    HealthStoreChanged,
-    HedgeStarted,
-    HopEnded,
-    HopSkipped,
-    RetryScheduled,
-)
 from ._health import CircuitState, Health, Transition
 from ._packages import needs_extra
 
@@ -77,27 +67,27 @@ class PrometheusHook:
         self.namespace = namespace
         self._m = _metrics_for(self.registry, namespace)
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: events.Event) -> None:
         m = self._m
-        if isinstance(event, HopEnded):
+        if isinstance(event, events.HopEnded):
             category = event.category.value if event.category else ""
             m.attempts.labels(event.hop, event.model or "", event.outcome, category).inc()
             m.latency.labels(event.hop, event.outcome).observe(event.latency)
             if event.time_to_first_token is not None:
                 m.first_token.labels(event.hop).observe(event.time_to_first_token)
-        elif isinstance(event, FallbackTriggered):
+        elif isinstance(event, events.FallbackTriggered):
             m.fallbacks.labels(event.from_hop, event.to_hop, event.category.value).inc()
-        elif isinstance(event, RetryScheduled):
+        elif isinstance(event, events.RetryScheduled):
             m.retries.labels(event.hop, event.category.value).inc()
-        elif isinstance(event, HopSkipped):
+        elif isinstance(event, events.HopSkipped):
             m.skipped.labels(event.hop, event.reason).inc()
-        elif isinstance(event, ContinuationJoined):
+        elif isinstance(event, events.ContinuationJoined):
             m.continuations.labels(event.hop, event.strategy).inc()
-        elif isinstance(event, HedgeStarted):
+        elif isinstance(event, events.HedgeStarted):
             m.hedges.labels(event.hop, event.rival).inc()
-        elif isinstance(event, ChainExhausted):
+        elif isinstance(event, events.ChainExhausted):
             m.exhausted.inc()
-        elif isinstance(event, HealthStoreChanged):
+        elif isinstance(event, events.HealthStoreChanged):
             m.store_available.set(1 if event.available else 0)
             if not event.available:
                 m.store_lost.inc()

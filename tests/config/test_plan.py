@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import fields
 from typing import Any
 
 import pytest
 
-from fallback_core import Action, Category, ConfigurationError, Price, Prices, Rule
+from fallback_core import Action, Category, ConfigurationError, Hop, Price, Prices, Rule
+from fallback_core._toolkit import HopOptions
 from fallback_core.config import (
     ChainConfig,
     EntrySkipped,
@@ -291,3 +293,10 @@ def test_prices_and_a_cost_ceiling_come_from_the_configuration() -> None:
     policy = config.plan("x", model_of).policy()
     assert policy.max_cost == 0.05
     assert policy.prices == Prices({"gpt-4o": Price(2.5, 10), "mini": Price(0.15, 0.6)})
+
+
+def test_hop_options_are_declared_alike_on_hop_adapter_hop_and_config_entry() -> None:
+    """A hop option is a field of Hop, of the adapters' HopOptions and of a config entry."""
+    options = {f.name for f in fields(HopOptions)}
+    assert options == {f.name for f in fields(Hop)} - {"target", "model", "identity"}
+    assert options == set(ModelEntry.model_fields) - {"model", "options"}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
@@ -22,6 +22,7 @@ from .._classify import Category
 from .._cost import Price
 from .._errors import ConfigurationError
 from .._policy import Action, Policy, Rule
+from .._toolkit import HopOptions
 from .._types import unique_name
 from ._errors import AliasResolved, EntrySkipped, NoUsableModelError, Unresolvable
 from ._schema import AliasRef, Entry, ModelEntry, PolicySpec, RuleSpec, Settings, TierSpec
@@ -83,18 +84,8 @@ class PlannedHop(Generic[T]):
 
     def hop_options(self) -> dict[str, Any]:
         """The entry's hop settings, as keywords for an adapter's hop (``ChatHop``, ``LLMHop``)."""
-        entry = self.entry
-        return {
-            "name": self.name,
-            "timeout": entry.timeout,
-            "first_token_timeout": entry.first_token_timeout,
-            "idle_timeout": entry.idle_timeout,
-            "max_attempts": entry.max_attempts,
-            "context_window": entry.context_window,
-            "continuation": entry.continuation,
-            "require_finish": entry.require_finish,
-            "weight": entry.weight,
-        }
+        own = {f.name: getattr(self.entry, f.name) for f in fields(HopOptions)}
+        return {**own, "name": self.name}
 
 
 @dataclass(frozen=True, slots=True)

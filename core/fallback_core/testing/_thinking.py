@@ -9,8 +9,10 @@ another model or provider - is refused with 400 "messages.i.content.j: Invalid
 `signature` in `thinking` block", as api.anthropic.com does (see
 anthropics/anthropic-sdk-python#1598). With thinking enabled the final
 assistant turn - a prefill, or the turn whose tool calls the last user
-message answers - must start with a thinking block. Unknown block types are
-refused.
+message answers - must start with a thinking block. A block type the installed
+`anthropic` SDK does not declare for a request's content is refused: the lab
+takes the provider's own word for what the Messages API accepts, never the
+library's (a test against the library's list could not catch a mistake in it).
 
 OpenAI's chat completions refuse an assistant content part that is not
 `text` or `refusal` (so a replayed `thinking` block is a 400) and any key a
@@ -21,35 +23,17 @@ part does not define (so Anthropic's `cache_control`); reasoning servers
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
+import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fallback_core.testing._openai import BadRequest
 
 _SECRET = os.urandom(32)
-_BLOCK_TYPES = (
-    "text",
-    "image",
-    "document",
-    "search_result",
-    "tool_use",
-    "tool_result",
-    "thinking",
-    "redacted_thinking",
-    "server_tool_use",
-    "web_search_tool_result",
-    "web_fetch_tool_result",
-    "code_execution_tool_result",
-    "bash_code_execution_tool_result",
-    "text_editor_code_execution_tool_result",
-    "tool_search_tool_result",
-    "mcp_tool_use",
-    "mcp_tool_result",
-    "container_upload",
-)
 _THINKING = ("thinking", "redacted_thinking")
 _FIRST_THINKING = (
     "When `thinking` is enabled, a final `assistant` message must start with a thinking block "
@@ -102,8 +86,8 @@ def check_anthropic_blocks(
         content = message.get("content")
         for j, block in enumerate(content if isinstance(content, list) else ()):
             kind = block.get("type") if isinstance(block, dict) else None
-            if kind not in _BLOCK_TYPES:
-                expected = ", ".join(f"'{t}'" for t in _BLOCK_TYPES)
+            if kind not in block_types():
+                expected = ", ".join(f"'{t}'" for t in block_types())
                 raise BadRequest(
                     f"messages.{i}.content.{j}: Input tag '{kind}' found using 'type' does not "
                     f"match any of the expected tags: {expected}"
@@ -116,6 +100,36 @@ def check_anthropic_blocks(
                 raise BadRequest(f"messages.{i}.content.{j}: Invalid `signature` in `{kind}` block")
     if thinking:
         _check_final_turn(messages)
+
+
+@functools.cache
+def block_types() -> tuple[str, ...]:
+    """The content block types the ``anthropic`` SDK declares for a request (its beta API's).
+
+    Read from the SDK's ``BetaContentBlockParam`` (the widest set: MCP blocks
+    are beta), so the lab accepts what the installed SDK can send.
+    """
+    try:
+        from anthropic.types.beta import BetaContentBlockParam
+    except ImportError as exc:
+        raise BadRequest(
+            "the fault server reads the Messages API's content block types from the anthropic "
+            f"SDK, which is not installed ({exc}): pip install anthropic",
+            status=500,
+            type="api_error",
+        ) from exc
+    return tuple(dict.fromkeys(_type_tags(BetaContentBlockParam)))
+
+
+def _type_tags(shape: object) -> list[str]:
+    """The ``type`` literals of ``shape``: a block class or a (maybe annotated) union of them."""
+    if typing.get_origin(shape) is typing.Annotated:
+        return _type_tags(typing.get_args(shape)[0])
+    if isinstance(shape, type):  # a TypedDict to send, or a pydantic model the API sent
+        fields = getattr(shape, "model_fields", None)
+        tag = fields["type"].annotation if fields else typing.get_type_hints(shape)["type"]
+        return list(typing.get_args(tag))
+    return [tag for member in typing.get_args(shape) for tag in _type_tags(member)]
 
 
 def redacted_data(model: str, secret_thinking: str) -> str:
