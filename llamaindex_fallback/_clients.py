@@ -61,13 +61,13 @@ def usage_options() -> dict[str, Any]:
     return {"stream_options": {"include_usage": True}}
 
 
-def streams_only(llm: LLM, kwargs: dict[str, Any]) -> bool:
+def streams_only(llm: LLM, kwargs: dict[str, Any], *, is_async: bool) -> bool:
     """Whether ``llm``'s SDK would refuse this call's non-streaming request (see above).
 
     Asks the anthropic SDK's own check, as its ``messages.create`` does.
     """
     constants = sys.modules.get("anthropic._constants")
-    client = getattr(llm, "_client", None)
+    client = getattr(llm, "_aclient" if is_async else "_client", None)
     check = getattr(client, "_calculate_nonstreaming_timeout", None)
     if constants is None or check is None:
         return False

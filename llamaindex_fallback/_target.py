@@ -139,7 +139,9 @@ class LLMTarget:
         A hop whose SDK refuses that call (Anthropic's, for a ``max_tokens``
         that may take over ten minutes) streams instead.
         """
-        if streams_only(self._llm_for(continuation), self._kwargs(request, whole=True)):
+        if streams_only(
+            self._llm_for(continuation), self._kwargs(request, whole=True), is_async=False
+        ):
             yield from self.stream(request, continuation)
             return
         watch_llm_requests(self.llm, is_async=False)
@@ -151,7 +153,9 @@ class LLMTarget:
         self, request: LLMRequest, continuation: Continuation | None
     ) -> AsyncIterator[Delta]:
         """`reply`, on the running event loop."""
-        if streams_only(self._llm_for(continuation), self._kwargs(request, whole=True)):
+        if streams_only(
+            self._llm_for(continuation), self._kwargs(request, whole=True), is_async=True
+        ):
             async for delta in self.astream(request, continuation):
                 yield delta
             return

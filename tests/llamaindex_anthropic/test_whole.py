@@ -82,6 +82,9 @@ def test_a_claude_hop_the_sdk_would_refuse_unstreamed_streams_instead(
     big._client = anthropic.Anthropic(
         base_url=fault_server.anthropic_base_url, api_key="t", max_retries=0
     )
+    big._aclient = anthropic.AsyncAnthropic(
+        base_url=fault_server.anthropic_base_url, api_key="t", max_retries=0
+    )
     with pytest.raises(ValueError, match="Streaming is required"):
         big.chat(hi())  # the bare LLM: the SDK refuses before sending
 
