@@ -1,9 +1,10 @@
 """One call of a `FallbackLLM`: its request, and the chain walked for it.
 
-Streaming is the primitive: a non-streaming call folds the same deltas into
-one response. The LlamaIndex span active when the call is made is captured in
-the request, because a streaming call's span has ended by the time its stream
-is read: hop events and the hops' own spans are filed under it.
+A non-streaming call folds the chain's deltas into one response, and asks
+the chain for whole replies (``whole=True``): a hop with no stall limits is
+called through its non-streaming method. The LlamaIndex span active when the
+call is made is captured in the request, because a streaming call's span has
+ended by the time its stream is read: hop events and the hops' own spans are filed under it.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ class Call:
     def fold(self) -> tuple[Answer, ChainTrace]:
         """The whole answer and the call's trace."""
         answer = Answer()
-        with self._chain.stream(self._request, hooks=self._hooks) as stream:
+        with self._chain.stream(self._request, hooks=self._hooks, whole=True) as stream:
             for delta in stream:
                 answer.add(delta)
         return answer, stream.trace
@@ -72,7 +73,7 @@ class Call:
     async def afold(self) -> tuple[Answer, ChainTrace]:
         """The whole answer and the call's trace, on the running event loop."""
         answer = Answer()
-        async with self._chain.astream(self._request, hooks=self._hooks) as stream:
+        async with self._chain.astream(self._request, hooks=self._hooks, whole=True) as stream:
             async for delta in stream:
                 answer.add(delta)
         return answer, stream.trace

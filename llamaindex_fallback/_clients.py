@@ -14,6 +14,11 @@
   waiting for a free connection (or the process was busy with other calls).
   The SDK clients an LLM reuses are made, and watched, when its hop is built.
   The hook does nothing outside a chain's attempt.
+- Streaming where the SDK refuses a whole reply: Anthropic's SDK raises
+  ``ValueError`` before sending a non-streaming request whose ``max_tokens``
+  may take over ten minutes (more than 21,333 tokens, or a model's own
+  non-streaming cap), when its client keeps the default timeout
+  (`streams_only`). Such a hop streams even for a non-streamed call.
 - Closing what an abandoned stream leaves open: the SDK streams held by the
   generators suspended under an integration's stream (`suspended_streams`).
 """
@@ -21,6 +26,7 @@
 from __future__ import annotations
 
 import gc
+import sys
 import types
 from typing import Any
 
@@ -28,7 +34,13 @@ from llama_index.core.llms import LLM
 
 from fallback_core import watch_requests
 
-__all__ = ["asks_for_usage", "suspended_streams", "usage_options", "watch_llm_requests"]
+__all__ = [
+    "asks_for_usage",
+    "streams_only",
+    "suspended_streams",
+    "usage_options",
+    "watch_llm_requests",
+]
 
 _OPENAI_FAMILY = "llama_index.llms.openai.base.OpenAI"
 
@@ -47,6 +59,29 @@ def asks_for_usage(llm: LLM, stream_usage: bool | None = None) -> bool:
 def usage_options() -> dict[str, Any]:
     """The call keywords that ask for a stream's usage (a fresh dict: the SDK may keep it)."""
     return {"stream_options": {"include_usage": True}}
+
+
+def streams_only(llm: LLM, kwargs: dict[str, Any], *, is_async: bool) -> bool:
+    """Whether ``llm``'s SDK would refuse this call's non-streaming request (see above).
+
+    Asks the anthropic SDK's own check, as its ``messages.create`` does.
+    """
+    constants = sys.modules.get("anthropic._constants")
+    client = getattr(llm, "_aclient" if is_async else "_client", None)
+    check = getattr(client, "_calculate_nonstreaming_timeout", None)
+    if constants is None or check is None:
+        return False
+    max_tokens = kwargs.get("max_tokens", getattr(llm, "max_tokens", None))
+    model = kwargs.get("model", getattr(llm, "model", None))
+    if not isinstance(max_tokens, int) or kwargs.get("timeout") is not None:
+        return False
+    if getattr(client, "timeout", None) != constants.DEFAULT_TIMEOUT:
+        return False
+    try:
+        check(max_tokens, constants.MODEL_NONSTREAMING_TOKENS.get(model))
+    except ValueError:
+        return True
+    return False
 
 
 def watch_llm_requests(llm: LLM, *, is_async: bool) -> bool:

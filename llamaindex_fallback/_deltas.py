@@ -25,14 +25,19 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from llama_index.core.base.llms.types import ChatResponse, CompletionResponse, ToolCallBlock
+from llama_index.core.base.llms.types import (
+    ChatResponse,
+    CompletionResponse,
+    ThinkingBlock,
+    ToolCallBlock,
+)
 
 from fallback_core import Delta, ToolCallChunk, Usage
 
 from ._clients import suspended_streams
 from ._thinking import ThinkingReader
 
-__all__ = ["DeltaReader", "HopResponse", "finish_reason_of", "usage_of"]
+__all__ = ["DeltaReader", "HopResponse", "finish_reason_of", "usage_of", "whole_delta"]
 
 _STREAMS = itertools.count()
 
@@ -143,6 +148,34 @@ class DeltaReader:
             return ()
         self._calls_sent = True
         return tuple(ToolCallChunk(c.index, arguments=c.arguments) for c in self._calls)
+
+
+def whole_delta(response: ChatResponse | CompletionResponse, model: str | None) -> Delta:
+    """A hop's whole (non-streamed) response as one delta: the complete answer.
+
+    Its reasoning is the message's ``ThinkingBlock``s (their signatures joined).
+    """
+    reasoning = signature = ""
+    calls: tuple[ToolCallChunk, ...] = ()
+    if isinstance(response, ChatResponse):
+        text = response.message.content or ""
+        calls = tool_calls_of(response)
+        thoughts = [b for b in response.message.blocks if isinstance(b, ThinkingBlock)]
+        reasoning = "".join(b.content or "" for b in thoughts)
+        signature = "".join(str(b.additional_information.get("signature") or "") for b in thoughts)
+    else:
+        text = response.text or ""
+    raw = response.raw
+    return Delta(
+        text=text,
+        reasoning=reasoning,
+        signature=signature,
+        tool_calls=calls,
+        finish_reason=finish_reason_of(raw),
+        usage=usage_of(response),
+        model=_string(_field(raw, "model")) or model,
+        native=HopResponse(response, next(_STREAMS)),
+    )
 
 
 def tool_calls_of(response: ChatResponse) -> tuple[ToolCallChunk, ...]:

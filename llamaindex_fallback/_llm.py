@@ -3,7 +3,9 @@
 Every call - chat, complete, their streaming and async forms, and the tool and
 structured-output methods built on them - walks the chain: when an LLM fails
 before or during its answer, the next one takes over, and a broken stream is
-continued rather than restarted. Non-streaming calls are the folded stream.
+continued rather than restarted. Non-streaming calls take each hop's whole
+reply (its non-streaming call) where the hop has no stall limits, else fold
+its stream.
 """
 
 from __future__ import annotations
@@ -89,8 +91,10 @@ class FallbackLLM(FunctionCallingLLM):
     sees the failure, so they only delay the fallback: build the LLMs with
     ``max_retries=0`` (an `InnerRetriesWarning` says which do not). A stream
     that breaks mid-answer is never retried by a client. LlamaIndex's own
-    retry decorators wrap non-streaming calls only, and the chain calls every
-    LLM through its streaming method, so they never run.
+    retry decorators wrap non-streaming calls only: they run on a whole
+    reply, which a non-streamed call takes from each LLM with no
+    ``first_token_timeout`` and no ``idle_timeout`` (no continuation and no
+    stall detection then; ``timeout`` and ``deadline`` still bound it).
 
     Instrumentation: every call emits the standard LLM events once, for this
     LLM, and a `FallbackHopEvent` per step of the walk, in the call's span.

@@ -1,8 +1,11 @@
 """One LlamaIndex LLM as a hop target: the request every hop receives, and how a hop is called.
 
-A hop is always called through its streaming method - ``stream_chat``,
+A hop is called through its streaming method - ``stream_chat``,
 ``stream_complete`` or ``stream_chat_with_tools`` and their async twins - so
-the chain sees every chunk and can continue a broken answer. The hop formats
+the chain sees every chunk and can continue a broken answer; when the chain
+asks for a whole reply (a non-streamed call and a hop with no stall limits),
+through the matching non-streaming method (``chat``, ``complete``,
+``chat_with_tools``). The hop formats
 tools its own way: the request carries LlamaIndex tool objects, never a
 provider's format.
 """
@@ -30,8 +33,8 @@ from fallback_core import (
 )
 from fallback_core._toolkit import inner_chain
 
-from ._clients import asks_for_usage, usage_options, watch_llm_requests
-from ._deltas import DeltaReader
+from ._clients import asks_for_usage, streams_only, usage_options, watch_llm_requests
+from ._deltas import DeltaReader, whole_delta
 from ._history import reader_for, sanitise, thinking_options
 
 if TYPE_CHECKING:
@@ -130,49 +133,86 @@ class LLMTarget:
         async for delta in DeltaReader(self.name).aread(responses):
             yield delta
 
+    def reply(self, request: LLMRequest, continuation: Continuation | None) -> Iterator[Delta]:
+        """The hop's whole reply as one delta, from its non-streaming call.
+
+        A hop whose SDK refuses that call (Anthropic's, for a ``max_tokens``
+        that may take over ten minutes) streams instead.
+        """
+        if streams_only(
+            self._llm_for(continuation), self._kwargs(request, whole=True), is_async=False
+        ):
+            yield from self.stream(request, continuation)
+            return
+        watch_llm_requests(self.llm, is_async=False)
+        with _inside_span(request.span_id):
+            response = self._call(request, continuation, whole=True)
+        yield whole_delta(response, self.name)
+
+    async def areply(
+        self, request: LLMRequest, continuation: Continuation | None
+    ) -> AsyncIterator[Delta]:
+        """`reply`, on the running event loop."""
+        if streams_only(
+            self._llm_for(continuation), self._kwargs(request, whole=True), is_async=True
+        ):
+            async for delta in self.astream(request, continuation):
+                yield delta
+            return
+        watch_llm_requests(self.llm, is_async=True)
+        with _inside_span(request.span_id):
+            response = await self._acall(request, continuation, whole=True)
+        yield whole_delta(response, self.name)
+
     # -- calling the LLM ------------------------------------------------------
 
-    def _call(self, request: LLMRequest, cont: Continuation | None) -> Iterator[Any]:
+    def _call(self, request: LLMRequest, cont: Continuation | None, whole: bool = False) -> Any:
+        """The LLM's stream (its whole response with ``whole``) for the request."""
         llm = self._llm_for(cont)
-        kwargs = capped(self._kwargs(request), cont)
+        kwargs = capped(self._kwargs(request, whole=whole), cont)
         if self._continues_text(request, cont):
             assert cont is not None
             prompt = self._prompt(request) + cont.message
-            return llm.stream_complete(prompt, formatted=True, **kwargs)
+            return _method(llm, "complete", whole)(prompt, formatted=True, **kwargs)
         kwargs = _with_flags(kwargs, cont)
         if request.operation == "complete" and cont is None:
-            return llm.stream_complete(request.prompt, formatted=request.formatted, **kwargs)
+            complete = _method(llm, "complete", whole)
+            return complete(request.prompt, formatted=request.formatted, **kwargs)
         messages = self._messages(request, cont)
         kwargs = thinking_options(llm, self.history, messages, kwargs, self.name)
         if request.tools is not None:
-            return _with_tools(llm).stream_chat_with_tools(
+            return _method(_with_tools(llm), "chat_with_tools", whole)(
                 list(request.tools.tools),
                 chat_history=messages,
                 **_tool_options(request.tools),
                 **kwargs,
             )
-        return llm.stream_chat(messages, **kwargs)
+        return _method(llm, "chat", whole)(messages, **kwargs)
 
-    async def _acall(self, request: LLMRequest, cont: Continuation | None) -> AsyncIterator[Any]:
+    async def _acall(
+        self, request: LLMRequest, cont: Continuation | None, whole: bool = False
+    ) -> Any:
+        """`_call`, on the running event loop."""
         llm = self._llm_for(cont)
-        kwargs = capped(self._kwargs(request), cont)
+        kwargs = capped(self._kwargs(request, whole=whole), cont)
         if self._continues_text(request, cont):
             assert cont is not None
             prompt = self._prompt(request) + cont.message
-            return await llm.astream_complete(prompt, formatted=True, **kwargs)
+            return await _amethod(llm, "complete", whole)(prompt, formatted=True, **kwargs)
         kwargs = _with_flags(kwargs, cont)
         if request.operation == "complete" and cont is None:
-            return await llm.astream_complete(request.prompt, formatted=request.formatted, **kwargs)
+            complete = _amethod(llm, "complete", whole)
+            return await complete(request.prompt, formatted=request.formatted, **kwargs)
         messages = self._messages(request, cont)
         kwargs = thinking_options(llm, self.history, messages, kwargs, self.name)
         if request.tools is not None:
-            return await _with_tools(llm).astream_chat_with_tools(
+            return await _amethod(_with_tools(llm), "chat_with_tools", whole)(
                 list(request.tools.tools),
                 chat_history=messages,
                 **_tool_options(request.tools),
                 **kwargs,
             )
-        return await llm.astream_chat(messages, **kwargs)
+        return await _amethod(llm, "chat", whole)(messages, **kwargs)
 
     def _llm_for(self, cont: Continuation | None) -> LLM:
         """The LLM, or for a capped continuation a copy whose own cap is what is left.
@@ -185,9 +225,13 @@ class LLMTarget:
             return llm
         return llm.model_copy(update={"max_tokens": cont.max_tokens})
 
-    def _kwargs(self, request: LLMRequest) -> dict[str, Any]:
-        """The call's keywords: the caller's, after what the hop asks of its client."""
-        if not self.asks_for_usage:
+    def _kwargs(self, request: LLMRequest, whole: bool = False) -> dict[str, Any]:
+        """The call's keywords: the caller's, after what the hop asks of its client.
+
+        A non-streaming call reports its usage unasked (and OpenAI refuses
+        ``stream_options`` there).
+        """
+        if whole or not self.asks_for_usage:
             return dict(request.kwargs)
         return {**usage_options(), **request.kwargs}
 
@@ -227,6 +271,16 @@ def _with_flags(kwargs: Mapping[str, Any], cont: Continuation | None) -> dict[st
     if cont is not None and cont.flags:
         merged["extra_body"] = {**(merged.get("extra_body") or {}), **cont.flags}
     return merged
+
+
+def _method(llm: LLM, name: str, whole: bool) -> Any:
+    """The LLM's ``name`` call: ``chat``, or ``stream_chat`` unless ``whole``."""
+    return getattr(llm, name if whole else f"stream_{name}")
+
+
+def _amethod(llm: LLM, name: str, whole: bool) -> Any:
+    """The LLM's async ``name`` call: ``achat``, or ``astream_chat`` unless ``whole``."""
+    return getattr(llm, f"a{name}" if whole else f"astream_{name}")
 
 
 def model_name(metadata: LLMMetadata) -> str | None:
