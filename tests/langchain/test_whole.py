@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage
 from langchain_core.runnables import RunnableLambda
-from langchain_core.tracers.base import BaseTracer
-from langchain_core.tracers.schemas import Run
 from pydantic import BaseModel
 
 from fallback_core.testing import Fault, FaultServer, ModelScript
@@ -27,6 +25,7 @@ from tests.reasoning import THINKING, THOUGHT
 
 from .conftest import ANSWER, WEATHER_CALL, Answer, run_call
 from .servers import AnthropicHops, OpenAIHops
+from .test_callbacks import TreeTracer
 
 NO_STALL_LIMITS: dict[str, Any] = {"first_token_timeout": None, "idle_timeout": None}
 FAST = {"backoff": lambda n: 0.0}
@@ -271,17 +270,6 @@ def test_a_nested_chain_hop_answers_whole_too(
     assert answer.text == ANSWER
     assert answer.response_metadata["model_name"] == "backup"
     assert streamed(fault_server) == [False, False]
-
-
-class TreeTracer(BaseTracer):
-    """A tracer keeping the finished run trees."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.roots: list[Run] = []
-
-    def _persist_run(self, run: Run) -> None:
-        self.roots.append(run)
 
 
 def test_a_whole_reply_is_a_child_run_with_nested_runs(
