@@ -58,14 +58,20 @@ class Call:
         return [valid_json()] if binding is not None and binding.answers_json else []
 
     def stream(
-        self, chain: Chain[ChatRequest], run: CallbackManagerForLLMRun | None
+        self,
+        chain: Chain[ChatRequest],
+        run: CallbackManagerForLLMRun | None,
+        *,
+        whole: bool = False,
     ) -> Generator[ChatGenerationChunk, None, None]:
         """Walk ``chain``: a chunk per delta, then the final chunk; tokens to ``run`` if given.
 
-        Hop events reach the caller's run as they happen.
+        Hop events reach the caller's run as they happen. ``whole``: nobody reads
+        the answer before it is complete, so a hop without stall limits is asked
+        for its whole reply (`Chain.stream`).
         """
         hooks = [EventForwarder(self.handle)] if self.handle is not None else []
-        stream = chain.stream(self.request, hooks=hooks, checks=self.checks)
+        stream = chain.stream(self.request, hooks=hooks, checks=self.checks, whole=whole)
         try:
             for delta in stream:
                 yield _reported(self.output.chunk(delta), run)
@@ -74,12 +80,16 @@ class Call:
             stream.close()
 
     async def astream(
-        self, chain: Chain[ChatRequest], run: AsyncCallbackManagerForLLMRun | None
+        self,
+        chain: Chain[ChatRequest],
+        run: AsyncCallbackManagerForLLMRun | None,
+        *,
+        whole: bool = False,
     ) -> AsyncGenerator[ChatGenerationChunk, None]:
         """The async `stream`: hop events are reported before the chunk that follows them."""
         forwarder = AsyncEventForwarder(self.handle) if self.handle is not None else None
         stream = chain.astream(
-            self.request, hooks=[forwarder] if forwarder else [], checks=self.checks
+            self.request, hooks=[forwarder] if forwarder else [], checks=self.checks, whole=whole
         )
         try:
             async for delta in stream:

@@ -3,14 +3,16 @@
 `ChainCalls` holds the `BaseChatModel` methods of `FallbackChatModel` that
 run a call: ``invoke`` / ``stream`` and their async forms hand the caller's
 run to the call (so hop events reach it as custom events), ``_stream`` /
-``_astream`` walk the chain, and ``_generate`` / ``_agenerate`` fold that
-stream - the chain always streams, whatever the caller asked for.
+``_astream`` walk the chain, and ``_generate`` / ``_agenerate`` fold the
+walk's chunks. When nobody reads tokens (no ``streaming=True``, no handler
+that streams) the fold is a whole call: a hop without stall limits answers
+with its whole reply (its model's ``invoke``) instead of a stream.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from contextlib import aclosing, closing
 from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -119,11 +121,22 @@ class ChainCalls(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
+        yield from self._walk(messages, stop, run_manager, kwargs, whole=False)
+
+    def _walk(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_manager: CallbackManagerForLLMRun | None,
+        kwargs: dict[str, Any],
+        *,
+        whole: bool,
+    ) -> Generator[ChatGenerationChunk, None, None]:
         stop = self.stop if stop is None else stop
         call = open_call(
             messages, stop, self._options(kwargs), run_manager, nested=self.nested_runs
         )
-        yield from call.stream(self.fallback_chain, run_manager)
+        return call.stream(self.fallback_chain, run_manager, whole=whole)
 
     async def _astream(
         self,
@@ -132,14 +145,25 @@ class ChainCalls(BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
+        chunks = self._awalk(messages, stop, run_manager, kwargs, whole=False)
+        async with aclosing(chunks):
+            async for chunk in chunks:
+                yield chunk
+
+    def _awalk(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        run_manager: AsyncCallbackManagerForLLMRun | None,
+        kwargs: dict[str, Any],
+        *,
+        whole: bool,
+    ) -> AsyncGenerator[ChatGenerationChunk, None]:
         stop = self.stop if stop is None else stop
         call = open_call(
             messages, stop, self._options(kwargs), run_manager, nested=self.nested_runs
         )
-        chunks = call.astream(self.fallback_chain, run_manager)
-        async with aclosing(chunks):
-            async for chunk in chunks:
-                yield chunk
+        return call.astream(self.fallback_chain, run_manager, whole=whole)
 
     def _options(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """The call's options, with the model-wide temperature and max_tokens as defaults."""
@@ -158,7 +182,9 @@ class ChainCalls(BaseChatModel):
         if run_manager is not None:
             kwargs.setdefault(RUN_KEY, RunHandle.of_run(run_manager))
         tokens = run_manager if self._reports_tokens(run_manager, **kwargs) else None
-        return generate_from_stream(self._stream(messages, stop, tokens, **kwargs))
+        walk = self._walk(messages, stop, tokens, kwargs, whole=tokens is None)
+        with closing(walk):
+            return generate_from_stream(walk)
 
     async def _agenerate(
         self,
@@ -170,4 +196,6 @@ class ChainCalls(BaseChatModel):
         if run_manager is not None:
             kwargs.setdefault(RUN_KEY, RunHandle.of_run(run_manager))
         tokens = run_manager if self._reports_tokens(run_manager, **kwargs) else None
-        return await agenerate_from_stream(self._astream(messages, stop, tokens, **kwargs))
+        walk = self._awalk(messages, stop, tokens, kwargs, whole=tokens is None)
+        async with aclosing(walk):
+            return await agenerate_from_stream(walk)

@@ -99,7 +99,7 @@ class FallbackChatModel(ChainCalls):
     inner_retries: Literal["off", "keep"] = "off"
     nested_runs: bool = False
     streaming: bool = False
-    """Report tokens to callbacks on ``invoke`` too (streaming is always used inside)."""
+    """Report tokens to callbacks on ``invoke`` too (every hop then streams its answer)."""
 
     _built: Built | None = PrivateAttr(default=None)
 

@@ -33,8 +33,12 @@ __all__ = ["TRACE_KEY", "OutputBuilder"]
 TRACE_KEY = "fallback"
 """The ``response_metadata`` key holding the call's trace (`ChainTrace.to_dict`)."""
 
-# Keys of the serving hop's metadata that describe that hop's stream, not the answer.
-_DROPPED = frozenset({*FINISH_KEYS, "model", "model_name", "model_provider", "output_version"})
+# Keys of the serving hop's metadata that describe that hop's stream or reply, not the
+# answer (a whole reply's own token counts: the answer's usage is summed over attempts).
+_DROPPED = frozenset(
+    {*FINISH_KEYS, "model", "model_name", "model_provider", "output_version"}
+    | {"token_usage", "usage"}
+)
 
 
 class OutputBuilder:

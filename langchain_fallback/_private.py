@@ -16,9 +16,14 @@ The caller's model object is never changed; its hop runs on a copy that
   counted from then, not from when the request started queueing for a
   connection. The clients are shared with the caller's model; the hook does
   nothing outside a chain's attempt.
+
+`streams_only` tells when a hop's SDK refuses a whole (non-streaming) call.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
@@ -26,7 +31,7 @@ from fallback_core import watch_requests
 
 from ._retries import without_inner_retries
 
-__all__ = ["hop_model"]
+__all__ = ["hop_model", "streams_only"]
 
 # Where chat model classes keep their SDK clients: ChatOpenAI's root clients (its
 # ``client`` / ``async_client`` are resources of these), ChatAnthropic's cached ones.
@@ -61,3 +66,34 @@ def watch_model_requests(model: BaseChatModel) -> int:
         if client is not None and watch_requests(client):
             watched += 1
     return watched
+
+
+def streams_only(model: BaseChatModel, kwargs: Mapping[str, Any], *, is_async: bool) -> bool:
+    """Whether ``model``'s SDK refuses to send this call unstreamed.
+
+    The anthropic SDK refuses (``ValueError``, before sending anything) a
+    non-streaming request whose ``max_tokens`` implies more than ten minutes
+    - over 21,333 tokens, or a per-model limit - when its client keeps the
+    SDK's default timeout (``ChatAnthropic`` with ``default_request_timeout``
+    of 0 or less). Its own rule is asked; if it cannot be, the model streams.
+    """
+    client = getattr(model, "_async_client" if is_async else "_client", None)
+    check = getattr(client, "_calculate_nonstreaming_timeout", None)
+    if not callable(check):
+        return False
+    try:
+        from anthropic import DEFAULT_TIMEOUT
+        from anthropic._constants import MODEL_NONSTREAMING_TOKENS
+    except ImportError:
+        return True
+    if getattr(client, "timeout", None) != DEFAULT_TIMEOUT:
+        return False
+    max_tokens = kwargs.get("max_tokens", getattr(model, "max_tokens", None))
+    name = kwargs.get("model", getattr(model, "model", None))
+    if not isinstance(max_tokens, int):
+        return False
+    try:
+        check(max_tokens, MODEL_NONSTREAMING_TOKENS.get(name))
+    except ValueError:
+        return True
+    return False

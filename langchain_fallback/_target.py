@@ -33,6 +33,7 @@ from fallback_core._toolkit import inner_chain
 
 from ._history import for_model, thinking_for
 from ._hops import FINISH_KEYS
+from ._private import streams_only
 
 if TYPE_CHECKING:
     from fallback_core import Chain
@@ -168,6 +169,40 @@ class ModelTarget:
             kwargs["extra_body"] = {**own, **(kwargs.get("extra_body") or {}), **continuation.flags}
         messages = continued(for_model(request.messages, self.model), continuation)
         return thinking_for(self.model, messages, kwargs, self.name), messages, kwargs
+
+    def reply(self, request: ChatRequest, continuation: Continuation | None) -> Iterator[Delta]:
+        """The model's whole answer (its ``invoke``) as one delta, for a call nobody streams.
+
+        A model whose SDK refuses to send this request unstreamed is streamed instead.
+        """
+        model, messages, kwargs = self._call(request, continuation)
+        if streams_only(model, kwargs, is_async=False):
+            yield from self.stream(request, continuation)
+            return
+        config = request.scope.config_for(self.name)
+        attempt = request.log.open(self.name)
+        with request.scope.starting():
+            message = model.invoke(messages, config, stop=request.stop, **kwargs)
+        request.log.record(attempt, message)
+        yield to_delta(message, attempt.serial)
+
+    async def areply(
+        self, request: ChatRequest, continuation: Continuation | None
+    ) -> AsyncIterator[Delta]:
+        """The async `reply` (the model's ``ainvoke``)."""
+        model, messages, kwargs = self._call(request, continuation)
+        if streams_only(model, kwargs, is_async=True):
+            chunks = cast("AsyncGenerator[Delta, None]", self.astream(request, continuation))
+            async with aclosing(chunks):
+                async for delta in chunks:
+                    yield delta
+            return
+        config = request.scope.config_for(self.name)
+        attempt = request.log.open(self.name)
+        with request.scope.starting():
+            message = await model.ainvoke(messages, config, stop=request.stop, **kwargs)
+        request.log.record(attempt, message)
+        yield to_delta(message, attempt.serial)
 
     def stream(self, request: ChatRequest, continuation: Continuation | None) -> Iterator[Delta]:
         model, messages, kwargs = self._call(request, continuation)
