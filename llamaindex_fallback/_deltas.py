@@ -204,10 +204,8 @@ def finish_reason_of(raw: Any) -> str | None:
     if raw is None:
         return None
     choices = _field(raw, "choices")
-    if isinstance(choices, (list, tuple)) and choices:
-        reason = _string(_field(choices[0], "finish_reason"))
-        if reason:
-            return reason
+    if isinstance(choices, (list, tuple)) and choices:  # OpenAI-shaped: nothing else says it
+        return _string(_field(choices[0], "finish_reason"))
     reason = _string(_field(_field(raw, "delta"), "stop_reason"))
     if reason:
         return reason
@@ -227,7 +225,7 @@ def usage_of(response: ChatResponse | CompletionResponse) -> Usage | None:
 
 
 def _usage_from(source: Any) -> Usage | None:
-    if source is None:
+    if not source:  # None, or no kwargs at all: the common chunk
         return None
     read = {
         key: value
