@@ -28,6 +28,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 
 from fallback_core import watch_requests
+from fallback_core._toolkit import refuses_unstreamed
 
 from ._retries import without_inner_retries
 
@@ -71,29 +72,12 @@ def watch_model_requests(model: BaseChatModel) -> int:
 def streams_only(model: BaseChatModel, kwargs: Mapping[str, Any], *, is_async: bool) -> bool:
     """Whether ``model``'s SDK refuses to send this call unstreamed.
 
-    The anthropic SDK refuses (``ValueError``, before sending anything) a
-    non-streaming request whose ``max_tokens`` implies more than ten minutes
-    - over 21,333 tokens, or a per-model limit - when its client keeps the
-    SDK's default timeout (``ChatAnthropic`` with ``default_request_timeout``
-    of 0 or less). Its own rule is asked; if it cannot be, the model streams.
+    The anthropic SDK refuses a non-streaming request whose ``max_tokens``
+    implies more than ten minutes when its client keeps the SDK's default
+    timeout (``ChatAnthropic`` with ``default_request_timeout`` of 0 or
+    less): see `refuses_unstreamed`.
     """
     client = getattr(model, "_async_client" if is_async else "_client", None)
-    check = getattr(client, "_calculate_nonstreaming_timeout", None)
-    if not callable(check):
-        return False
-    try:
-        from anthropic import DEFAULT_TIMEOUT
-        from anthropic._constants import MODEL_NONSTREAMING_TOKENS
-    except ImportError:
-        return True
-    if getattr(client, "timeout", None) != DEFAULT_TIMEOUT:
-        return False
     max_tokens = kwargs.get("max_tokens", getattr(model, "max_tokens", None))
     name = kwargs.get("model", getattr(model, "model", None))
-    if not isinstance(max_tokens, int):
-        return False
-    try:
-        check(max_tokens, MODEL_NONSTREAMING_TOKENS.get(name))
-    except ValueError:
-        return True
-    return False
+    return refuses_unstreamed(client, max_tokens, name, kwargs.get("timeout"))

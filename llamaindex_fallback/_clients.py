@@ -26,13 +26,13 @@
 from __future__ import annotations
 
 import gc
-import sys
 import types
 from typing import Any
 
 from llama_index.core.llms import LLM
 
 from fallback_core import watch_requests
+from fallback_core._toolkit import refuses_unstreamed
 
 __all__ = [
     "asks_for_usage",
@@ -66,22 +66,10 @@ def streams_only(llm: LLM, kwargs: dict[str, Any], *, is_async: bool) -> bool:
 
     Asks the anthropic SDK's own check, as its ``messages.create`` does.
     """
-    constants = sys.modules.get("anthropic._constants")
     client = getattr(llm, "_aclient" if is_async else "_client", None)
-    check = getattr(client, "_calculate_nonstreaming_timeout", None)
-    if constants is None or check is None:
-        return False
     max_tokens = kwargs.get("max_tokens", getattr(llm, "max_tokens", None))
-    model = kwargs.get("model", getattr(llm, "model", None))
-    if not isinstance(max_tokens, int) or kwargs.get("timeout") is not None:
-        return False
-    if getattr(client, "timeout", None) != constants.DEFAULT_TIMEOUT:
-        return False
-    try:
-        check(max_tokens, constants.MODEL_NONSTREAMING_TOKENS.get(model))
-    except ValueError:
-        return True
-    return False
+    name = kwargs.get("model", getattr(llm, "model", None))
+    return refuses_unstreamed(client, max_tokens, name, kwargs.get("timeout"))
 
 
 def watch_llm_requests(llm: LLM, *, is_async: bool) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -276,3 +277,29 @@ def plain(value: Any, *, digits: int | None = None) -> Any:
 def event_data(event: object, *, digits: int | None = None) -> Mapping[str, Any]:
     """The event's fields as JSON-friendly data, plus ``event``: its `event_kind`."""
     return {"event": event_kind(event), **plain(event, digits=digits)}
+
+
+def refuses_unstreamed(
+    client: object, max_tokens: object, model: object, timeout: object = None
+) -> bool:
+    """Whether an anthropic SDK ``client`` would refuse this request sent unstreamed.
+
+    The SDK refuses (``ValueError``, before sending anything) a non-streaming
+    request whose ``max_tokens`` implies more than ten minutes - over 21,333
+    tokens, or a per-model limit - when the client keeps the SDK's default
+    timeout and the call sets none. Its own rule is asked, as its
+    ``messages.create`` does. False for any other client.
+    """
+    check = getattr(client, "_calculate_nonstreaming_timeout", None)
+    constants = sys.modules.get("anthropic._constants")  # loaded with any anthropic client
+    if not callable(check) or constants is None:
+        return False
+    if not isinstance(max_tokens, int) or timeout is not None:
+        return False
+    if getattr(client, "timeout", None) != constants.DEFAULT_TIMEOUT:
+        return False
+    try:
+        check(max_tokens, constants.MODEL_NONSTREAMING_TOKENS.get(model))
+    except ValueError:
+        return True
+    return False
