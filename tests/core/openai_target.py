@@ -15,12 +15,16 @@ class OpenAITarget:
 
     def __init__(self, base_url: str, model: str, *, timeout: float = 10.0) -> None:
         self.model = model
-        self.client = openai.OpenAI(
-            base_url=base_url, api_key="test", max_retries=0, timeout=timeout
-        )
-        self.aclient = openai.AsyncOpenAI(
-            base_url=base_url, api_key="test", max_retries=0, timeout=timeout
-        )
+        self._options: dict[str, Any] = {
+            "base_url": base_url,
+            "api_key": "test",
+            "max_retries": 0,
+            "timeout": timeout,
+        }
+        self.client = openai.OpenAI(**self._options)
+        # An async client's pooled connections belong to the event loop that
+        # opened them and cannot be closed from another, so each async call
+        # opens its own client and closes it before its loop ends.
 
     def _params(self, request: Any, continuation: Continuation | None) -> dict[str, Any]:
         messages = list(request["messages"])
@@ -44,16 +48,16 @@ class OpenAITarget:
         self, request: Any, continuation: Continuation | None
     ) -> AsyncIterator[Delta]:
         params = self._params(request, continuation)
-        async with await self.aclient.chat.completions.create(**params) as chunks:
+        async with (
+            openai.AsyncOpenAI(**self._options) as aclient,
+            await aclient.chat.completions.create(**params) as chunks,
+        ):
             async for chunk in chunks:
                 yield to_delta(chunk)
 
     def close(self) -> None:
-        """Close both clients' connection pools."""
-        import asyncio
-
+        """Close the sync client's connection pool (each async call closes its own)."""
         self.client.close()
-        asyncio.run(self.aclient.close())
 
 
 def to_delta(chunk: Any) -> Delta:
