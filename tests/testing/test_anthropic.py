@@ -13,6 +13,7 @@ from typing import Any
 import anthropic
 import httpx2
 import pytest
+from packaging.version import Version
 
 from fallback_core import Category, classify_error
 from fallback_core.testing import Fault, FaultServer
@@ -25,6 +26,25 @@ WEATHER = {
     "description": "The weather in a city.",
     "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
 }
+
+
+WRAPS_BODY_ERRORS = Version(anthropic.__version__) >= Version("2.17")
+"""Whether the SDK wraps a failed read of a streamed body in its own error (since 2.17)."""
+
+
+def assert_body_error(
+    error: BaseException | None, raw: type[Exception], wrapper: type[anthropic.APIError]
+) -> None:
+    """``error`` is what the installed SDK raises when reading a streamed body fails with ``raw``.
+
+    Up to 2.16 httpx2's own error escapes the stream; from 2.17 the SDK raises
+    its ``wrapper`` (``APITimeoutError`` or ``APIConnectionError``) from it.
+    """
+    if WRAPS_BODY_ERRORS:
+        assert isinstance(error, wrapper), error
+        assert isinstance(error.__cause__, raw), error.__cause__
+    else:
+        assert isinstance(error, raw), error
 
 
 @dataclass
@@ -301,10 +321,11 @@ async def test_an_error_event_fault_on_a_whole_message_is_its_status(
 async def test_a_cut_stream_raises_httpx2s_protocol_error(
     client: Client, fault_server: FaultServer
 ) -> None:
-    """The SDK does not wrap a dropped stream: httpx2's RemoteProtocolError, a connection error."""
+    """A dropped stream: httpx2's RemoteProtocolError (from 2.17 inside the SDK's
+    APIConnectionError), a connection error."""
     fault_server.set_fault("primary", Fault.cut_after(4))
     seen = await client.stream()
-    assert isinstance(seen.error, httpx2.RemoteProtocolError)
+    assert_body_error(seen.error, httpx2.RemoteProtocolError, anthropic.APIConnectionError)
     assert classify_error(seen.error).category is Category.CONNECTION
     assert seen.types[-1] == "content_block_delta"
     assert seen.events[0].message.usage.input_tokens == 4, "usage came before the cut"
@@ -331,10 +352,11 @@ async def test_missing_message_stop_still_carries_the_stop_reason(
 
 
 async def test_a_stall_is_the_sdks_timeout(client: Client, fault_server: FaultServer) -> None:
-    """A stream gone silent past the client's read timeout raises httpx2's ReadTimeout."""
+    """A stream gone silent past the client's read timeout: httpx2's ReadTimeout (from 2.17
+    inside the SDK's APITimeoutError), a timeout."""
     fault_server.set_fault("primary", Fault.stall_after(2))
     seen = await client.stream(timeout=0.3)
-    assert isinstance(seen.error, httpx2.ReadTimeout)
+    assert_body_error(seen.error, httpx2.ReadTimeout, anthropic.APITimeoutError)
     assert classify_error(seen.error).category is Category.TIMEOUT
 
 
