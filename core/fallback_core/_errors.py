@@ -89,6 +89,10 @@ class ConfigurationError(FallbackError, ValueError):
 class _AttemptErrors(FallbackError, ExceptionGroup[Exception]):
     """The exhausted chain is an exception group of its attempts' errors."""
 
+    def __init__(self, *_: object, **__: object) -> None:
+        # The subclass's __new__ built the group; BaseException.__init__ takes no keywords.
+        super().__init__(self.message, self.exceptions)
+
 
 class ChainExhaustedError(_AttemptErrors):
     """No hop produced a complete answer.
@@ -104,6 +108,10 @@ class ChainExhaustedError(_AttemptErrors):
     every hop skipped) groups one `FallbackError` stating the reason.
     """
 
+    attempts: tuple[AttemptRecord, ...]
+    partial_text: str
+    reason: str
+
     def __new__(
         cls,
         attempts: Sequence[AttemptRecord],
@@ -112,21 +120,13 @@ class ChainExhaustedError(_AttemptErrors):
         reason: str = "every hop failed",
     ) -> ChainExhaustedError:
         attempts = tuple(attempts)
-        return super().__new__(
+        self = super().__new__(
             cls, _describe(attempts, partial_text, reason), _errors_of(attempts, reason)
         )
-
-    def __init__(
-        self,
-        attempts: Sequence[AttemptRecord],
-        *,
-        partial_text: str = "",
-        reason: str = "every hop failed",
-    ) -> None:
-        self.attempts = tuple(attempts)
+        self.attempts = attempts
         self.partial_text = partial_text
         self.reason = reason
-        super().__init__(self.message, self.exceptions)
+        return self
 
     def __str__(self) -> str:
         return self.message
