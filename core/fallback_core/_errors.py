@@ -28,7 +28,7 @@ from __future__ import annotations
 import difflib
 import functools
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from ._trace import AttemptRecord
@@ -90,7 +90,9 @@ class _AttemptErrors(FallbackError, ExceptionGroup[Exception]):
     """The exhausted chain is an exception group of its attempts' errors."""
 
     def __init__(self, *_: object, **__: object) -> None:
-        # The subclass's __new__ built the group; BaseException.__init__ takes no keywords.
+        # ChainExhaustedError.__new__ built the group (BaseException.__init__ would refuse
+        # its keywords). Defined here, below it in the MRO, so that type checkers take the
+        # call's signature from __new__.
         super().__init__(self.message, self.exceptions)
 
 
@@ -118,7 +120,7 @@ class ChainExhaustedError(_AttemptErrors):
         *,
         partial_text: str = "",
         reason: str = "every hop failed",
-    ) -> ChainExhaustedError:
+    ) -> Self:
         attempts = tuple(attempts)
         self = super().__new__(
             cls, _describe(attempts, partial_text, reason), _errors_of(attempts, reason)
