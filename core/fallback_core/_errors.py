@@ -28,7 +28,7 @@ from __future__ import annotations
 import difflib
 import functools
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from ._trace import AttemptRecord
@@ -89,6 +89,12 @@ class ConfigurationError(FallbackError, ValueError):
 class _AttemptErrors(FallbackError, ExceptionGroup[Exception]):
     """The exhausted chain is an exception group of its attempts' errors."""
 
+    def __init__(self, *_: object, **__: object) -> None:
+        # ChainExhaustedError.__new__ built the group (BaseException.__init__ would refuse
+        # its keywords). Defined here, below it in the MRO, so that type checkers take the
+        # call's signature from __new__.
+        super().__init__(self.message, self.exceptions)
+
 
 class ChainExhaustedError(_AttemptErrors):
     """No hop produced a complete answer.
@@ -104,29 +110,25 @@ class ChainExhaustedError(_AttemptErrors):
     every hop skipped) groups one `FallbackError` stating the reason.
     """
 
+    attempts: tuple[AttemptRecord, ...]
+    partial_text: str
+    reason: str
+
     def __new__(
         cls,
         attempts: Sequence[AttemptRecord],
         *,
         partial_text: str = "",
         reason: str = "every hop failed",
-    ) -> ChainExhaustedError:
+    ) -> Self:
         attempts = tuple(attempts)
-        return super().__new__(
+        self = super().__new__(
             cls, _describe(attempts, partial_text, reason), _errors_of(attempts, reason)
         )
-
-    def __init__(
-        self,
-        attempts: Sequence[AttemptRecord],
-        *,
-        partial_text: str = "",
-        reason: str = "every hop failed",
-    ) -> None:
-        self.attempts = tuple(attempts)
+        self.attempts = attempts
         self.partial_text = partial_text
         self.reason = reason
-        super().__init__(self.message, self.exceptions)
+        return self
 
     def __str__(self) -> str:
         return self.message

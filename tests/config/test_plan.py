@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import fields
-from typing import Any
+from typing import Any, get_type_hints
 
 import pytest
 
@@ -300,3 +300,13 @@ def test_hop_options_are_declared_alike_on_hop_adapter_hop_and_config_entry() ->
     options = {f.name for f in fields(HopOptions)}
     assert options == {f.name for f in fields(Hop)} - {"target", "model", "identity"}
     assert options == set(ModelEntry.model_fields) - {"model", "options"}
+
+
+def test_hop_options_take_one_type_of_value_on_hop_adapter_hop_and_config_entry() -> None:
+    """A hop option takes the same type on Hop, on HopOptions (or None: unset) and in an entry."""
+    options = get_type_hints(HopOptions)
+    on_hop = get_type_hints(Hop)
+    in_entry = get_type_hints(ModelEntry)  # the file's constraints (Seconds, Count, ...) left out
+    for name, kind in options.items():
+        assert kind == on_hop[name] | None, name
+        assert kind == in_entry[name], name
