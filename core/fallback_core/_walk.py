@@ -1,19 +1,16 @@
 """The decision engine: one call's walk along a chain, as a flow of commands.
 
 `Walk.run` is the whole call as one generator, in the spirit of httpx's
-``auth_flow``: it yields commands (see ``_steps``) - consult shared health,
-sleep, open a hop's stream, read it within a deadline, close it, tell the
-hooks, deliver a delta - and receives what the I/O produced. It never
-performs I/O, never sleeps and never awaits; the sync and async drivers in
-``_drive`` only carry its commands out, so every rule below holds identically
-for both, and a test can run it on fake time.
+``auth_flow``: it yields commands (see ``_steps``) and receives what the I/O
+produced. It never performs I/O, sleeps or awaits; the drivers in ``_drive``
+only carry its commands out, so every rule holds for both, on any clock.
 
-The story of a call: try the current hop; while it streams, pass its deltas
-through; when it ends with a finish reason the call is done. When it fails,
-classify the failure and look up its `Rule`: retry the same hop after a backoff
-(or the provider's Retry-After, within the cap), move to the next hop, or raise.
-Any attempt made after text reached the caller continues that text. A slow
-start may be hedged: the next hop is raced against it (``_race``).
+The story of a call: try the current hop and pass its deltas through; when it
+ends with a finish reason the call is done. When it fails, classify the failure
+and look up its `Rule`: retry the same hop after a backoff (or the provider's
+Retry-After, within the cap), move to the next hop, or raise. Any attempt made
+after text reached the caller continues that text. A slow start may be hedged:
+the next hop is raced against it (``_race``).
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _events as events
 from ._circuit import Admission, Verdict, outcome_of
-from ._classify import Category, ErrorInfo, classify_error
+from ._classify import Category, classify_error
 from ._cost import tokens_written
 from ._errors import (
     BadAnswerError,
@@ -43,10 +40,10 @@ from ._packages import packages_involved
 from ._policy import Action, Backoff
 from ._race import race
 from ._route import Route
-from ._seam import Seam
 from ._steps import (
     END,
     PRIMARY,
+    RIVAL,
     TIMED_OUT,
     Attempt,
     Command,
@@ -67,14 +64,7 @@ from ._steps import (
     close,
 )
 from ._trace import AttemptRecord, ChainTrace
-from ._types import (
-    AttemptOutcome,
-    CallOutcome,
-    Continuation,
-    Delta,
-    TimeoutPhase,
-    ToolCallChunk,
-)
+from ._types import AttemptOutcome, CallOutcome, Continuation, Delta, TimeoutPhase, ToolCallChunk
 from .checks import Answer, AnswerCheck
 
 if TYPE_CHECKING:
@@ -100,29 +90,26 @@ class Walk:
         whole: bool = False,
     ) -> None:
         self.chain = chain
+        self._request = request
         self._whole = whole  # nobody reads the answer before it is complete
         self._checks = (*chain.policy.answer_checks, *checks)  # judge each finished answer
         self._holds = any(check.holds for check in self._checks)
         self.call_id = f"call-{next(_call_ids)}"
-        self.clock = self._clock = chain.clock if clock is None else clock
-        self._started = self._clock()
+        self.clock = chain.clock if clock is None else clock
+        self._started = self.clock()
         self._tries = 0  # attempts on the current hop
         self._total = 0
         self._no_prefill: set[str] = set()  # hops that rejected a prefill in this call
-        self._rival: tuple[int, Live] | None = None  # a hedging attempt and its hop index
         self._live: Live | None = None
+        self._rival: tuple[int, Live] | None = None  # a hedging attempt and its hop index
         self._next: Step | None = None
-        self._records: list[AttemptRecord] = []
-        self._text: list[str] = []
-        self._served: Hop[Any] | None = None
-        self._finish_reason: str | None = None
-        self._events: list[Event] = []
-        self._request = request
-        self._wrote: Hop[Any] | None = None  # the hop whose attempt last delivered text
-        self._verdicts: list[Verdict] = []  # attempts ended, not yet told to shared health
-        self._asking: Consult | None = None  # the consultation the driver is performing
         self._admitted = False  # shared health admitted the hop about to be called
-        self._interrupted_by: BaseException | None = None
+        self._records: list[AttemptRecord] = []
+        self._verdicts: list[Verdict] = []  # attempts ended, not yet told to shared health
+        self._events: list[Event] = []
+        self._text: list[str] = []
+        self._served: tuple[str | None, str | None] = (None, None)
+        self._finish_reason: str | None = None
         self._route = Route(chain, request, self.call_id, self._events.append, lambda: self.text)
         self._index = self._route.first()
 
@@ -134,14 +121,13 @@ class Walk:
         It returns when the answer is complete and raises the call's error
         otherwise; thrown an exception (the caller left), it closes what is
         open, tells shared health and the hooks, and re-raises it. Closed
-        instead (no driver is left to perform anything), it only records the
-        call as cancelled.
+        instead (no driver is left), it only records the call as cancelled.
         """
         try:
             yield from self._steps()
         except GeneratorExit as exc:
-            self.conclude(exc)
-            self.ended()
+            self._close_all()
+            self._ended(exc)
             raise
         except BaseException as exc:
             yield from self._over(exc.exit if isinstance(exc, Left) else exc)
@@ -158,7 +144,7 @@ class Walk:
             if isinstance(step, Fail):
                 raise step.error
             if isinstance(step, Consult):
-                self.admitted((yield step))
+                self._admit(step, (yield step))
             elif isinstance(step, Sleep):
                 yield step
             else:
@@ -166,18 +152,19 @@ class Walk:
 
     def _over(self, interrupted: BaseException | None) -> Flow:
         """Close the call: shared health hears what it has not yet, then `CallEnded`."""
-        rest, admission = self.conclude(interrupted), None
+        self._close_all()
         try:
-            if rest is not None:
-                admission = yield rest
+            if self._verdicts:
+                rest = Consult(self._take_verdicts(), ())
+                self._admit(rest, (yield rest))
         except GeneratorExit:
-            self.ended()
+            self._ended(interrupted)
             raise
         except BaseException:  # the caller was cancelled again meanwhile: the call still ends
-            self.ended()
+            self._ended(interrupted)
             yield Emit(self.drain())
             raise
-        self.ended(admission)
+        self._ended(interrupted)
         yield Emit(self.drain())
 
     def _attempt(self, step: Attempt) -> Flow:
@@ -199,31 +186,31 @@ class Walk:
             logger.debug("fallback_core: closing %s's stream failed", name, exc_info=unclosed)
         if failure is not None:
             self.fail(failure)
-            return
-        tail = self.end()
-        if tail is not None:
+        elif (tail := self._end()) is not None:
             yield tail
 
     def _stream(
         self, step: Attempt, opened: list[Racer]
     ) -> Generator[Command, Any, BaseException | None]:
         """Pass the attempt's deltas on; return the error that ended it (None: it ended)."""
+        live = self._require_live()
         racing = step.hedge_after is not None
-        reports = None if racing else self.send_reports
-        opening = Open(PRIMARY, step, reports, self.may_time_out(), racing)
-        error: BaseException | None = yield opening
+        timed = live.hop.time_limited or self.chain.policy.deadline is not None
+        error: BaseException | None = yield Open(
+            PRIMARY, step, None if racing else self.send_reports, timed, racing
+        )
         if error is not None:
             return error
         opened.append(PRIMARY)
-        tag, ended = PRIMARY, False
-        raced: list[Any] = []
+        tag, ended, raced = PRIMARY, False, list[Any]()
         if step.hedge_after is not None:
             won = yield from race(self, step.hedge_after, opened)
             if isinstance(won, BaseException):
                 return won
             tag, raced, ended = won
             raced.reverse()  # what the winner produced while racing comes first
-        read, live = Read((tag,), self._wait), self._require_live()
+            live = self._require_live()
+        read = Read((tag,), lambda: self.wait(live))
         idle_limited = live.hop.idle_timeout is not None
         while True:
             if raced:
@@ -233,10 +220,10 @@ class Walk:
                     return None
                 got = yield read
                 if got is TIMED_OUT:
-                    pending = self.read_timeout()
-                    if pending is None or pending.limit > 0:
+                    expired = self.expired(live)
+                    if expired is None:
                         continue  # a report moved the limit after the wait ran out: wait on
-                    return self.timed_out(pending)
+                    return expired
                 _, delta, error = got
                 if error is not None:
                     if not isinstance(error, Exception):
@@ -253,11 +240,7 @@ class Walk:
             if out is not None:
                 yield out
                 if idle_limited:  # the idle wait counts from when the caller asks again
-                    live.last_chunk_at = self._clock()
-
-    def _wait(self) -> float | None:
-        pending = self._pending(self._require_live())
-        return None if pending is None else pending[1]
+                    live.last_chunk_at = self.clock()
 
     # -- the walk's steps -------------------------------------------------------
 
@@ -267,7 +250,7 @@ class Walk:
         if isinstance(step, (Finish, Fail)):
             return step
         if isinstance(step, Sleep) and self._verdicts:  # others learn of it before we sleep
-            return self._ask(Consult(self._take_verdicts(), ()))
+            return Consult(self._take_verdicts(), ())
         self._next = None
         if step is not None:
             return step
@@ -282,22 +265,27 @@ class Walk:
                 return self._exhaust(f"no hop left within max_cost={policy.max_cost}")
             self._index, self._tries = following, 0
         if self.chain.health is not None and not self._admitted:
-            return self._ask(self._route.consultation(self._index, self._take_verdicts()))
+            return self._route.consultation(self._index, self._take_verdicts())
         self._admitted = False
         hop = self.chain.hops[self._index]
         text = self.text
         cont = None
         if text.strip():
-            left = self._tokens_left(hop)
-            if left is not None and left <= 0:
-                return self._capped()
+            cap = getattr(hop.target, "max_output_tokens", None)
+            limit = None if cap is None else cap(self._request)
+            left = None if limit is None else limit - tokens_written(self._records)
+            if left is not None and left <= 0:  # the answer fills the caller's token cap
+                wrote = [record for record in self._records if record.chars][-1]
+                self._served, self._finish_reason = (wrote.hop, wrote.model), "length"
+                self._next = Finish()
+                return self._next
             strategy = "instruct" if hop.name in self._no_prefill else hop.continuation
             cont = Continuation(text, strategy, self.chain.continue_instruction, left)
         self._tries += 1
         self._total += 1
-        self._live = Live(hop, self._tries, self._clock(), cont)
+        live = self._live = Live(hop, self._tries, self.clock(), cont)
         if policy.deadline is not None:
-            self._live.share = self._share(policy.deadline)
+            live.share = self._share(policy.deadline)
         self._events.append(
             events.HopStarted(
                 self.call_id,
@@ -312,99 +300,75 @@ class Walk:
         out_of_attempts = policy.max_attempts is not None and self._total >= policy.max_attempts
         if text or out_of_attempts or self._route.following(self._index) is None:
             hedge_after = None
-        # A whole reply when nothing needs the stream: no first-token or idle
-        # limit to watch, no hedge to race. What it gives up: a reply that
-        # breaks leaves nothing to continue from, and only the attempt's
-        # timeout and the deadline bound it.
-        self._live.whole = (
+        # A whole reply when nothing needs the stream: no first-token or idle limit
+        # to watch, no hedge to race. A reply that breaks then leaves nothing to
+        # continue from, and only the attempt's timeout and the deadline bound it.
+        live.whole = (
             self._whole
             and hedge_after is None
             and hop.first_token_timeout is None
             and hop.idle_timeout is None
             and callable(getattr(hop.target, "reply", None))
         )
-        return Attempt(hop, self._tries, cont, hedge_after, self._live.whole)
+        return Attempt(hop, self._tries, cont, hedge_after, live.whole)
 
-    def admitted(self, admission: Admission) -> None:
-        """Shared health answered the `Consult` step: the hop it admitted is called next."""
-        asking, self._asking = self._asking, None
-        if asking is None:
-            raise RuntimeError("no consultation is in progress")
+    def _admit(self, consult: Consult, admission: Admission) -> None:
+        """Shared health answered ``consult``: the hop it admitted (if any) is called next."""
         if admission.store_up is not None:
             self._events.append(
                 events.HealthStoreChanged(self.call_id, admission.store_up, admission.store_error)
             )
-        if asking.candidates:
+        if consult.candidates:
             chosen = self._route.admitted(admission)
             if chosen != self._index:
                 self._index, self._tries = chosen, 0
             self._admitted = True
 
     def hedge(self) -> Attempt | None:
-        """Start the next hop alongside the live one, which has produced no text yet.
-
-        None if no hop can be started (none left, or every circuit open).
-        Until `settle` picks a winner, `accept`, `end` and `fail` are not called.
-        """
-        live = self._require_live()
-        if self.text or self._rival is not None:
-            raise RuntimeError("a hedge starts only before any text, one at a time")
+        """Start the next hop beside the live one, which has produced no text yet (None: none)."""
         following = self._route.rival(self._index)
         if following is None:
             return None
         hop = self.chain.hops[following]
         self._total += 1
-        self._rival = (following, Live(hop, 1, self._clock(), None))
-        self._events.append(
+        self._rival = (following, Live(hop, 1, self.clock(), None))
+        self._events += [
             events.HedgeStarted(
-                self.call_id, _name(live.hop), _name(hop), self.chain.policy.hedge_after
-            )
-        )
-        self._events.append(events.HopStarted(self.call_id, _name(hop), hop.model, 1, None, 0))
+                self.call_id,
+                _name(self._require_live().hop),
+                _name(hop),
+                self.chain.policy.hedge_after,
+            ),
+            events.HopStarted(self.call_id, _name(hop), hop.model, 1, None, 0),
+        ]
         return Attempt(hop, 1, None)
 
-    def settle(self, rival_won: bool, loser_error: BaseException | None = None) -> None:
-        """End a hedge: the winner becomes the live attempt, the loser is closed.
+    def racer(self, tag: Racer) -> Live:
+        """The attempt a racer's stream belongs to (after a settled race, the one left)."""
+        if tag is RIVAL and self._rival is not None:
+            return self._rival[1]
+        return self._require_live()
 
-        ``loser_error`` is set when the loser failed (rather than being outrun).
-        """
-        if self._rival is None:
-            raise RuntimeError("no hedge to settle")
-        index, rival = self._rival
-        live = self._require_live()
-        self._rival = None
-        winner, loser = (rival, live) if rival_won else (live, rival)
-        self._live = loser
+    def settle(self, rival_won: bool, loser_error: BaseException | None = None) -> None:
+        """End a hedge: the winner becomes the live attempt; the loser, outrun or failed, ends."""
+        assert self._rival is not None, "no hedge to settle"
+        (index, rival), live, self._rival = self._rival, self._require_live(), None
+        winner, self._live = (rival, live) if rival_won else (live, rival)
         if loser_error is None:
             self._close_live("hedge_lost", None, None)
         else:
             if not rival_won:
                 self._route.failed.add(index)
-            info = classify_error(loser_error)
-            category = self._categorise(loser, loser_error, info)
-            self._close_live("failed", loser_error, category, info.retry_after)
+            self._close_failed(self._live, loser_error)
         self._live = winner
         if rival_won:
             self._index, self._tries = index, 1
 
-    def may_time_out(self) -> bool:
-        """Whether any read of the live attempt can time out."""
-        return self._require_live().hop.time_limited or self.chain.policy.deadline is not None
+    # -- time limits --------------------------------------------------------------
 
-    def read_timeout(self, *, rival: bool = False) -> StreamTimeoutError | None:
-        """The error to raise if the next chunk takes too long, its ``limit`` the seconds left.
-
-        None when the read may wait forever. The returned error's ``limit`` is
-        the remaining time, not the configured value. ``rival`` asks about the
-        hedging attempt instead of the live one.
-        """
-        pending = self._pending(self._rival[1] if rival and self._rival else self._require_live())
-        return None if pending is None else StreamTimeoutError(*pending)
-
-    def _pending(self, live: Live) -> tuple[TimeoutPhase, float] | None:
-        """The limit the next read of ``live`` waits under: its phase and the seconds left."""
-        hop, now = live.hop, self._clock()
-        best: tuple[TimeoutPhase, float] | None = None
+    def _limits(self, live: Live) -> list[tuple[TimeoutPhase, float | None, float]]:
+        """The limits a read of ``live`` is under: phase, configured seconds, since when."""
+        hop = live.hop
         limits: list[tuple[TimeoutPhase, float | None, float]] = [
             ("attempt", hop.timeout, live.started),
             ("deadline", self.chain.policy.deadline, self._started),
@@ -417,60 +381,57 @@ class Walk:
             limits.append(("deadline_share", live.share, live.started))
         else:
             limits.append(("idle", hop.idle_timeout, live.last_chunk_at))
-        for phase, limit, since in limits:
+        return limits
+
+    def _pending(self, live: Live) -> tuple[TimeoutPhase, float, float] | None:
+        """The limit the next read of ``live`` waits under: phase, seconds left, configured."""
+        now = self.clock()
+        best: tuple[TimeoutPhase, float, float] | None = None
+        for phase, limit, since in self._limits(live):
             if limit is not None:
                 left = max(0.0, limit - (now - since))
                 if best is None or left < best[1]:
-                    best = (phase, left)
+                    best = (phase, left, limit)
         return best
 
-    def timed_out(self, pending: StreamTimeoutError, *, rival: bool = False) -> StreamTimeoutError:
+    def wait(self, live: Live) -> float | None:
+        """Seconds the next read of ``live`` may wait (None: forever)."""
+        pending = self._pending(live)
+        return None if pending is None else pending[1]
+
+    def expired(self, live: Live) -> StreamTimeoutError | None:
+        """The error naming the limit a read of ``live`` has exceeded by now, if any."""
+        pending = self._pending(live)
+        if pending is None or pending[1] > 0:
+            return None
+        return StreamTimeoutError(pending[0], pending[2] or pending[1])
+
+    def read_timeout(self) -> StreamTimeoutError | None:
+        """The limit the live attempt's next read waits under, its ``limit`` the seconds left."""
+        pending = self._pending(self._require_live())
+        return None if pending is None else StreamTimeoutError(pending[0], pending[1])
+
+    def timed_out(self, pending: StreamTimeoutError) -> StreamTimeoutError:
         """The error for a read that exceeded ``pending``, naming the configured limit."""
-        live = self._rival[1] if rival and self._rival else self._require_live()
-        configured = {
-            "attempt": live.hop.timeout,
-            "deadline": self.chain.policy.deadline,
-            "first_token": live.hop.first_token_timeout,
-            "deadline_share": live.share,
-            "idle": live.hop.idle_timeout,
-        }[pending.phase]
-        return StreamTimeoutError(pending.phase, configured or pending.limit)
+        configured = {phase: limit for phase, limit, _ in self._limits(self._require_live())}
+        return StreamTimeoutError(pending.phase, configured.get(pending.phase) or pending.limit)
 
     def send_reports(self, changed: Callable[[], None] = lambda: None) -> SendReports:
-        """Where the live attempt's client reports its request queued, then sent.
+        """Where the live attempt's client reports its request queued, then sent (``_sent``).
 
-        While queued, the first-token wait is held; once sent, it counts from
-        then. A hop whose target says it ``reports_requests`` is held from
-        now until its client reports the request sent. ``changed`` runs after
-        each report that moved a limit.
+        A target that says it ``reports_requests`` is held until its client
+        reports the request sent. ``changed`` runs after each report that moved a limit.
         """
         live = self._require_live()
         held = getattr(live.hop.target, "reports_requests", False) is True
-        return SendReports(live, self._clock, changed, held=held)
-
-    def _tokens_left(self, hop: Hop[Any]) -> int | None:
-        """What the caller's token cap leaves for a continuation on ``hop`` (None: no cap)."""
-        cap = getattr(hop.target, "max_output_tokens", None)
-        limit = None if cap is None else cap(self._request)
-        return None if limit is None else limit - tokens_written(self._records)
-
-    def _capped(self) -> Finish:
-        """The text delivered already fills the caller's token cap: the answer ends there.
-
-        As the provider would have ended it: finish reason ``"length"``, served
-        by the hop that wrote its last text.
-        """
-        self._served, self._finish_reason = self._wrote, "length"
-        self._next = Finish()
-        return self._next
+        return SendReports(live, self.clock, changed, held=held)
 
     def _share(self, deadline: float) -> float | None:
-        """The part of the deadline the new attempt may wait for its first text.
+        """The part of the deadline left that a new attempt may wait for its first text.
 
-        What is left of the deadline is split evenly between this attempt and
-        each later place in the chain that could still be tried (another
-        deployment of the same tier counts as one place): with two hops and 60
-        s left the primary gets 30 s. None when no other place remains.
+        Split evenly between it and each later place of the chain that could
+        still be tried (deployments of one tier count once): two hops, 60 s
+        left, the primary waits 30 s. None when no other place remains.
         """
         places = {self.chain.group_of[i] for i in self._route.after(self._index)}
         if not places:
@@ -496,9 +457,8 @@ class Walk:
         thinks = bool(delta.reasoning or delta.signature)
         if thinks and live.continuation is not None:
             delta, thinks = replace(delta, reasoning="", signature=""), False
-        has_content = bool(delta.text or delta.tool_calls or thinks)
-        if has_content or live.first_token_at is not None:
-            live.last_chunk_at = self._clock()
+        if delta.text or delta.tool_calls or thinks or live.first_token_at is not None:
+            live.last_chunk_at = self.clock()
             if live.first_token_at is None:
                 live.first_token_at = live.last_chunk_at
         for part in delta.tool_calls:
@@ -507,7 +467,7 @@ class Walk:
         if live.seam is not None and live.seam.open and text:
             text = live.seam.feed(text)
             if not live.seam.open:
-                self._joined(live, live.seam)
+                self._joined(live)
         if self._holds and text:  # a check needs the whole answer first
             live.held.append(text)
             text = ""
@@ -522,13 +482,12 @@ class Walk:
     def _release(self, live: Live, text: str, delta: Delta) -> Delta | None:
         """At the hop's finish: release what is held - by the seam, for a check, tool calls.
 
-        A continuation that adds nothing - no text past the seam, no tool call -
-        is a `SeamError`: the answer it was to finish is still unfinished. With
-        checks, the answer is then judged: `BadAnswerError` if one fails.
+        A continuation that adds nothing is a `SeamError`; with checks, the
+        answer is judged: `BadAnswerError` if one fails.
         """
         if live.seam is not None and live.seam.open:
             text += live.seam.flush()
-            self._joined(live, live.seam)
+            self._joined(live)
         text = "".join(live.held) + text
         live.held.clear()
         calls = tuple(assemble(parts) for _, parts in sorted(live.tool_parts.items()))
@@ -560,33 +519,33 @@ class Walk:
             return delta
         return replace(delta, text=text, tool_calls=calls, usage=None, finish_reason=None)
 
-    def _joined(self, live: Live, seam: Seam) -> None:
+    def _joined(self, live: Live) -> None:
         assert live.continuation is not None
-        assert seam.result is not None
-        live.seam_result = seam.result
-        cont = live.continuation
+        assert live.seam is not None
+        result = live.seam_result = live.seam.result
+        assert result is not None
         since = live.first_token_at if live.first_token_at is not None else live.started
-        live.seam_held_for = self._clock() - since
+        live.seam_held_for = self.clock() - since
+        cont = live.continuation
         self._events.append(
             events.ContinuationJoined(
                 self.call_id,
                 _name(live.hop),
                 cont.strategy,
                 len(cont.text),
-                seam.result.overlap,
-                seam.result.fix,
-                seam.result.held,
+                result.overlap,
+                result.fix,
+                result.held,
                 live.seam_held_for,
             )
         )
 
-    def end(self) -> Delta | None:
+    def _end(self) -> Delta | None:
         """The live hop's stream ended without an error; return any last text to deliver."""
         live = self._require_live()
         if live.finish_reason is None and live.hop.require_finish:
-            self.fail(
-                StreamTruncatedError(f"stream from {_name(live.hop)} ended without a finish reason")
-            )
+            name = _name(live.hop)
+            self.fail(StreamTruncatedError(f"stream from {name} ended without a finish reason"))
             return None
         tail = None
         try:
@@ -596,7 +555,7 @@ class Walk:
             self.fail(exc)
             return None
         self._close_live("ok", None, None)
-        self._served = live.hop
+        self._served = (live.hop.name, live.hop.model)
         self._finish_reason = live.finish_reason
         self._next = Finish()
         return tail
@@ -604,43 +563,29 @@ class Walk:
     def fail(self, exc: BaseException) -> None:
         """The live hop raised ``exc`` (or was judged failed); decide what comes next."""
         live = self._require_live()
-        info = classify_error(exc)
-        category = self._categorise(live, exc, info)
-        self._close_live("failed", exc, category, info.retry_after)
+        category, retry_after = self._close_failed(live, exc)
         rule = self.chain.policy.rule(category)
-        hop = live.hop
-        if (
-            category in (Category.BAD_REQUEST, Category.SEAM)
-            and live.continuation is not None
-            and live.continuation.prefill
-        ):
-            # The hop refused to continue a final assistant message, or answered it
-            # with something else: ask it again with the instruct strategy. The
-            # refusal is never the caller's error.
-            self._no_prefill.add(_name(hop))
+        hop, name = live.hop, _name(live.hop)
+        # A hop that refused to continue a final assistant message, or answered it
+        # with something else, is asked again with the instruct strategy: the
+        # refusal is never the caller's error.
+        refused = category in (Category.BAD_REQUEST, Category.SEAM) and bool(
+            live.continuation and live.continuation.prefill
+        )
+        if refused:
+            self._no_prefill.add(name)
             self._tries -= 1
+            retry_after = None
+        delay = 0.0 if refused else self._retry_delay(hop, rule.retries, retry_after)
+        if delay is not None:
             self._events.append(
                 events.RetryScheduled(
-                    self.call_id, _name(hop), hop.model, live.number, 0.0, category, None
+                    self.call_id, name, hop.model, live.number, delay, category, retry_after
                 )
             )
-            return
-        if self._may_retry(hop, rule.retries):
-            delay = self._retry_delay(info.retry_after)
-            if delay is not None:
-                self._events.append(
-                    events.RetryScheduled(
-                        self.call_id,
-                        _name(hop),
-                        hop.model,
-                        self._tries,
-                        delay,
-                        category,
-                        info.retry_after,
-                    )
-                )
+            if not refused:
                 self._next = Sleep(delay)
-                return
+            return
         if rule.then is Action.RAISE:
             self._next = Fail(_bug(hop, exc) if category is Category.BUG else exc)
             return
@@ -649,35 +594,24 @@ class Walk:
         self._route.failed.add(self._index)
         following = self._route.following(self._index)
         if following is None:
-            self._next = self._exhaust("every hop failed", cause=exc)
+            self._exhaust("every hop failed", cause=exc)
             return
         self._events.append(
             events.FallbackTriggered(
-                self.call_id, _name(hop), _name(self.chain.hops[following]), category, exc
+                self.call_id, name, _name(self.chain.hops[following]), category, exc
             )
         )
         self._index, self._tries = following, 0
 
-    def conclude(self, interrupted_by: BaseException | None = None) -> Consult | None:
-        """The call is over: close what is still open; return what shared health must still hear.
-
-        Called once, by the driver, however the call ended - finished, failed,
-        or abandoned by the caller (a closed stream, a cancelled task,
-        ``interrupted_by`` an exception such as KeyboardInterrupt). The driver
-        performs the returned `Consult` (if any), then calls `ended`.
-        """
+    def _close_all(self) -> None:
+        """The call is over: the attempts still open end as lost or cancelled."""
         if self._rival is not None:
             self.settle(rival_won=False)
         if self._live is not None:
             self._close_live("cancelled", None, None)
-        self._interrupted_by = interrupted_by
-        self._asking = None
-        return self._ask(Consult(self._take_verdicts(), ())) if self._verdicts else None
 
-    def ended(self, admission: Admission | None = None) -> None:
-        """Emit `CallEnded`, always the call's last event (after ``admission``'s news, if any)."""
-        if admission is not None:
-            self.admitted(admission)
+    def _ended(self, interrupted: BaseException | None) -> None:
+        """Emit `CallEnded`, always the call's last event."""
         step = self._next
         outcome: CallOutcome
         if isinstance(step, Finish):
@@ -685,7 +619,7 @@ class Walk:
         elif isinstance(step, Fail):
             outcome, error = "failed", step.error
         else:
-            outcome, error = "cancelled", self._interrupted_by
+            outcome, error = "cancelled", interrupted
         self._events.append(events.CallEnded(self.call_id, outcome, error, self.trace()))
 
     # -- what the caller can read ---------------------------------------------
@@ -699,37 +633,14 @@ class Walk:
 
     def drain(self) -> list[Event]:
         """Events produced since the last drain, oldest first."""
-        events = list(self._events)
-        self._events.clear()
-        return events
+        drained, self._events[:] = self._events[:], []
+        return drained
 
     def trace(self) -> ChainTrace:
         """A summary of the call so far."""
-        served = self._served
-        return ChainTrace.of(
-            self._records,
-            (None, None) if served is None else (served.name, served.model),
-            self._elapsed(),
-            self._finish_reason,
-        )
+        return ChainTrace.of(self._records, self._served, self._elapsed(), self._finish_reason)
 
     # -- inside ---------------------------------------------------------------
-
-    def _categorise(self, live: Live, exc: BaseException, info: ErrorInfo) -> Category:
-        """The failure's category: the user's classifier first, else the default.
-
-        A programming error is a bug only before the attempt's request went
-        out; once the provider answered, the client failed on what came back,
-        so it is a malformed response like any other.
-        """
-        default = info.category
-        if default is Category.BUG and (live.request_sent or live.chunks):
-            default = Category.MALFORMED
-        return self.chain.policy.category_of(exc, default)
-
-    def _ask(self, consult: Consult) -> Consult:
-        self._asking = consult
-        return consult
 
     def _take_verdicts(self) -> tuple[Verdict, ...]:
         verdicts = tuple(self._verdicts)
@@ -742,33 +653,45 @@ class Walk:
         return self._live
 
     def _elapsed(self) -> float:
-        return self._clock() - self._started
+        return self.clock() - self._started
 
-    def _may_retry(self, hop: Hop[Any], retries: int) -> bool:
-        if self._tries > retries:
-            return False
-        if hop.max_attempts is not None and self._tries >= hop.max_attempts:
-            return False
-        limit = self.chain.policy.max_attempts
-        return limit is None or self._total < limit
-
-    def _retry_delay(self, retry_after: float | None) -> float | None:
-        """Seconds to wait before retrying, or None if waiting is not worth it."""
+    def _retry_delay(self, hop: Hop[Any], retries: int, retry_after: float | None) -> float | None:
+        """Seconds to wait before retrying ``hop``; None if retrying is not allowed or worth it."""
         policy = self.chain.policy
+        if self._tries > retries or (
+            hop.max_attempts is not None and self._tries >= hop.max_attempts
+        ):
+            return None
+        if policy.max_attempts is not None and self._total >= policy.max_attempts:
+            return None
         if retry_after is not None:
             if retry_after > policy.max_retry_after:
                 return None
             delay = retry_after
         else:
-            backoff = policy.backoff
-            rng = self.chain.rng
+            backoff, tries = policy.backoff, self._tries
             wait = (
-                backoff(self._tries, rng) if isinstance(backoff, Backoff) else backoff(self._tries)
+                backoff(tries, self.chain.rng) if isinstance(backoff, Backoff) else backoff(tries)
             )
             delay = max(0.0, float(wait))
         if policy.deadline is not None and self._elapsed() + delay >= policy.deadline:
             return None
         return delay
+
+    def _close_failed(self, live: Live, exc: BaseException) -> tuple[Category, float | None]:
+        """End ``live`` as failed with ``exc``; return its category and the Retry-After it gave.
+
+        The user's classifier decides first. A programming error is a bug only
+        before the request went out; once the provider answered, the client
+        failed on what came back, so it is a malformed response like any other.
+        """
+        info = classify_error(exc)
+        default = info.category
+        if default is Category.BUG and (live.request_sent or live.chunks):
+            default = Category.MALFORMED
+        category = self.chain.policy.category_of(exc, default)
+        self._close_live("failed", exc, category, info.retry_after)
+        return category, info.retry_after
 
     def _close_live(
         self,
@@ -779,15 +702,11 @@ class Walk:
     ) -> None:
         live = self._require_live()
         self._live = None
-        now = self._clock()
-        ttft = None if live.first_token_at is None else live.first_token_at - live.started
-        hop = live.hop
+        hop, seam = live.hop, live.seam_result
         price = self.chain.policy.price_of(hop)
         cost = None if price is None or live.usage is None else price.of(live.usage)
         if cost is not None:
             self._route.spent += cost
-        if live.chars:
-            self._wrote = hop
         record = AttemptRecord(
             hop=_name(hop),
             model=hop.model,
@@ -796,16 +715,18 @@ class Walk:
             category=category,
             error=error,
             started=live.started - self._started,
-            elapsed=now - live.started,
-            time_to_first_token=ttft,
+            elapsed=self.clock() - live.started,
+            time_to_first_token=None
+            if live.first_token_at is None
+            else live.first_token_at - live.started,
             chunks=live.chunks,
             chars=live.chars,
             usage=live.usage,
             continuation=live.continuation.strategy if live.continuation else None,
-            overlap_trimmed=live.seam_result.overlap if live.seam_result else 0,
-            seam_fix=live.seam_result.fix if live.seam_result else None,
+            overlap_trimmed=seam.overlap if seam else 0,
+            seam_fix=seam.fix if seam else None,
             cost=cost,
-            seam_held=live.seam_result.held if live.seam_result else 0,
+            seam_held=seam.held if seam else 0,
             seam_held_for=live.seam_held_for,
         )
         self._records.append(record)
@@ -813,8 +734,9 @@ class Walk:
         if health is not None:
             verdict = outcome_of(outcome == "ok", category)
             described = None if error is None else f"{type(error).__name__}: {error}"
-            stamped = Verdict(hop.circuit, verdict, health.clock(), described, retry_after)
-            self._verdicts.append(stamped)
+            self._verdicts.append(
+                Verdict(hop.circuit, verdict, health.clock(), described, retry_after)
+            )
         self._events.append(events.HopEnded.of(self.call_id, record))
 
     def _exhaust(
@@ -825,7 +747,8 @@ class Walk:
     ) -> Fail:
         text = self.text
         error = kind(self._records, partial_text=text, reason=reason)
-        error.__cause__ = cause if cause is not None else _last_error(self._records)
+        last = next((r.error for r in reversed(self._records) if r.error is not None), None)
+        error.__cause__ = cause if cause is not None else last
         self._events.append(
             events.ChainExhausted(self.call_id, reason, tuple(self._records), len(text))
         )
@@ -842,10 +765,3 @@ def _bug(hop: Hop[Any], exc: BaseException) -> HopBugError:
     error = HopBugError(_name(hop), exc, packages, module)
     error.__cause__ = exc
     return error
-
-
-def _last_error(records: list[AttemptRecord]) -> BaseException | None:
-    for record in reversed(records):
-        if record.error is not None:
-            return record.error
-    return None
