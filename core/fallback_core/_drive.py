@@ -1,10 +1,9 @@
 """The two drivers: carry out a call's flow of commands, one with threads, one with awaits.
 
-Each takes the flow's next command (`Walk.run`), performs it - the I/O for it
-lives in ``_read``: threads and a queue for sync streams, ``asyncio.timeout``
-and tasks for async ones - and hands back what it produced; a delta is yielded
-to the caller. Whatever the caller or the I/O raises is thrown into the flow,
-which closes what is open and re-raises it. Every decision lives in the flow.
+Each takes the flow's next command (`Walk.run`), performs it (the I/O is in
+``_read``) and hands back what it produced; a delta is yielded to the caller.
+Whatever the caller or the I/O raises is thrown into the flow, which closes
+what is open and re-raises it. Every decision lives in the flow.
 """
 
 from __future__ import annotations

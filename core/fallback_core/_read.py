@@ -1,11 +1,9 @@
 """The drivers' I/O: performing a flow's commands with threads (sync) or tasks (async).
 
-A sync stream that blocks cannot be interrupted from the thread reading it, so
-a stream read within limits, or alongside a racer, is read on a helper thread
-and the driver waits on a queue with a timeout; an abandoned thread closes its
-stream as soon as the blocked read returns (the client's own read timeout
-bounds that). Any other sync stream is read directly. Async reads are timed
-with ``asyncio.timeout`` and start no task, except for racers, which are read
+A blocking sync read cannot be interrupted, so a stream read within limits, or
+beside a racer, is read on a helper thread while the driver waits on a queue
+with a timeout; any other sync stream is read directly. Async reads are timed
+by one `_Alarm` per call and start no task, except for racers, which are read
 by a task each into one queue. Every decision - which limit applies, who wins
 a race - is the flow's; this module only waits.
 """
@@ -100,16 +98,12 @@ class Threads(_IO["_Direct | _ThreadedReader"]):
         return None
 
     def read(self, command: Read) -> Got | Signal:
-        if len(command.tags) == 1:
-            stream = self._streams[command.tags[0]]
-            if isinstance(stream, _Direct):
-                return stream.next()
-        readers: set[_ThreadedReader | None] = set()
-        for tag in command.tags:
-            reader = self._streams[tag]
-            assert isinstance(reader, _ThreadedReader)  # a timed or racing stream
+        readers = [self._streams[tag] for tag in command.tags]
+        if isinstance(readers[0], _Direct):  # never raced
+            return readers[0].next()
+        for reader in readers:
+            assert isinstance(reader, _ThreadedReader)
             reader.ask()
-            readers.add(reader)
         while True:
             seconds = command.wait()
             try:
@@ -120,7 +114,7 @@ class Threads(_IO["_Direct | _ThreadedReader"]):
                 if seconds is not None and seconds <= 0:
                     return TIMED_OUT
                 continue  # a limit may have moved meanwhile
-            if sender is not None and sender in readers:  # not a recheck, nor a closed stream's
+            if sender is not None and sender in readers:  # not a recheck nor a closed stream's
                 sender.took()
                 return sender.tag, item, error
 
@@ -180,59 +174,45 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
     async def read(self, command: Read) -> Got | Signal:
         tag = command.tags[0]
         stream = self._streams[tag]
-        if isinstance(stream, _AsyncPump):
-            return await self._read_pumps(command)
-        if tag in self._untimed and tag not in self._first:
+        # The request goes out during a stream's first read: its reports may move the limit
+        # (even with no limit yet: a request held until sent gets one then).
+        reports = self._first.pop(tag, None)
+        seconds = None if tag in self._untimed else command.wait()
+        if seconds is None and reports is None and not isinstance(stream, _AsyncPump):
             try:
                 return tag, await anext(stream), None
             except StopAsyncIteration:
                 return tag, END, None
             except Exception as exc:
                 return tag, None, exc
-        # The request goes out during a stream's first read: its reports may move the limit.
-        reports = self._first.pop(tag, None)
         token = None if reports is None else mark_requests(reports)
+        alarm, self._wait = self._alarm, command.wait
+        alarm.start(seconds)
         try:
-            seconds = command.wait()
-            if seconds is None and reports is None:
+            if not isinstance(stream, _AsyncPump):
                 return tag, await anext(stream), None
-            # Even with no limit yet, a report may set one (a request held until sent).
-            alarm, self._wait = self._alarm, command.wait
-            alarm.start(seconds)
-            try:
-                item = await anext(stream)
-            except asyncio.CancelledError:
-                if alarm.stop():
-                    return TIMED_OUT
-                raise
-            except BaseException:
-                alarm.stop()
-                raise
-            alarm.stop()
-            return tag, item, None
+            assert self._sink is not None
+            pumps = {self._streams[tag] for tag in command.tags}
+            while (got := await self._sink.get())[0] not in pumps:
+                pass  # left over from a closed stream
+            return got[0].tag, got[1], got[2]
         except StopAsyncIteration:
             return tag, END, None
+        except asyncio.CancelledError:
+            if alarm.stop():
+                return TIMED_OUT
+            raise
         except Exception as exc:
             return tag, None, exc
         finally:
+            alarm.stop()
             if token is not None:
                 unmark_requests(token)
-
-    async def _read_pumps(self, command: Read) -> Got | Signal:
-        assert self._sink is not None
-        pumps = {self._streams[tag] for tag in command.tags}
-        try:
-            async with asyncio.timeout(command.wait()):
-                while True:
-                    pump, item, error = await self._sink.get()
-                    if pump in pumps:  # not left over from a closed stream
-                        return pump.tag, item, error
-        except TimeoutError:
-            return TIMED_OUT
 
     async def close(self, command: Close) -> BaseException | None:
         stream = self._streams.pop(command.tag)
         self._untimed.discard(command.tag)
+        self._first.pop(command.tag, None)
         try:
             await (stream.stop() if isinstance(stream, _AsyncPump) else _aclose(stream))
         except Exception as exc:
@@ -270,17 +250,14 @@ class _Direct:
 
 
 class _ThreadedReader:
-    """Reads a blocking iterator on its own thread, one item per request, so a reader can stop.
+    """Reads a blocking iterator on its own thread, one item when asked, so a reader can stop.
 
-    The thread reads the next item only when asked, so it never reads ahead
-    of the consumer: when the caller stops, nothing more is pulled from the
-    stream and no further request goes out. Items go to ``sink`` with the
-    reader itself (several readers may share one sink). The thread runs in a
-    copy of the caller's context, so context variables such as tracing
-    configuration stay visible. `stop` closes the stream before returning when
-    the thread is between reads; a thread blocked in a read closes it as soon
-    as that read returns (the client's own read timeout bounds that), holding
-    only this daemon thread, never the caller.
+    Never reading ahead, it pulls nothing more once the caller stops. Items go
+    to ``sink`` with the reader (readers may share one sink). The thread runs in
+    a copy of the caller's context. `stop` closes the stream at once when the
+    thread is between reads; a thread blocked in a read closes it as soon as
+    that read returns (the client's own read timeout bounds that), holding only
+    this daemon thread, never the caller.
     """
 
     __slots__ = ("_asked", "_lock", "_reading", "_sink", "_stopped", "_thread", "_wanted", "tag")
@@ -362,12 +339,11 @@ class _ThreadedReader:
 class _Alarm:
     """Ends an async read that outlasts its limit: one timer for a call's reads, rarely moved.
 
-    A timer armed for every read (``asyncio.timeout``) costs about as much as
-    a fast read itself. This one stays armed across reads and is moved only
-    when a read must end sooner than it would ring; ringing early, it waits on
-    for the read in progress, and ringing between reads it does nothing. Like
-    ``asyncio.timeout`` it ends the read by cancelling the task, and takes the
-    cancellation back (`stop`) unless someone else cancelled the task too.
+    A timer armed per read (``asyncio.timeout``) costs about as much as a fast
+    read. This one stays armed across reads, moved only when a read must end
+    sooner; ringing early it re-arms for the read in progress. Like
+    ``asyncio.timeout`` it cancels the task, and takes the cancellation back
+    (`stop`) unless someone else cancelled the task too.
     """
 
     __slots__ = ("_cancelling", "_due", "_handle", "_task", "rang")
