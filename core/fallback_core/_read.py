@@ -98,9 +98,10 @@ class Threads(_IO["_Direct | _ThreadedReader"]):
         return None
 
     def read(self, command: Read) -> Got | Signal:
+        stream = self._streams[command.tags[0]]
+        if isinstance(stream, _Direct):  # never raced
+            return stream.next()
         readers = [self._streams[tag] for tag in command.tags]
-        if isinstance(readers[0], _Direct):  # never raced
-            return readers[0].next()
         for reader in readers:
             assert isinstance(reader, _ThreadedReader)
             reader.ask()

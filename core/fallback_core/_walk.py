@@ -404,7 +404,7 @@ class Walk:
         pending = self._pending(live)
         if pending is None or pending[1] > 0:
             return None
-        return StreamTimeoutError(pending[0], pending[2] or pending[1])
+        return StreamTimeoutError(pending[0], pending[2])
 
     def read_timeout(self) -> StreamTimeoutError | None:
         """The limit the live attempt's next read waits under, its ``limit`` the seconds left."""
