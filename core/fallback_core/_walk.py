@@ -257,7 +257,7 @@ class Walk:
         policy = self.chain.policy
         if policy.deadline is not None and self._elapsed() >= policy.deadline:
             return self._exhaust("the call's deadline passed", DeadlineExceededError)
-        if policy.max_attempts is not None and self._total >= policy.max_attempts:
+        if self._out_of_attempts():
             return self._exhaust(f"max_attempts={policy.max_attempts} reached")
         if not self._route.fits(self._index):  # a retry the call can no longer afford
             following = self._route.following(self._index)
@@ -297,8 +297,7 @@ class Walk:
             )
         )
         hedge_after = policy.hedge_after
-        out_of_attempts = policy.max_attempts is not None and self._total >= policy.max_attempts
-        if text or out_of_attempts or self._route.following(self._index) is None:
+        if text or self._out_of_attempts() or self._route.following(self._index) is None:
             hedge_after = None
         # A whole reply when nothing needs the stream: no first-token or idle limit
         # to watch, no hedge to race. A reply that breaks then leaves nothing to
@@ -655,14 +654,16 @@ class Walk:
     def _elapsed(self) -> float:
         return self.clock() - self._started
 
+    def _out_of_attempts(self) -> bool:
+        limit = self.chain.policy.max_attempts
+        return limit is not None and self._total >= limit
+
     def _retry_delay(self, hop: Hop[Any], retries: int, retry_after: float | None) -> float | None:
         """Seconds to wait before retrying ``hop``; None if retrying is not allowed or worth it."""
         policy = self.chain.policy
-        if self._tries > retries or (
-            hop.max_attempts is not None and self._tries >= hop.max_attempts
-        ):
+        if self._tries > retries or self._out_of_attempts():
             return None
-        if policy.max_attempts is not None and self._total >= policy.max_attempts:
+        if hop.max_attempts is not None and self._tries >= hop.max_attempts:
             return None
         if retry_after is not None:
             if retry_after > policy.max_retry_after:
