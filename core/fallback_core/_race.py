@@ -21,8 +21,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Won", "race"]
 
-Won = tuple[Racer, list[Any], bool]
-"""The winner, the deltas it produced while racing, and whether its stream already ended."""
+Won = tuple[Racer, list[Any]]
+"""The winner and what it produced while racing (`END` last if its stream ended)."""
 
 
 def race(
@@ -66,8 +66,7 @@ def race(
         else:
             tag, item, error = got
             if error is None:
-                if item is not END:
-                    buffers[tag].append(item)
+                buffers[tag].append(item)
                 if item is END or _counts(item):
                     if len(buffers) > 1:
                         walk.settle(rival_won=tag is RIVAL)
@@ -75,7 +74,7 @@ def race(
                         for other in [t for t in opened if t is not tag]:
                             opened.remove(other)
                             yield Close(other)
-                    return tag, buffers[tag], item is END
+                    return tag, buffers[tag]
                 continue
             if not isinstance(error, Exception):
                 raise error

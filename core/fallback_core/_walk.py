@@ -202,22 +202,19 @@ class Walk:
         if error is not None:
             return error
         opened.append(PRIMARY)
-        tag, ended, raced = PRIMARY, False, list[Any]()
+        tag, raced = PRIMARY, list[Any]()  # what the race's winner produced while racing
         if step.hedge_after is not None:
             won = yield from race(self, step.hedge_after, opened)
             if isinstance(won, BaseException):
                 return won
-            tag, raced, ended = won
-            raced.reverse()  # what the winner produced while racing comes first
+            tag, raced = won
             live = self._require_live()
         read = Read((tag,), lambda: self.wait(live))
         idle_limited = live.hop.idle_timeout is not None
         while True:
             if raced:
-                delta = raced.pop()
+                delta = raced.pop(0)
             else:
-                if ended:
-                    return None
                 got = yield read
                 if got is TIMED_OUT:
                     expired = self.expired(live)
@@ -229,8 +226,8 @@ class Walk:
                     if not isinstance(error, Exception):
                         raise error
                     return error
-                if delta is END:
-                    return None
+            if delta is END:
+                return None
             try:
                 out = self.accept(delta)
             except Exception as exc:
