@@ -206,6 +206,8 @@ def _tool_calls_in(blocks: Sequence[ContentBlock]) -> tuple[ToolCallChunk, ...]:
 
 def _only_text(blocks: Sequence[ContentBlock]) -> bool:
     """Whether ``blocks`` are text blocks only."""
+    if len(blocks) == 1:  # the common chunk, told without a generator
+        return type(blocks[0]) is TextBlock
     return all(type(block) is TextBlock for block in blocks)
 
 
