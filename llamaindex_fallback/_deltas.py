@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from llama_index.core.base.llms.types import (
     ChatResponse,
     CompletionResponse,
+    ContentBlock,
+    TextBlock,
     ThinkingBlock,
     ToolCallBlock,
 )
@@ -42,8 +43,7 @@ __all__ = ["DeltaReader", "HopResponse", "finish_reason_of", "usage_of", "whole_
 _STREAMS = itertools.count()
 
 
-@dataclass(frozen=True, slots=True)
-class HopResponse:
+class HopResponse(NamedTuple):
     """The ``native`` of every delta: the hop's own response, and the stream that sent it."""
 
     response: ChatResponse | CompletionResponse
@@ -105,28 +105,34 @@ class DeltaReader:
         """What ``response`` adds to the ones before it."""
         calls: tuple[ToolCallChunk, ...] = ()
         if isinstance(response, ChatResponse):
-            so_far = response.message.content or ""
-            calls = self._progress(tool_calls_of(response))
+            message = response.message
+            so_far = message.content or ""
+            blocks = message.blocks
+            plain = _only_text(blocks)  # the common chunk: no tool call, no thinking block
+            if not plain:
+                calls = self._progress(_tool_calls_in(blocks))
+            reasoning, signature = self._thinking.read(response, blocks=not plain)
         else:
             so_far = response.text or ""
+            reasoning, signature = self._thinking.read(response)
         if response.delta is not None:
             text = response.delta
         else:  # no delta given: the difference from the last cumulative text
             text = so_far[len(self._text) :] if so_far.startswith(self._text) else ""
         self._text = so_far
-        finish = finish_reason_of(response.raw)
+        raw = response.raw
+        finish = finish_reason_of(raw)
         if finish is not None:
             calls += self._arguments()
-        reasoning, signature = self._thinking.read(response)
         return Delta(
-            text=text,
-            reasoning=reasoning,
-            signature=signature,
-            tool_calls=calls,
-            finish_reason=finish,
-            usage=usage_of(response),
-            model=_string(_field(response.raw, "model")) or self._model,
-            native=HopResponse(response, self._stream),
+            text,
+            reasoning,
+            signature,
+            calls,
+            finish,
+            usage_of(response),
+            _string(_field(raw, "model")) or self._model,
+            HopResponse(response, self._stream),
         )
 
     def tail(self) -> Delta | None:
@@ -180,7 +186,11 @@ def whole_delta(response: ChatResponse | CompletionResponse, model: str | None) 
 
 def tool_calls_of(response: ChatResponse) -> tuple[ToolCallChunk, ...]:
     """The tool calls in ``response``'s message, as complete chunks indexed in order."""
-    blocks = [b for b in response.message.blocks if isinstance(b, ToolCallBlock)]
+    return _tool_calls_in(response.message.blocks)
+
+
+def _tool_calls_in(blocks: Sequence[ContentBlock]) -> tuple[ToolCallChunk, ...]:
+    calls = [b for b in blocks if isinstance(b, ToolCallBlock)]
     return tuple(
         ToolCallChunk(
             index=i,
@@ -190,8 +200,15 @@ def tool_calls_of(response: ChatResponse) -> tuple[ToolCallChunk, ...]:
             if isinstance(block.tool_kwargs, str)
             else json.dumps(block.tool_kwargs),
         )
-        for i, block in enumerate(blocks)
+        for i, block in enumerate(calls)
     )
+
+
+def _only_text(blocks: Sequence[ContentBlock]) -> bool:
+    """Whether ``blocks`` are text blocks only."""
+    if len(blocks) == 1:  # the common chunk, told without a generator
+        return type(blocks[0]) is TextBlock
+    return all(type(block) is TextBlock for block in blocks)
 
 
 def finish_reason_of(raw: Any) -> str | None:

@@ -36,13 +36,21 @@ class ThinkingReader:
     def __init__(self) -> None:
         self._sealed = ""  # the signatures seen so far, joined
 
-    def read(self, response: ChatResponse | CompletionResponse) -> tuple[str, str]:
-        """What ``response`` adds: its reasoning text, and any new signature."""
+    def read(
+        self, response: ChatResponse | CompletionResponse, *, blocks: bool = True
+    ) -> tuple[str, str]:
+        """What ``response`` adds: its reasoning text, and any new signature.
+
+        ``blocks=False``: the message is known to hold no ``ThinkingBlock``
+        (so no new signature).
+        """
         reasoning = response.additional_kwargs.get(THINKING_DELTA)
         if not isinstance(response, ChatResponse):
             return (reasoning if isinstance(reasoning, str) else ""), ""
         if not reasoning:
             reasoning = response.message.additional_kwargs.get(THINKING_DELTA)
+        if not blocks:
+            return (reasoning if isinstance(reasoning, str) else ""), ""
         sealed = "".join(
             str(block.additional_information.get("signature") or "")
             for block in response.message.blocks
@@ -78,6 +86,11 @@ class Thoughts:
         thought = self._by_attempt.setdefault(attempt, _Thought(delta.model))
         thought.parts.append(delta.reasoning)
         thought.signature += delta.signature
+
+    @property
+    def any(self) -> bool:
+        """Whether any reasoning has come, or the latest delta carries some."""
+        return bool(self._by_attempt or self.latest)
 
     def blocks(self) -> list[ThinkingBlock]:
         """A ``ThinkingBlock`` per attempt that reasoned, in the order they came."""
