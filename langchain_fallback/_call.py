@@ -103,7 +103,7 @@ class Call:
                 chunk = self.output.chunk(delta)
                 if forwarder is not None:
                     await forwarder.flush()
-                yield await _areported(chunk, run)
+                yield chunk if run is None else await _areported(chunk, run)  # no idle coroutine
             chunk = self.output.final(stream.trace)
             if forwarder is not None:
                 await forwarder.flush()
