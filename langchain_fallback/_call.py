@@ -57,6 +57,11 @@ class Call:
         binding = self.request.binding
         return [valid_json()] if binding is not None and binding.answers_json else []
 
+    @property
+    def listened(self) -> RunHandle | None:
+        """The caller's run, if any handler listens to it: hop events go there."""
+        return self.handle if self.handle is not None and self.handle.observed else None
+
     def stream(
         self,
         chain: Chain[ChatRequest],
@@ -70,7 +75,8 @@ class Call:
         the answer before it is complete, so a hop without stall limits is asked
         for its whole reply (`Chain.stream`).
         """
-        hooks = [EventForwarder(self.handle)] if self.handle is not None else []
+        listened = self.listened
+        hooks = [EventForwarder(listened)] if listened is not None else []
         stream = chain.stream(self.request, hooks=hooks, checks=self.checks, whole=whole)
         try:
             for delta in stream:
@@ -87,7 +93,8 @@ class Call:
         whole: bool = False,
     ) -> AsyncGenerator[ChatGenerationChunk, None]:
         """The async `stream`: hop events are reported before the chunk that follows them."""
-        forwarder = AsyncEventForwarder(self.handle) if self.handle is not None else None
+        listened = self.listened
+        forwarder = AsyncEventForwarder(listened) if listened is not None else None
         stream = chain.astream(
             self.request, hooks=[forwarder] if forwarder else [], checks=self.checks, whole=whole
         )
@@ -96,7 +103,7 @@ class Call:
                 chunk = self.output.chunk(delta)
                 if forwarder is not None:
                     await forwarder.flush()
-                yield await _areported(chunk, run)
+                yield chunk if run is None else await _areported(chunk, run)  # no idle coroutine
             chunk = self.output.final(stream.trace)
             if forwarder is not None:
                 await forwarder.flush()

@@ -119,6 +119,11 @@ class RunHandle:
         )
         return cls(run.run_id, manager)
 
+    @property
+    def observed(self) -> bool:
+        """Whether any handler listens to the run (with none, its events go nowhere)."""
+        return bool(self.manager.handlers)
+
     def scope(self, *, nested: bool) -> HopScope:
         """How the hops of this call are run."""
         callbacks = None

@@ -73,6 +73,8 @@ class CallLog:
         """Note ``message``'s usage, metadata and model name against ``attempt``."""
         usage = getattr(message, "usage_metadata", None)
         metadata = message.response_metadata
+        if not (usage or metadata):
+            return  # most chunks: nothing to note
         with self._lock:
             if usage:
                 attempt.usage = add_usage(attempt.usage, usage)
@@ -245,11 +247,18 @@ class ModelTarget:
 def to_delta(message: BaseMessage, attempt: int) -> Delta:
     """The core's view of one chunk (or, from a non-streaming model, one whole message)."""
     metadata = message.response_metadata
-    finish = next((metadata[k] for k in FINISH_KEYS if metadata.get(k)), None)
+    finish = None
+    if metadata:
+        finish = next((metadata[k] for k in FINISH_KEYS if metadata.get(k)), None)
     usage = getattr(message, "usage_metadata", None)
-    reasoning, signature = _reasoning(message)
+    content = message.content
+    if isinstance(content, str) and not message.additional_kwargs:
+        text, reasoning, signature = content, "", ""  # a plain text chunk: no reasoning
+    else:
+        text = str(message.text)
+        reasoning, signature = _reasoning(message)
     return Delta(
-        text=message.text,
+        text=text,
         reasoning=reasoning,
         signature=signature,
         tool_calls=_tool_calls(message),
@@ -259,7 +268,7 @@ def to_delta(message: BaseMessage, attempt: int) -> Delta:
         else Usage(
             usage.get("input_tokens"), usage.get("output_tokens"), usage.get("total_tokens")
         ),
-        model=_reported_model(metadata),
+        model=_reported_model(metadata) if metadata else None,
         native=HopChunk(attempt, message),
     )
 
@@ -290,6 +299,8 @@ def _reasoning(message: BaseMessage) -> tuple[str, str]:
 
 def _tool_calls(message: BaseMessage) -> tuple[ToolCallChunk, ...]:
     if isinstance(message, AIMessageChunk):
+        if not message.tool_call_chunks:
+            return ()
         return tuple(
             ToolCallChunk(
                 index=chunk.get("index") or 0,
