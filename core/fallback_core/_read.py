@@ -25,6 +25,7 @@ from ._types import Delta
 
 if TYPE_CHECKING:
     from ._chain import Chain
+    from ._circuit import Admission
     from ._health import Health
 
 __all__ = ["Tasks", "Threads"]
@@ -44,6 +45,10 @@ class _IO(Generic[StreamT]):
         self._request = request
         self._telemetry = telemetry
         self._streams: dict[Racer, StreamT] = {}
+        self.perform: dict[type, Callable[[Any], Any]] = {
+            kind: getattr(self, kind.__name__.lower())
+            for kind in (Open, Read, Close, Emit, Sleep, Consult)
+        }
 
     def __enter__(self) -> None:
         return None
@@ -51,6 +56,7 @@ class _IO(Generic[StreamT]):
     def __exit__(self, *exc_info: object) -> None:
         self._telemetry.close()
 
+    @property
     def _health(self) -> Health:
         health = self._chain.health
         assert health is not None  # the walk consults only a chain that has one
@@ -66,14 +72,15 @@ class Threads(_IO["_Direct | _ThreadedReader"]):
     def __init__(self, chain: Chain[Any], request: object, telemetry: CallTelemetry) -> None:
         super().__init__(chain, request, telemetry)
         self._sink: queue.SimpleQueue[_Sent] = queue.SimpleQueue()
-        self.perform: dict[type, Callable[[Any], Any]] = {
-            Open: self.open,
-            Read: self.read,
-            Close: self.close,
-            Emit: lambda command: self._telemetry.emit(command.events),
-            Sleep: lambda command: self._chain.sleep(command.seconds),
-            Consult: lambda command: self._health().consult(command),
-        }
+
+    def emit(self, command: Emit) -> None:
+        self._telemetry.emit(command.events)
+
+    def sleep(self, command: Sleep) -> None:
+        self._chain.sleep(command.seconds)
+
+    def consult(self, command: Consult) -> Admission:
+        return self._health.consult(command)
 
     def open(self, command: Open) -> BaseException | None:
         tag, attempt = command.tag, command.attempt
@@ -137,14 +144,15 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
         self._untimed: set[Racer] = set()  # streams read with no limit at all
         self._alarm = _Alarm()  # ends a timed read that outlasts its limit
         self._wait: Callable[[], float | None] = lambda: None
-        self.perform: dict[type, Callable[[Any], Any]] = {
-            Open: self.open,
-            Read: self.read,
-            Close: self.close,
-            Emit: self.emit,
-            Sleep: lambda command: self._chain.sleep_async(command.seconds),
-            Consult: lambda command: self._health().aconsult(command),
-        }
+
+    async def emit(self, command: Emit) -> None:
+        self._telemetry.emit(command.events)
+
+    async def sleep(self, command: Sleep) -> None:
+        await self._chain.sleep_async(command.seconds)
+
+    async def consult(self, command: Consult) -> Admission:
+        return await self._health.aconsult(command)
 
     async def open(self, command: Open) -> BaseException | None:
         tag, attempt = command.tag, command.attempt
@@ -179,34 +187,26 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
         # (even with no limit yet: a request held until sent gets one then).
         reports = self._first.pop(tag, None)
         seconds = None if tag in self._untimed else command.wait()
-        if seconds is None and reports is None and not isinstance(stream, _AsyncPump):
-            try:
-                return tag, await anext(stream), None
-            except StopAsyncIteration:
-                return tag, END, None
-            except Exception as exc:
-                return tag, None, exc
+        alarm = None
+        if seconds is not None or reports is not None:
+            alarm, self._wait = self._alarm, command.wait
+            alarm.start(seconds)
         token = None if reports is None else mark_requests(reports)
-        alarm, self._wait = self._alarm, command.wait
-        alarm.start(seconds)
         try:
-            if not isinstance(stream, _AsyncPump):
-                return tag, await anext(stream), None
-            assert self._sink is not None
-            pumps = {self._streams[tag] for tag in command.tags}
-            while (got := await self._sink.get())[0] not in pumps:
-                pass  # left over from a closed stream
-            return got[0].tag, got[1], got[2]
+            if isinstance(stream, _AsyncPump):
+                return await stream.next({self._streams[tag] for tag in command.tags})
+            return tag, await anext(stream), None
         except StopAsyncIteration:
             return tag, END, None
         except asyncio.CancelledError:
-            if alarm.stop():
+            if alarm is not None and alarm.stop():
                 return TIMED_OUT
             raise
         except Exception as exc:
             return tag, None, exc
         finally:
-            alarm.stop()
+            if alarm is not None:
+                alarm.stop()
             if token is not None:
                 unmark_requests(token)
 
@@ -219,9 +219,6 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
         except Exception as exc:
             return exc
         return None
-
-    async def emit(self, command: Emit) -> None:
-        self._telemetry.emit(command.events)
 
 
 class _Direct:
@@ -408,7 +405,7 @@ class _Alarm:
 class _AsyncPump:
     """Reads an async stream in its own task into ``sink``; `stop` cancels and closes it."""
 
-    __slots__ = ("_task", "tag")
+    __slots__ = ("_sink", "_task", "tag")
 
     def __init__(
         self,
@@ -416,14 +413,11 @@ class _AsyncPump:
         sink: asyncio.Queue[tuple[_AsyncPump, Any, BaseException | None]],
         tag: Racer,
     ) -> None:
-        self.tag = tag
-        self._task = asyncio.ensure_future(self._run(stream, sink))
+        self.tag, self._sink = tag, sink
+        self._task = asyncio.ensure_future(self._run(stream))
 
-    async def _run(
-        self,
-        stream: AsyncIterator[Delta],
-        sink: asyncio.Queue[tuple[_AsyncPump, Any, BaseException | None]],
-    ) -> None:
+    async def _run(self, stream: AsyncIterator[Delta]) -> None:
+        sink = self._sink
         try:
             async for item in stream:
                 sink.put_nowait((self, item, None))
@@ -434,6 +428,12 @@ class _AsyncPump:
                 raise
         finally:
             await _aclose(stream)
+
+    async def next(self, pumps: set[_AsyncPump | AsyncIterator[Delta]]) -> Got:
+        """The next item any of ``pumps`` (sharing this one's sink) produced."""
+        while (got := await self._sink.get())[0] not in pumps:
+            pass  # left over from a closed stream
+        return got[0].tag, got[1], got[2]
 
     async def stop(self) -> None:
         if not self._task.done():
