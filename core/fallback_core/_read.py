@@ -45,6 +45,7 @@ class _IO(Generic[StreamT]):
         self._request = request
         self._telemetry = telemetry
         self._streams: dict[Racer, StreamT] = {}
+        self._first: dict[Racer, Reports | None] = {}  # reports for a stream's first read
         self.perform: dict[type, Callable[[Any], Any]] = {
             kind: getattr(self, kind.__name__.lower())
             for kind in (Open, Read, Close, Emit, Sleep, Consult)
@@ -66,7 +67,7 @@ class _IO(Generic[StreamT]):
         return None if command.reports is None else command.reports(changed)
 
 
-class Threads(_IO["_Direct | _ThreadedReader"]):
+class Threads(_IO["Iterator[Delta] | _ThreadedReader"]):
     """Performs a flow's commands for the sync driver."""
 
     def __init__(self, chain: Chain[Any], request: object, telemetry: CallTelemetry) -> None:
@@ -94,8 +95,8 @@ class Threads(_IO["_Direct | _ThreadedReader"]):
             stream = attempt.stream(self._request)
             if threaded:
                 self._streams[tag] = _ThreadedReader(stream, self._sink, tag)
-            else:
-                self._streams[tag] = _Direct(stream, reports, tag)
+            else:  # read on the caller's thread (it has no time limit)
+                self._streams[tag], self._first[tag] = stream, reports
         except Exception as exc:
             _close(stream)  # made, but no reader could be started for it
             return exc
@@ -105,9 +106,18 @@ class Threads(_IO["_Direct | _ThreadedReader"]):
         return None
 
     def read(self, command: Read) -> Got | Signal:
-        stream = self._streams[command.tags[0]]
-        if isinstance(stream, _Direct):  # never raced
-            return stream.next()
+        tag = command.tags[0]
+        stream = self._streams[tag]
+        if not isinstance(stream, _ThreadedReader):  # never raced, no limit
+            reports = self._first.pop(tag, None)  # for the first read, when the request goes out
+            token = None if reports is None else mark_requests(reports)
+            try:
+                return tag, next(stream, END), None
+            except Exception as exc:
+                return tag, None, exc
+            finally:
+                if token is not None:
+                    unmark_requests(token)
         readers = [self._streams[tag] for tag in command.tags]
         for reader in readers:
             assert isinstance(reader, _ThreadedReader)
@@ -127,8 +137,10 @@ class Threads(_IO["_Direct | _ThreadedReader"]):
                 return sender.tag, item, error
 
     def close(self, command: Close) -> BaseException | None:
+        stream = self._streams.pop(command.tag)
+        self._first.pop(command.tag, None)
         try:
-            self._streams.pop(command.tag).stop()
+            stream.stop() if isinstance(stream, _ThreadedReader) else _close(stream)
         except Exception as exc:
             return exc
         return None
@@ -140,7 +152,6 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
     def __init__(self, chain: Chain[Any], request: object, telemetry: CallTelemetry) -> None:
         super().__init__(chain, request, telemetry)
         self._sink: asyncio.Queue[tuple[_AsyncPump, Any, BaseException | None]] | None = None
-        self._first: dict[Racer, Reports | None] = {}  # reports for a stream's first read
         self._untimed: set[Racer] = set()  # streams read with no limit at all
         self._alarm = _Alarm()  # ends a timed read that outlasts its limit
         self._wait: Callable[[], float | None] = lambda: None
@@ -219,32 +230,6 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
         except Exception as exc:
             return exc
         return None
-
-
-class _Direct:
-    """A sync stream read on the caller's thread (it has no time limit)."""
-
-    __slots__ = ("_iterator", "_reports", "_stream", "tag")
-
-    def __init__(self, stream: Iterator[Delta], reports: Reports | None, tag: Racer) -> None:
-        self.tag = tag
-        self._stream = stream
-        self._iterator = iter(stream)
-        self._reports = reports  # for the first read, when the request goes out
-
-    def next(self) -> Got:
-        reports, self._reports = self._reports, None
-        token = None if reports is None else mark_requests(reports)
-        try:
-            return self.tag, next(self._iterator, END), None
-        except Exception as exc:
-            return self.tag, None, exc
-        finally:
-            if token is not None:
-                unmark_requests(token)
-
-    def stop(self) -> None:
-        _close(self._stream)
 
 
 class _ThreadedReader:
