@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fallback_core import Chain, Delta, StreamTimeoutError
-from fallback_core._steps import Attempt
+from fallback_core._steps import PRIMARY, Attempt
 from fallback_core._walk import Walk
 
 
@@ -41,17 +41,16 @@ class ClockedWalk:
 
     def limit(self) -> tuple[str, float]:
         """The phase and seconds left of the limit the next read waits under."""
-        pending = self.walk.read_timeout()
+        pending = self.walk.pending(self.walk.racer(PRIMARY))
         assert pending is not None, "the read may wait forever"
-        return pending.phase, pending.limit
+        return pending[0], pending[1]
 
     def expire(self, at: float) -> StreamTimeoutError:
         """Move to ``at``, where the pending read has run out, and fail the attempt with it."""
         self.clock.now = at
-        pending = self.walk.read_timeout()
-        assert pending is not None
-        assert pending.limit == 0, f"{pending.phase} still has {pending.limit}s at {at}"
-        error = self.walk.timed_out(pending)
+        phase, left = self.limit()
+        error = self.walk.expired(self.walk.racer(PRIMARY))
+        assert error is not None, f"{phase} still has {left}s at {at}"
         self.walk.fail(error)
         return error
 

@@ -25,6 +25,7 @@ from ._types import Delta
 
 if TYPE_CHECKING:
     from ._chain import Chain
+    from ._circuit import Admission
     from ._health import Health
 
 __all__ = ["Tasks", "Threads"]
@@ -44,6 +45,11 @@ class _IO(Generic[StreamT]):
         self._request = request
         self._telemetry = telemetry
         self._streams: dict[Racer, StreamT] = {}
+        self._first: dict[Racer, Reports | None] = {}  # reports for a stream's first read
+        self.perform: dict[type, Callable[[Any], Any]] = {
+            kind: getattr(self, kind.__name__.lower())
+            for kind in (Open, Read, Close, Emit, Sleep, Consult)
+        }
 
     def __enter__(self) -> None:
         return None
@@ -51,6 +57,7 @@ class _IO(Generic[StreamT]):
     def __exit__(self, *exc_info: object) -> None:
         self._telemetry.close()
 
+    @property
     def _health(self) -> Health:
         health = self._chain.health
         assert health is not None  # the walk consults only a chain that has one
@@ -60,20 +67,21 @@ class _IO(Generic[StreamT]):
         return None if command.reports is None else command.reports(changed)
 
 
-class Threads(_IO["_Direct | _ThreadedReader"]):
+class Threads(_IO["Iterator[Delta] | _ThreadedReader"]):
     """Performs a flow's commands for the sync driver."""
 
     def __init__(self, chain: Chain[Any], request: object, telemetry: CallTelemetry) -> None:
         super().__init__(chain, request, telemetry)
         self._sink: queue.SimpleQueue[_Sent] = queue.SimpleQueue()
-        self.perform: dict[type, Callable[[Any], Any]] = {
-            Open: self.open,
-            Read: self.read,
-            Close: self.close,
-            Emit: lambda command: self._telemetry.emit(command.events),
-            Sleep: lambda command: self._chain.sleep(command.seconds),
-            Consult: lambda command: self._health().consult(command),
-        }
+
+    def emit(self, command: Emit) -> None:
+        self._telemetry.emit(command.events)
+
+    def sleep(self, command: Sleep) -> None:
+        self._chain.sleep(command.seconds)
+
+    def consult(self, command: Consult) -> Admission:
+        return self._health.consult(command)
 
     def open(self, command: Open) -> BaseException | None:
         tag, attempt = command.tag, command.attempt
@@ -87,8 +95,8 @@ class Threads(_IO["_Direct | _ThreadedReader"]):
             stream = attempt.stream(self._request)
             if threaded:
                 self._streams[tag] = _ThreadedReader(stream, self._sink, tag)
-            else:
-                self._streams[tag] = _Direct(stream, reports, tag)
+            else:  # read on the caller's thread (it has no time limit)
+                self._streams[tag], self._first[tag] = stream, reports
         except Exception as exc:
             _close(stream)  # made, but no reader could be started for it
             return exc
@@ -98,9 +106,18 @@ class Threads(_IO["_Direct | _ThreadedReader"]):
         return None
 
     def read(self, command: Read) -> Got | Signal:
-        stream = self._streams[command.tags[0]]
-        if isinstance(stream, _Direct):  # never raced
-            return stream.next()
+        tag = command.tags[0]
+        stream = self._streams[tag]
+        if not isinstance(stream, _ThreadedReader):  # never raced, no limit
+            reports = self._first.pop(tag, None)  # for the first read, when the request goes out
+            token = None if reports is None else mark_requests(reports)
+            try:
+                return tag, next(stream, END), None
+            except Exception as exc:
+                return tag, None, exc
+            finally:
+                if token is not None:
+                    unmark_requests(token)
         readers = [self._streams[tag] for tag in command.tags]
         for reader in readers:
             assert isinstance(reader, _ThreadedReader)
@@ -120,8 +137,10 @@ class Threads(_IO["_Direct | _ThreadedReader"]):
                 return sender.tag, item, error
 
     def close(self, command: Close) -> BaseException | None:
+        stream = self._streams.pop(command.tag)
+        self._first.pop(command.tag, None)
         try:
-            self._streams.pop(command.tag).stop()
+            stream.stop() if isinstance(stream, _ThreadedReader) else _close(stream)
         except Exception as exc:
             return exc
         return None
@@ -133,18 +152,18 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
     def __init__(self, chain: Chain[Any], request: object, telemetry: CallTelemetry) -> None:
         super().__init__(chain, request, telemetry)
         self._sink: asyncio.Queue[tuple[_AsyncPump, Any, BaseException | None]] | None = None
-        self._first: dict[Racer, Reports | None] = {}  # reports for a stream's first read
         self._untimed: set[Racer] = set()  # streams read with no limit at all
         self._alarm = _Alarm()  # ends a timed read that outlasts its limit
         self._wait: Callable[[], float | None] = lambda: None
-        self.perform: dict[type, Callable[[Any], Any]] = {
-            Open: self.open,
-            Read: self.read,
-            Close: self.close,
-            Emit: self.emit,
-            Sleep: lambda command: self._chain.sleep_async(command.seconds),
-            Consult: lambda command: self._health().aconsult(command),
-        }
+
+    async def emit(self, command: Emit) -> None:
+        self._telemetry.emit(command.events)
+
+    async def sleep(self, command: Sleep) -> None:
+        await self._chain.sleep_async(command.seconds)
+
+    async def consult(self, command: Consult) -> Admission:
+        return await self._health.aconsult(command)
 
     async def open(self, command: Open) -> BaseException | None:
         tag, attempt = command.tag, command.attempt
@@ -179,34 +198,26 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
         # (even with no limit yet: a request held until sent gets one then).
         reports = self._first.pop(tag, None)
         seconds = None if tag in self._untimed else command.wait()
-        if seconds is None and reports is None and not isinstance(stream, _AsyncPump):
-            try:
-                return tag, await anext(stream), None
-            except StopAsyncIteration:
-                return tag, END, None
-            except Exception as exc:
-                return tag, None, exc
+        alarm = None
+        if seconds is not None or reports is not None:
+            alarm, self._wait = self._alarm, command.wait
+            alarm.start(seconds)
         token = None if reports is None else mark_requests(reports)
-        alarm, self._wait = self._alarm, command.wait
-        alarm.start(seconds)
         try:
-            if not isinstance(stream, _AsyncPump):
-                return tag, await anext(stream), None
-            assert self._sink is not None
-            pumps = {self._streams[tag] for tag in command.tags}
-            while (got := await self._sink.get())[0] not in pumps:
-                pass  # left over from a closed stream
-            return got[0].tag, got[1], got[2]
+            if isinstance(stream, _AsyncPump):
+                return await stream.next({self._streams[tag] for tag in command.tags})
+            return tag, await anext(stream), None
         except StopAsyncIteration:
             return tag, END, None
         except asyncio.CancelledError:
-            if alarm.stop():
+            if alarm is not None and alarm.stop():
                 return TIMED_OUT
             raise
         except Exception as exc:
             return tag, None, exc
         finally:
-            alarm.stop()
+            if alarm is not None:
+                alarm.stop()
             if token is not None:
                 unmark_requests(token)
 
@@ -219,35 +230,6 @@ class Tasks(_IO["AsyncIterator[Delta] | _AsyncPump"]):
         except Exception as exc:
             return exc
         return None
-
-    async def emit(self, command: Emit) -> None:
-        self._telemetry.emit(command.events)
-
-
-class _Direct:
-    """A sync stream read on the caller's thread (it has no time limit)."""
-
-    __slots__ = ("_iterator", "_reports", "_stream", "tag")
-
-    def __init__(self, stream: Iterator[Delta], reports: Reports | None, tag: Racer) -> None:
-        self.tag = tag
-        self._stream = stream
-        self._iterator = iter(stream)
-        self._reports = reports  # for the first read, when the request goes out
-
-    def next(self) -> Got:
-        reports, self._reports = self._reports, None
-        token = None if reports is None else mark_requests(reports)
-        try:
-            return self.tag, next(self._iterator, END), None
-        except Exception as exc:
-            return self.tag, None, exc
-        finally:
-            if token is not None:
-                unmark_requests(token)
-
-    def stop(self) -> None:
-        _close(self._stream)
 
 
 class _ThreadedReader:
@@ -408,7 +390,7 @@ class _Alarm:
 class _AsyncPump:
     """Reads an async stream in its own task into ``sink``; `stop` cancels and closes it."""
 
-    __slots__ = ("_task", "tag")
+    __slots__ = ("_sink", "_task", "tag")
 
     def __init__(
         self,
@@ -416,14 +398,11 @@ class _AsyncPump:
         sink: asyncio.Queue[tuple[_AsyncPump, Any, BaseException | None]],
         tag: Racer,
     ) -> None:
-        self.tag = tag
-        self._task = asyncio.ensure_future(self._run(stream, sink))
+        self.tag, self._sink = tag, sink
+        self._task = asyncio.ensure_future(self._run(stream))
 
-    async def _run(
-        self,
-        stream: AsyncIterator[Delta],
-        sink: asyncio.Queue[tuple[_AsyncPump, Any, BaseException | None]],
-    ) -> None:
+    async def _run(self, stream: AsyncIterator[Delta]) -> None:
+        sink = self._sink
         try:
             async for item in stream:
                 sink.put_nowait((self, item, None))
@@ -434,6 +413,12 @@ class _AsyncPump:
                 raise
         finally:
             await _aclose(stream)
+
+    async def next(self, pumps: set[_AsyncPump | AsyncIterator[Delta]]) -> Got:
+        """The next item any of ``pumps`` (sharing this one's sink) produced."""
+        while (got := await self._sink.get())[0] not in pumps:
+            pass  # left over from a closed stream
+        return got[0].tag, got[1], got[2]
 
     async def stop(self) -> None:
         if not self._task.done():

@@ -362,9 +362,9 @@ class Walk:
 
     # -- time limits --------------------------------------------------------------
 
-    def _limits(self, live: Live) -> list[tuple[TimeoutPhase, float | None, float]]:
-        """The limits a read of ``live`` is under: phase, configured seconds, since when."""
-        hop = live.hop
+    def pending(self, live: Live) -> tuple[TimeoutPhase, float, float] | None:
+        """The limit the next read of ``live`` waits under: phase, seconds left, configured."""
+        hop, now = live.hop, self.clock()
         limits: list[tuple[TimeoutPhase, float | None, float]] = [
             ("attempt", hop.timeout, live.started),
             ("deadline", self.chain.policy.deadline, self._started),
@@ -377,13 +377,8 @@ class Walk:
             limits.append(("deadline_share", live.share, live.started))
         else:
             limits.append(("idle", hop.idle_timeout, live.last_chunk_at))
-        return limits
-
-    def _pending(self, live: Live) -> tuple[TimeoutPhase, float, float] | None:
-        """The limit the next read of ``live`` waits under: phase, seconds left, configured."""
-        now = self.clock()
         best: tuple[TimeoutPhase, float, float] | None = None
-        for phase, limit, since in self._limits(live):
+        for phase, limit, since in limits:
             if limit is not None:
                 left = max(0.0, limit - (now - since))
                 if best is None or left < best[1]:
@@ -392,25 +387,15 @@ class Walk:
 
     def wait(self, live: Live) -> float | None:
         """Seconds the next read of ``live`` may wait (None: forever)."""
-        pending = self._pending(live)
+        pending = self.pending(live)
         return None if pending is None else pending[1]
 
     def expired(self, live: Live) -> StreamTimeoutError | None:
         """The error naming the limit a read of ``live`` has exceeded by now, if any."""
-        pending = self._pending(live)
+        pending = self.pending(live)
         if pending is None or pending[1] > 0:
             return None
         return StreamTimeoutError(pending[0], pending[2])
-
-    def read_timeout(self) -> StreamTimeoutError | None:
-        """The limit the live attempt's next read waits under, its ``limit`` the seconds left."""
-        pending = self._pending(self._require_live())
-        return None if pending is None else StreamTimeoutError(pending[0], pending[1])
-
-    def timed_out(self, pending: StreamTimeoutError) -> StreamTimeoutError:
-        """The error for a read that exceeded ``pending``, naming the configured limit."""
-        configured = {phase: limit for phase, limit, _ in self._limits(self._require_live())}
-        return StreamTimeoutError(pending.phase, configured.get(pending.phase) or pending.limit)
 
     def send_reports(self, changed: Callable[[], None] = lambda: None) -> SendReports:
         """Where the live attempt's client reports its request queued, then sent (``_sent``).
@@ -506,12 +491,8 @@ class Walk:
         if text:
             live.chars += len(text)
             self._text.append(text)
-        if (text, calls, None, None) == (
-            delta.text,
-            delta.tool_calls,
-            delta.usage,
-            delta.finish_reason,
-        ):
+        same = text == delta.text and calls == delta.tool_calls
+        if same and delta.usage is None and delta.finish_reason is None:
             return delta
         return replace(delta, text=text, tool_calls=calls, usage=None, finish_reason=None)
 

@@ -23,7 +23,7 @@ from fallback_core import (
     StreamTimeoutError,
     Tier,
 )
-from fallback_core._steps import Attempt
+from fallback_core._steps import PRIMARY, Attempt
 from fallback_core._walk import Walk
 from tests.walking import Clock, ClockedWalk
 
@@ -44,9 +44,9 @@ def start(w: Walk) -> str:
 
 
 def limit(w: Walk) -> tuple[str, float]:
-    pending = w.read_timeout()
+    pending = w.pending(w.racer(PRIMARY))
     assert pending is not None
-    return pending.phase, pending.limit
+    return pending[0], pending[1]
 
 
 def named(name: str) -> Hop[object]:
@@ -73,10 +73,9 @@ def test_a_silent_primary_is_given_up_after_the_default_first_token_wait() -> No
     assert start(w) == "primary"
     assert limit(w) == ("first_token", DEFAULT_FIRST_TOKEN_TIMEOUT)
     clock.now = DEFAULT_FIRST_TOKEN_TIMEOUT
-    pending = w.read_timeout()
-    assert pending is not None
-    assert pending.limit == 0
-    w.fail(w.timed_out(pending))
+    error = w.expired(w.racer(PRIMARY))  # the wait has run out
+    assert error is not None
+    w.fail(error)
     assert start(w) == "backup"
 
 
@@ -121,7 +120,8 @@ def test_the_first_token_wait_is_held_while_the_client_queues_and_starts_when_se
     changes: list[str] = []
     reports = w.send_reports(lambda: changes.append("moved"))
     reports.queued()
-    assert w.read_timeout() is None, "queueing inside the client is not the provider's delay"
+    queued = w.pending(w.racer(PRIMARY))
+    assert queued is None, "queueing inside the client is not the provider's delay"
     clock.now = 100.0
     reports.sent()
     clock.now = 110.0
@@ -150,9 +150,8 @@ def test_with_a_deadline_the_primary_waits_only_its_share() -> None:
     assert start(w) == "primary"
     assert limit(w) == ("deadline_share", 30.0)
     clock.now = 30.0
-    pending = w.read_timeout()
-    assert pending is not None
-    error = w.timed_out(pending)
+    error = w.expired(w.racer(PRIMARY))
+    assert error is not None
     assert (error.phase, error.limit) == ("deadline_share", 30.0)
     w.fail(error)
     assert start(w) == "backup"
