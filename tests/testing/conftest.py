@@ -6,6 +6,7 @@ The `fault_server` fixture is the one the package ships in its pytest plugin.
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,13 @@ WEATHER_TOOL = {
 }
 JOKE_JSON = '{"setup": "Why did the model fail?", "punchline": "It had no backup."}'
 HELLO = [{"role": "user", "content": "Please say something useful"}]
+
+# A shell starts a background job with SIGINT ignored, and an ignored signal
+# stays ignored in every child, where Python then installs no KeyboardInterrupt
+# handler: the command-line tests' Ctrl-C would not stop their server. Handled
+# here, the children start with the default disposition, as from a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class _Collector(logging.Handler):
