@@ -66,6 +66,11 @@ class LoadResult:
     healthy_last: float
     """Seconds from the start to the end of the healthy streams: median, p90, the last."""
     cpu_per_chunk_us: float
+    """The process's CPU over the chunks of every answer (`TOKENS` per stream)."""
+    chunks: int
+    """Chunks of text the callers received: a cut stream the bare model drops gets only its head,
+    ours the whole answer - the work a healthy stream shares the event loop with."""
+    cpu_per_received_chunk_us: float
     rss_kib_per_stream: float
     traced_streams: int
     traced_kib_per_stream: float
@@ -74,8 +79,10 @@ class LoadResult:
 
 
 class _Gauge:
+    """Streams in flight (now, and the most at once) and the chunks of text they received."""
+
     def __init__(self) -> None:
-        self.now = self.peak = 0
+        self.now = self.peak = self.chunks = 0
 
     def __enter__(self) -> None:
         self.now += 1
@@ -90,6 +97,7 @@ async def _one(client: LangChainClient, gauge: _Gauge, started: float) -> tuple[
     with gauge:
         async for piece in client.stream(QUESTION):
             pieces.append(piece)
+            gauge.chunks += bool(piece)
     return "".join(pieces), time.perf_counter() - started
 
 
@@ -211,6 +219,8 @@ async def _pass(
         "healthy_p90": statistics.quantiles(healthy, n=10)[-1] if len(healthy) > 1 else 0.0,
         "healthy_last": max(healthy, default=0.0),
         "cpu_per_chunk_us": 1e6 * cpu / (streams * TOKENS),
+        "chunks": gauge.chunks,
+        "cpu_per_received_chunk_us": 1e6 * cpu / max(gauge.chunks, 1),
         "rss_kib_per_stream": rss,
         "traced_streams": traced_streams,
         "traced_kib_per_stream": (peak - base) / 1024 / max(traced.peak, 1),
@@ -261,8 +271,10 @@ async def measure_load(
                 f"{r.wrong} wrong (lost {r.chars_lost}, extra {r.chars_extra}); "
                 f"attempts p={r.primary_attempts} b={r.backup_attempts}; wall {r.wall:.1f}s, "
                 f"healthy median {r.healthy_median:.1f}s last {r.healthy_last:.1f}s; "
-                f"cpu/chunk {r.cpu_per_chunk_us:.0f} us; {r.rss_kib_per_stream:.0f} KiB RSS "
-                f"and {r.traced_kib_per_stream:.0f} KiB traced per stream",
+                f"{r.chunks} chunks received, cpu/chunk {r.cpu_per_chunk_us:.0f} us "
+                f"(per received {r.cpu_per_received_chunk_us:.0f}); "
+                f"{r.rss_kib_per_stream:.0f} KiB RSS and "
+                f"{r.traced_kib_per_stream:.0f} KiB traced per stream",
                 flush=True,
             )
     return results
