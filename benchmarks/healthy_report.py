@@ -80,7 +80,7 @@ def load_table(results: Sequence[LoadResult]) -> list[str]:
     lines = [
         "| system | streams (cut mid-answer) | complete | errors | wrong answers "
         "| attempts primary+backup | wall | healthy streams done: median / p90 / last "
-        "| chunks received | CPU per chunk: of the answers / received "
+        "| chunks received | CPU per chunk: of the answers / received (in gc) "
         "| memory per stream in flight: RSS | traced (healthy streams) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -92,6 +92,7 @@ def load_table(results: Sequence[LoadResult]) -> list[str]:
             f"| {r.primary_attempts}+{r.backup_attempts} | {r.wall:.1f} s "
             f"| {r.healthy_median:.1f} / {r.healthy_p90:.1f} / {r.healthy_last:.1f} s "
             f"| {r.chunks} | {r.cpu_per_chunk_us:.0f} / {r.cpu_per_received_chunk_us:.0f} us "
+            f"({r.gc_share:.0%}) "
             f"| {r.rss_kib_per_stream:.0f} KiB "
             f"| {r.traced_kib_per_stream:.0f} KiB ({r.traced_streams} streams) |"
         )

@@ -147,3 +147,46 @@ def test_goals_table_judges_the_worst_of_our_paths() -> None:
     assert streamed.endswith("**no** |")
     assert "1.08x" in plain
     assert plain.endswith("| yes |")
+
+
+def _load(system: str, median: float, chunks: int, cpu_us: float, kib: float) -> Any:
+    from benchmarks.load import LoadResult
+
+    return LoadResult(
+        system=system,
+        streams=10,
+        faulted=2,
+        complete=10,
+        errors=0,
+        wrong=0,
+        chars_lost=0,
+        chars_extra=0,
+        primary_attempts=10,
+        backup_attempts=2,
+        peak_in_flight=10,
+        wall=median,
+        healthy_median=median,
+        healthy_p90=median,
+        healthy_last=median,
+        cpu_per_chunk_us=cpu_us,
+        chunks=chunks,
+        cpu_per_received_chunk_us=cpu_us,
+        gc_share=0.25,
+        rss_kib_per_stream=kib,
+        traced_streams=5,
+        traced_kib_per_stream=kib,
+    )
+
+
+def test_load_goal_names_the_work_each_system_was_given() -> None:
+    """The load's wall goal shows how many more chunks ours delivered and its CPU per chunk."""
+    from benchmarks.healthy_report import goals_table, load_table
+
+    bare = _load("bare ChatOpenAI", 2.0, 400, 300.0, 100.0)
+    ours = _load("FallbackChatModel", 3.0, 440, 450.0, 105.0)
+    memory, wall = goals_table([], [bare, ours])[2:]
+    assert memory.endswith("| yes |")
+    assert "1.50x" in wall
+    assert "chunks received 1.10x, CPU per chunk received 1.50x" in wall
+    assert wall.endswith("**no** |")
+    assert "| 440 | 450 / 450 us (25%) |" in load_table([ours])[-1]
