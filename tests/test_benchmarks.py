@@ -190,3 +190,26 @@ def test_load_goal_names_the_work_each_system_was_given() -> None:
     assert "chunks received 1.10x, CPU per chunk received 1.50x" in wall
     assert wall.endswith("**no** |")
     assert "| 440 | 450 / 450 us (25%) |" in load_table([ours])[-1]
+
+
+def test_memory_is_charged_to_the_innermost_frame_of_ours() -> None:
+    """An allocation deep in an SDK counts for the line of our code nearest to it."""
+    import tracemalloc
+
+    from benchmarks.profiling import ours_under
+
+    site = "/venv/lib/python3.11/site-packages"
+    # tracemalloc's raw order: the most recent frame first.
+    traceback = tracemalloc.Traceback(
+        (
+            (f"{site}/pydantic/main.py", 280),
+            (f"{site}/langchain_core/messages/ai.py", 200),
+            ("/repo/langchain_fallback/_output.py", 62),
+            ("/repo/core/fallback_core/_drive.py", 153),
+            ("/repo/langchain_fallback/_calls.py", 114),
+        )
+    )
+    assert ours_under(traceback) == "langchain_fallback/_output.py:62"
+    assert ours_under(tracemalloc.Traceback(((f"{site}/h11/_util.py", 92),))) == (
+        "(no frame of ours)"
+    )
