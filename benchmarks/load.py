@@ -66,6 +66,15 @@ class LoadResult:
     healthy_last: float
     """Seconds from the start to the end of the healthy streams: median, p90, the last."""
     cpu_per_chunk_us: float
+    """The process's CPU over the chunks of every answer (`TOKENS` per stream)."""
+    chunks: int
+    """Chunks of text the callers received: a cut stream the bare model drops gets only its head,
+    ours the whole answer - the work a healthy stream shares the event loop with."""
+    cpu_per_received_chunk_us: float
+    gc_share: float
+    """The share of that CPU spent in the garbage collector (its pauses, timed by
+    `gc.callbacks`): a full collection walks every live object, so what each stream
+    keeps costs CPU as well as memory."""
     rss_kib_per_stream: float
     traced_streams: int
     traced_kib_per_stream: float
@@ -74,8 +83,10 @@ class LoadResult:
 
 
 class _Gauge:
+    """Streams in flight (now, and the most at once) and the chunks of text they received."""
+
     def __init__(self) -> None:
-        self.now = self.peak = 0
+        self.now = self.peak = self.chunks = 0
 
     def __enter__(self) -> None:
         self.now += 1
@@ -90,6 +101,7 @@ async def _one(client: LangChainClient, gauge: _Gauge, started: float) -> tuple[
     with gauge:
         async for piece in client.stream(QUESTION):
             pieces.append(piece)
+            gauge.chunks += bool(piece)
     return "".join(pieces), time.perf_counter() - started
 
 
@@ -147,13 +159,41 @@ def _plan(clients: tuple[LangChainClient, ...], streams: int, fault_share: float
     ]
 
 
-async def _gather(plan: list[Any], gauge: _Gauge) -> tuple[list[Any], float, float]:
+class _GcClock:
+    """CPU seconds the garbage collector takes while it is installed (`gc.callbacks`)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._started
+
+    def __enter__(self) -> _GcClock:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
+async def _gather(plan: list[Any], gauge: _Gauge) -> tuple[list[Any], float, float, float]:
+    """Every stream of `plan` at once: the results, wall, CPU and garbage-collector seconds."""
     started = time.perf_counter()
     cpu = time.process_time()
-    results = await asyncio.gather(
-        *(_one(client, gauge, started) for client in plan), return_exceptions=True
+    with _GcClock() as collector:
+        results = await asyncio.gather(
+            *(_one(client, gauge, started) for client in plan), return_exceptions=True
+        )
+    return (
+        results,
+        time.perf_counter() - started,
+        time.process_time() - cpu,
+        collector.seconds,
     )
-    return results, time.perf_counter() - started, time.process_time() - cpu
 
 
 async def _pass(
@@ -170,7 +210,7 @@ async def _pass(
         gc.collect()
         _reset_peak_rss()
         base_rss = _kib("VmRSS")
-        results, wall, cpu = await _gather(plan, gauge)
+        results, wall, cpu, collecting = await _gather(plan, gauge)
         rss = (_kib("VmHWM") - base_rss) / max(gauge.peak, 1)
 
         traced = _Gauge()
@@ -211,6 +251,9 @@ async def _pass(
         "healthy_p90": statistics.quantiles(healthy, n=10)[-1] if len(healthy) > 1 else 0.0,
         "healthy_last": max(healthy, default=0.0),
         "cpu_per_chunk_us": 1e6 * cpu / (streams * TOKENS),
+        "chunks": gauge.chunks,
+        "cpu_per_received_chunk_us": 1e6 * cpu / max(gauge.chunks, 1),
+        "gc_share": collecting / cpu if cpu else 0.0,
         "rss_kib_per_stream": rss,
         "traced_streams": traced_streams,
         "traced_kib_per_stream": (peak - base) / 1024 / max(traced.peak, 1),
@@ -261,8 +304,10 @@ async def measure_load(
                 f"{r.wrong} wrong (lost {r.chars_lost}, extra {r.chars_extra}); "
                 f"attempts p={r.primary_attempts} b={r.backup_attempts}; wall {r.wall:.1f}s, "
                 f"healthy median {r.healthy_median:.1f}s last {r.healthy_last:.1f}s; "
-                f"cpu/chunk {r.cpu_per_chunk_us:.0f} us; {r.rss_kib_per_stream:.0f} KiB RSS "
-                f"and {r.traced_kib_per_stream:.0f} KiB traced per stream",
+                f"{r.chunks} chunks received, cpu/chunk {r.cpu_per_chunk_us:.0f} us "
+                f"(per received {r.cpu_per_received_chunk_us:.0f}, {r.gc_share:.0%} in gc); "
+                f"{r.rss_kib_per_stream:.0f} KiB RSS and "
+                f"{r.traced_kib_per_stream:.0f} KiB traced per stream",
                 flush=True,
             )
     return results

@@ -10,10 +10,13 @@ calls) and the top functions by own and cumulative time.
 ``profile-summary.md`` sets every path's buckets side by side, in
 microseconds per chunk; `profile-summary.json` holds the same.
 
-Memory: ``streams`` concurrent async streams on a paced server, and a
-tracemalloc snapshot taken the moment every stream is mid-answer, bare against
-ours; ``profile-memory.txt`` gives what each bucket holds per stream and the
-largest allocation sites.
+Memory: ``streams`` concurrent async streams on a paced server, and tracemalloc
+snapshots taken the moment every stream has had `EARLY` chunks and `LATE`
+chunks, bare against ours; ``profile-memory.txt`` gives, per stream, what each
+bucket holds, what was allocated under each frame of our code (the innermost one
+of the allocation's traceback: which of our lines made the framework or SDK
+allocate it), and the largest allocation sites. The growth from the early to the
+late snapshot is what a stream keeps per chunk.
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ __all__ = ["run_profiles"]
 
 SYSTEMS = ("bare", "ours", "ours_limits")
 TOP = 35
+EARLY, LATE = 20, 45
+"""Chunks into its answer each stream has had at the two memory snapshots."""
+FRAMES = 25
+"""Frames tracemalloc keeps per allocation: enough to reach our code from an SDK's depths."""
 _MACHINERY = (
     r"fallback_core/|langchain_fallback/|llamaindex_fallback/|langchain_core/(callbacks|tracers|"
     r"messages|outputs|load|language_models)|llama_index/core/(llms|base)|llama_index_instrumentation"
@@ -242,24 +249,24 @@ def _call_order(path: tuple[str, str]) -> int:
 
 
 class _Barrier:
-    """Takes a tracemalloc snapshot the moment `streams` streams have each had `chunks` chunks."""
+    """Takes a tracemalloc snapshot the moment `streams` streams have each had n chunks."""
 
-    def __init__(self, streams: int) -> None:
-        self.waiting = streams
-        self.snapshot: tracemalloc.Snapshot | None = None
+    def __init__(self, streams: int, points: Sequence[int]) -> None:
+        self.waiting = dict.fromkeys(points, streams)
+        self.snapshots: dict[int, tracemalloc.Snapshot] = {}
 
-    def reached(self) -> None:
-        self.waiting -= 1
-        if self.waiting == 0:
-            self.snapshot = tracemalloc.take_snapshot()
+    def reached(self, chunks: int) -> None:
+        if chunks in self.waiting:
+            self.waiting[chunks] -= 1
+            if self.waiting[chunks] == 0:
+                self.snapshots[chunks] = tracemalloc.take_snapshot()
 
 
-async def _stream_until(entrant: Entrant, barrier: _Barrier, chunks: int) -> None:
+async def _stream(entrant: Entrant, barrier: _Barrier) -> None:
     count = 0
     async for _ in entrant.calls["pieces"]():
         count += 1
-        if count == chunks:
-            barrier.reached()
+        barrier.reached(count)
 
 
 async def _memory(base_url: str, streams: int, out_lines: list[str]) -> None:
@@ -267,35 +274,46 @@ async def _memory(base_url: str, streams: int, out_lines: list[str]) -> None:
     try:
         everyone = [e for e in entrants(base_url, http, ("bare", "ours")) if "pieces" in e.calls]
         for entrant in everyone:
-            barrier = _Barrier(streams)
-            tracemalloc.start(8)
+            barrier = _Barrier(streams, (EARLY, LATE))
+            tracemalloc.start(FRAMES)
             try:
                 base = tracemalloc.take_snapshot()
-                await asyncio.gather(*(_stream_until(entrant, barrier, 20) for _ in range(streams)))
+                await asyncio.gather(*(_stream(entrant, barrier) for _ in range(streams)))
             finally:
                 tracemalloc.stop()
-            assert barrier.snapshot is not None
-            _write_memory(entrant, streams, base, barrier.snapshot, out_lines)
+            for chunks, snapshot in sorted(barrier.snapshots.items()):
+                _write_memory(entrant, streams, chunks, base, snapshot, out_lines)
     finally:
         await http.aclose()
+
+
+def ours_under(traceback: tracemalloc.Traceback) -> str:
+    """The innermost frame of our code in an allocation's traceback, as ``module.py:line``."""
+    for frame in reversed(traceback):  # tracemalloc keeps the oldest frame first
+        if ours := _OURS.search(frame.filename):
+            return f"{ours[1]}/{ours[2]}:{frame.lineno}"
+    return "(no frame of ours)"
 
 
 def _write_memory(
     entrant: Entrant,
     streams: int,
+    chunks: int,
     base: tracemalloc.Snapshot,
     snapshot: tracemalloc.Snapshot,
     lines: list[str],
 ) -> None:
-    diff = snapshot.compare_to(base, "filename")
+    diff = snapshot.compare_to(base, "traceback")
     buckets: dict[str, int] = defaultdict(int)
+    under: dict[str, int] = defaultdict(int)
     for stat in diff:
-        name = stat.traceback[0].filename if stat.traceback else "other"
+        name = stat.traceback[-1].filename if stat.traceback else "other"
         buckets[bucket(name, "")] += stat.size_diff
+        under[ours_under(stat.traceback)] += stat.size_diff
     total = sum(buckets.values())
     lines += [
         "",
-        f"== {entrant.framework}, {SHORT[entrant.key]}: {streams} async streams, each 20 "
+        f"== {entrant.framework}, {SHORT[entrant.key]}: {streams} async streams, each {chunks} "
         f"chunks into its answer: {total / 1024 / streams:.1f} KiB per stream above the start",
         "",
         "By bucket of the allocating file, KiB per stream:",
@@ -303,9 +321,13 @@ def _write_memory(
     for name, size in sorted(buckets.items(), key=lambda kv: -kv[1]):
         if abs(size) / 1024 / streams >= 0.5:
             lines.append(f"  {size / 1024 / streams:8.1f}  {name}")
+    lines += ["", "By the innermost frame of our code it was allocated under, KiB per stream:"]
+    for name, size in sorted(under.items(), key=lambda kv: -kv[1]):
+        if abs(size) / 1024 / streams >= 0.5:
+            lines.append(f"  {size / 1024 / streams:8.1f}  {name}")
     lines += ["", "Largest allocation sites (size per stream, allocations per stream):"]
     for stat in snapshot.compare_to(base, "lineno")[:25]:
-        frame = stat.traceback[0]
+        frame = stat.traceback[-1]
         lines.append(
             f"  {stat.size_diff / 1024 / streams:8.1f} KiB {stat.count_diff / streams:7.1f}  "
             f"{frame.filename}:{frame.lineno}"
@@ -390,8 +412,9 @@ async def run_profiles(out: Path, *, requests: int = 40, streams: int = 100) -> 
         json.dumps([p.__dict__ | {"key": p.key} for p in profiles], indent=2) + "\n",
     )
     lines = [
-        "Memory of streams in flight: tracemalloc snapshots (8 frames), taken the moment every "
-        "stream has had 20 chunks, against one taken before they started.",
+        f"Memory of streams in flight: tracemalloc snapshots ({FRAMES} frames), taken the moment "
+        f"every stream has had {EARLY} chunks and {LATE} chunks, against one taken before "
+        "they started.",
         *run_cost,
     ]
     with RemoteFaultServer(MODELS, token_delay=TOKEN_DELAY) as paced:

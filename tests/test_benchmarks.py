@@ -147,3 +147,64 @@ def test_goals_table_judges_the_worst_of_our_paths() -> None:
     assert streamed.endswith("**no** |")
     assert "1.08x" in plain
     assert plain.endswith("| yes |")
+
+
+def _load(system: str, median: float, chunks: int, cpu_us: float, kib: float) -> Any:
+    """A load pass of `system`; the fields the goals and the table read are given."""
+    import dataclasses
+
+    from benchmarks.load import LoadResult
+
+    given = {
+        "system": system,
+        "streams": 10,
+        "faulted": 2,
+        "healthy_median": median,
+        "healthy_last": median,
+        "chunks": chunks,
+        "cpu_per_chunk_us": cpu_us,
+        "cpu_per_received_chunk_us": cpu_us,
+        "gc_share": 0.25,
+        "rss_kib_per_stream": kib,
+        "traced_kib_per_stream": kib,
+    }
+    rest = {f.name: 0 for f in dataclasses.fields(LoadResult) if f.name not in given}
+    rest.pop("error_types")
+    return LoadResult(**given, **rest)
+
+
+def test_load_goal_names_the_work_each_system_was_given() -> None:
+    """The load's wall goal shows how many more chunks ours delivered and its CPU per chunk."""
+    from benchmarks.healthy_report import goals_table, load_table
+
+    bare = _load("bare ChatOpenAI", 2.0, 400, 300.0, 100.0)
+    ours = _load("FallbackChatModel", 3.0, 440, 450.0, 105.0)
+    memory, wall = goals_table([], [bare, ours])[2:]
+    assert memory.endswith("| yes |")
+    assert "1.50x" in wall
+    assert "chunks received 1.10x, CPU per chunk received 1.50x" in wall
+    assert wall.endswith("**no** |")
+    assert "| 440 | 450 / 450 us (25%) |" in load_table([ours])[-1]
+
+
+def test_memory_is_charged_to_the_innermost_frame_of_ours() -> None:
+    """An allocation deep in an SDK counts for the line of our code nearest to it."""
+    import tracemalloc
+
+    from benchmarks.profiling import ours_under
+
+    site = "/venv/lib/python3.11/site-packages"
+    # tracemalloc's raw order: the most recent frame first.
+    traceback = tracemalloc.Traceback(
+        (
+            (f"{site}/pydantic/main.py", 280),
+            (f"{site}/langchain_core/messages/ai.py", 200),
+            ("/repo/langchain_fallback/_output.py", 62),
+            ("/repo/core/fallback_core/_drive.py", 153),
+            ("/repo/langchain_fallback/_calls.py", 114),
+        )
+    )
+    assert ours_under(traceback) == "langchain_fallback/_output.py:62"
+    assert ours_under(tracemalloc.Traceback(((f"{site}/h11/_util.py", 92),))) == (
+        "(no frame of ours)"
+    )
