@@ -31,6 +31,7 @@ from fallback_core import (
 )
 from fallback_core._toolkit import inner_chain
 
+from ._direct import hop_astream, hop_stream
 from ._history import for_model, thinking_for
 from ._hops import FINISH_KEYS
 from ._private import streams_only
@@ -209,7 +210,10 @@ class ModelTarget:
     def stream(self, request: ChatRequest, continuation: Continuation | None) -> Iterator[Delta]:
         model, messages, kwargs = self._call(request, continuation)
         config = request.scope.config_for(self.name)
-        chunks = model.stream(messages, config, stop=request.stop, **kwargs)
+        if request.scope.callbacks is None:  # nothing observes the hop: its run may go
+            chunks = hop_stream(model, messages, config, request.stop, kwargs)
+        else:
+            chunks = model.stream(messages, config, stop=request.stop, **kwargs)
         attempt = request.log.open(self.name)
         with closing(cast("Generator[BaseMessage, None, None]", chunks)):
             with request.scope.starting():
@@ -227,7 +231,10 @@ class ModelTarget:
     ) -> AsyncIterator[Delta]:
         model, messages, kwargs = self._call(request, continuation)
         config = request.scope.config_for(self.name)
-        chunks = model.astream(messages, config, stop=request.stop, **kwargs)
+        if request.scope.callbacks is None:
+            chunks = hop_astream(model, messages, config, request.stop, kwargs)
+        else:
+            chunks = model.astream(messages, config, stop=request.stop, **kwargs)
         attempt = request.log.open(self.name)
         async with aclosing(cast("AsyncGenerator[BaseMessage, None]", chunks)):
             with request.scope.starting():
