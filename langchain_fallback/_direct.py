@@ -24,13 +24,14 @@ langchain-core without the helpers used here, or any handler configured.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
 from contextlib import aclosing
-from typing import Any
+from typing import Any, cast
 
 from langchain_core.callbacks import CallbackManager
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.utils.uuid import uuid7
 
@@ -136,7 +137,10 @@ async def hop_astream(
 ) -> AsyncIterator[BaseMessage]:
     """The async `hop_stream` (``model.astream``)."""
     if not reads_directly(model, kwargs, ensure_config(config), is_async=True):
-        chunks = model.astream(messages, config, stop=stop, **kwargs)
+        chunks = cast(
+            "AsyncGenerator[BaseMessage, None]",
+            model.astream(messages, config, stop=stop, **kwargs),
+        )
         async with aclosing(chunks):
             async for message in chunks:
                 yield message
@@ -146,8 +150,10 @@ async def hop_astream(
         await model.rate_limiter.aacquire(blocking=True)
     run_id = f"{LC_ID_PREFIX}-{uuid7()}"
     last: BaseMessage | None = None
-    parts = model._astream(inputs, stop=stop, **options)
-    async with aclosing(parts):  # type: ignore[type-var]
+    parts = cast(
+        "AsyncGenerator[ChatGenerationChunk, None]", model._astream(inputs, stop=stop, **options)
+    )
+    async with aclosing(parts):
         async for chunk in parts:
             last = chunk.message
             if last.id is None:
