@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import pytest
-from langchain_core.callbacks import AsyncCallbackManager, CallbackManager
+from langchain_core.callbacks import AsyncCallbackManager, BaseCallbackHandler, CallbackManager
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.rate_limiters import BaseRateLimiter
@@ -263,3 +263,34 @@ def test_nested_runs_keep_the_hops_own_run(
     answer = streamed(model, "hi", {"run_name": "ours"})
     assert answer.text == ANSWER
     assert started == ["ours", "main"]
+
+
+class StartCounter(BaseCallbackHandler):
+    """A handler on the hop model itself: it observes the hop's run."""
+
+    def __init__(self) -> None:
+        self.starts = 0
+
+    def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
+        self.starts += 1
+
+
+@pytest.mark.parametrize(
+    "options",
+    [pytest.param({"callbacks": "handler"}, id="own-callbacks"), {"output_version": "v1"}],
+)
+def test_a_hop_the_direct_read_cannot_stand_for_runs_as_its_own_stream(
+    streamed: Call,
+    openai_hop: OpenAIHops,
+    monkeypatch: pytest.MonkeyPatch,
+    options: dict[str, Any],
+) -> None:
+    handler = StartCounter()
+    if options.get("callbacks"):
+        options = {"callbacks": [handler]}
+    model = FallbackChatModel(models=[ChatHop(openai_hop("primary", **options))])
+    started = _hop_runs(monkeypatch)
+    answer = streamed(model, "hi", {"run_name": "ours"})
+    assert answer.text == ANSWER
+    assert started == ["ours", None]
+    assert handler.starts == (1 if options.get("callbacks") else 0)
