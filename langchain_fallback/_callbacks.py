@@ -52,6 +52,7 @@ __all__ = [
     "EventForwarder",
     "HopScope",
     "RunHandle",
+    "configured",
     "event_data",
     "event_name",
 ]
@@ -85,16 +86,7 @@ class RunHandle:
         """
         config = ensure_config(config)
         run_id = config.get("run_id") or uuid7()
-        manager_class = AsyncCallbackManager if is_async else CallbackManager
-        manager = manager_class.configure(
-            config.get("callbacks"),
-            model.callbacks,
-            model.verbose,
-            config.get("tags"),
-            model.tags,
-            config.get("metadata"),
-            model.metadata,
-        )
+        manager = configured(model, config, AsyncCallbackManager if is_async else CallbackManager)
         settings: Mapping[str, Any] = config
         shared = {k: settings[k] for k in _SHARED_CONFIG if settings.get(k) is not None}
         handle = cls(run_id, manager, shared)
@@ -139,6 +131,27 @@ class RunHandle:
             callbacks=callbacks,
             shared=self.config,
         )
+
+
+def configured(
+    model: BaseChatModel,
+    config: RunnableConfig,
+    manager_class: type[CallbackManager] | type[AsyncCallbackManager],
+) -> BaseCallbackManager:
+    """The callbacks a run of ``model`` under ``config`` reports to, as LangChain configures them.
+
+    Beside the config's and the model's own: debug and verbose output, tracing,
+    and the configure hooks, as far as the current context enables them.
+    """
+    return manager_class.configure(
+        config.get("callbacks"),
+        model.callbacks,
+        model.verbose,
+        config.get("tags"),
+        model.tags,
+        config.get("metadata"),
+        model.metadata,
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

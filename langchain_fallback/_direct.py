@@ -35,6 +35,8 @@ from langchain_core.outputs import ChatGenerationChunk
 from langchain_core.runnables import RunnableConfig, ensure_config
 from langchain_core.utils.uuid import uuid7
 
+from ._callbacks import configured
+
 try:
     from langchain_core.language_models._utils import _normalize_messages
     from langchain_core.language_models.chat_models import _gen_info_and_msg_metadata
@@ -68,27 +70,28 @@ def reads_directly(
         return False
     if not model._should_stream(async_api=is_async, **{**kwargs, "stream": True}):
         return False
-    manager = CallbackManager.configure(
-        config.get("callbacks"),
-        model.callbacks,
-        model.verbose,
-        config.get("tags"),
-        model.tags,
-        config.get("metadata"),
-        model.metadata,
-    )
-    return not manager.handlers
+    return not configured(model, config, CallbackManager).handlers
 
 
 def _prepared(
     model: BaseChatModel, messages: list[BaseMessage], kwargs: Mapping[str, Any]
-) -> tuple[list[BaseMessage], dict[str, Any]]:
-    """The messages and options ``stream`` hands to ``_stream``."""
+) -> tuple[list[BaseMessage], dict[str, Any], str]:
+    """The messages and options ``stream`` hands to ``_stream``, and the id its run gives."""
     options = dict(kwargs)
     options.pop("ls_structured_output_format", None) or options.pop(
         "structured_output_format", None
     )
-    return _normalize_messages(model._convert_input(messages).to_messages()), options
+    inputs = _normalize_messages(model._convert_input(messages).to_messages())
+    return inputs, options, f"{LC_ID_PREFIX}-{uuid7()}"
+
+
+def _marked(chunk: ChatGenerationChunk, run_id: str) -> BaseMessage:
+    """The chunk's message as ``stream`` yields it: an id, and generation info as metadata."""
+    message = chunk.message
+    if message.id is None:
+        message.id = run_id
+    message.response_metadata = _gen_info_and_msg_metadata(chunk)
+    return message
 
 
 def _closing(last: BaseMessage | None, run_id: str) -> AIMessageChunk | None:
@@ -112,16 +115,12 @@ def hop_stream(
     if not reads_directly(model, kwargs, ensure_config(config), is_async=False):
         yield from model.stream(messages, config, stop=stop, **kwargs)
         return
-    inputs, options = _prepared(model, messages, kwargs)
+    inputs, options, run_id = _prepared(model, messages, kwargs)
     if model.rate_limiter:
         model.rate_limiter.acquire(blocking=True)
-    run_id = f"{LC_ID_PREFIX}-{uuid7()}"
     last: BaseMessage | None = None
     for chunk in model._stream(inputs, stop=stop, **options):
-        last = chunk.message
-        if last.id is None:
-            last.id = run_id
-        last.response_metadata = _gen_info_and_msg_metadata(chunk)
+        last = _marked(chunk, run_id)
         yield last
     closing = _closing(last, run_id)
     if closing is not None:
@@ -145,20 +144,16 @@ async def hop_astream(
             async for message in chunks:
                 yield message
         return
-    inputs, options = _prepared(model, messages, kwargs)
+    inputs, options, run_id = _prepared(model, messages, kwargs)
     if model.rate_limiter:
         await model.rate_limiter.aacquire(blocking=True)
-    run_id = f"{LC_ID_PREFIX}-{uuid7()}"
     last: BaseMessage | None = None
     parts = cast(
         "AsyncGenerator[ChatGenerationChunk, None]", model._astream(inputs, stop=stop, **options)
     )
     async with aclosing(parts):
         async for chunk in parts:
-            last = chunk.message
-            if last.id is None:
-                last.id = run_id
-            last.response_metadata = _gen_info_and_msg_metadata(chunk)
+            last = _marked(chunk, run_id)
             yield last
     closing = _closing(last, run_id)
     if closing is not None:
