@@ -125,14 +125,14 @@ class DeltaReader:
         if finish is not None:
             calls += self._arguments()
         return Delta(
-            text,
-            reasoning,
-            signature,
-            calls,
-            finish,
-            usage_of(response),
-            _string(_field(raw, "model")) or self._model,
-            HopResponse(response, self._stream),
+            text=text,
+            reasoning=reasoning,
+            signature=signature,
+            tool_calls=calls,
+            finish_reason=finish,
+            usage=usage_of(response),
+            model=_string(_field(raw, "model")) or self._model,
+            native=HopResponse(response, self._stream),
         )
 
     def tail(self) -> Delta | None:
